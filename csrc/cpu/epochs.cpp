@@ -1,0 +1,389 @@
+// OpenMP implementation of the UEC epochs. Parallel over fixed blocks of points: a point reads
+// the epoch-start snapshot of every other point, writes only its own row, and adds its share of
+// each reduction into its block's partial; partials are combined in block order. Results are
+// therefore bit-identical for a seed whatever the number of threads.
+#include "cpu/epochs.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+#ifdef UEC_HAVE_OPENMP
+#include <omp.h>
+#endif
+
+#include "core/math.hpp"
+#include "core/rng.hpp"
+
+namespace uec {
+
+namespace {
+
+#ifdef UEC_HAVE_OPENMP
+inline int thread_id() { return omp_get_thread_num(); }
+#else
+inline int thread_id() { return 0; }
+#endif
+
+// Blocks depend on n only, never on the thread count.
+struct Blocks {
+  int64_t n, size, count;
+  explicit Blocks(int64_t n_) : n(n_) {
+    size = std::max<int64_t>(256, (n + 1023) / 1024);
+    count = n == 0 ? 0 : (n + size - 1) / size;
+  }
+  int64_t begin(int64_t blk) const { return blk * size; }
+  int64_t end(int64_t blk) const { return std::min(n, (blk + 1) * size); }
+};
+
+// Per-thread scratch for one point's row computations.
+struct RowScratch {
+  std::vector<double> r, log_s, phi, log_t, w, G;
+  std::vector<float> z, step;
+  RowScratch(int C, int d)
+      : r(C), log_s(C), phi(C), log_t(C), w(C), G(d), z(d), step(d) {}
+};
+
+// Sum of per-block partials (count x len) in block order into out (len).
+void reduce_blocks(const std::vector<double>& parts, int64_t count, int64_t len, double* out) {
+  for (int64_t j = 0; j < len; ++j) out[j] = 0.0;
+  for (int64_t blk = 0; blk < count; ++blk) {
+    const double* src = parts.data() + blk * len;
+    for (int64_t j = 0; j < len; ++j) out[j] += src[j];
+  }
+}
+
+void log_of(const double* F, int C, double* log_f) {
+  for (int k = 0; k < C; ++k) log_f[k] = std::log(std::max(F[k], std::numeric_limits<double>::min()));
+}
+
+float schedule_factor(const EpochParams& p, int epoch) {
+  if (p.schedule == 1) {
+    return std::pow(p.step_factor, static_cast<float>(epoch / std::max(1, p.step_every)));
+  }
+  float f = 1.0f - static_cast<float>(epoch) / static_cast<float>(std::max(1, p.n_epochs_total));
+  return std::max(f, 0.0f);
+}
+
+// Per-block partials of the centre reductions: dKL/dmu (C*d), sum T (C), sum T z (C*d), and the
+// number of changed labels (stored as a double in the last slot).
+struct CentreParts {
+  int C, d;
+  int64_t len;
+  std::vector<double> data;
+  CentreParts(int C_, int d_, int64_t blocks)
+      : C(C_), d(d_), len(static_cast<int64_t>(C_) * (2 * d_ + 1) + 1),
+        data(static_cast<size_t>(blocks * len), 0.0) {}
+  double* block(int64_t blk) { return data.data() + blk * len; }
+};
+
+// One point's clustering work at position z: fills s.step with the (clipped, signed) KL step,
+// adds its share of the centre reductions to part, and returns argmax T.
+inline int cluster_point(const float* z, const float* M, int C, int d, const EpochParams& p,
+                         const double* log_f, const double* c, RowScratch& s, double* part) {
+  const bool exact = p.mode == PLUS;
+  row_log_s(z, M, C, d, p.a, p.b, s.r.data(), s.log_s.data(), s.phi.data());
+  int lab = row_log_t(s.log_s.data(), log_f, C, p.target_power, s.log_t.data());
+  row_weights(s.log_s.data(), s.log_t.data(), log_f, c, C, p.target_power, exact, s.w.data());
+  for (int k = 0; k < C; ++k) s.w[k] *= s.phi[k];  // w := W phi
+  row_point_grad(z, M, s.w.data(), C, d, s.G.data());
+  kl_step(s.G.data(), d, p.clip_mode, s.step.data());
+  double* grad_m = part;
+  double* mass = part + C * d;
+  double* tz = mass + C;
+  for (int k = 0; k < C; ++k) {
+    double t = std::exp(s.log_t[k]);
+    mass[k] += t;
+    for (int j = 0; j < d; ++j) {
+      double diff = static_cast<double>(z[j]) - static_cast<double>(M[k * d + j]);
+      grad_m[k * d + j] -= s.w[k] * diff;
+      tz[k * d + j] += t * static_cast<double>(z[j]);
+    }
+  }
+  return lab;
+}
+
+// UMAP's sampled-edge SGD for one head vertex i at position z (updated in place), reading the
+// other ends from tail. ep1 = epoch + 1 (an edge with epochs_per_sample e is due every e epochs).
+inline void edge_updates(const Graph& g, int64_t i, float* z, int d, const float* tail,
+                         bool self_tail, const EpochParams& p, float ep1, float lr, Rng& rng) {
+  const float step_scale = lr * p.alpha;
+  const uint32_t n_tail = static_cast<uint32_t>(g.n_tail);
+  for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
+    if (g.next_sample[e] > ep1) continue;
+    const float* other = tail + static_cast<int64_t>(g.indices[e]) * d;
+    float coeff = attractive_coeff(sq_dist(z, other, d), p.a, p.b);
+    for (int t = 0; t < d; ++t)
+      z[t] += p.attract_scale * ce_step(coeff, z[t] - other[t], p.clip_mode) * step_scale;
+    const float eps = g.epochs_per_sample[e];
+    g.next_sample[e] += eps;
+
+    const float eps_neg = eps / p.negative_sample_rate;
+    int n_neg = static_cast<int>((ep1 - g.next_negative[e]) / eps_neg);
+    for (int q = 0; q < n_neg; ++q) {
+      uint32_t k = rng.below(n_tail);
+      if (self_tail && static_cast<int64_t>(k) == i) continue;
+      const float* neg = tail + static_cast<int64_t>(k) * d;
+      float rc = repulsive_coeff(sq_dist(z, neg, d), p.a, p.b, p.gamma);
+      if (rc > 0.0f)
+        for (int t = 0; t < d; ++t) z[t] += ce_step(rc, z[t] - neg[t], p.clip_mode) * step_scale;
+    }
+    if (n_neg > 0) g.next_negative[e] += static_cast<float>(n_neg) * eps_neg;
+  }
+}
+
+// Column sums F (and c for plus) over fixed blocks.
+void stats_impl(const float* Z, int64_t n, int d, const float* M, int C, double a, double b,
+                double pw, double* F, double* c, int n_threads) {
+  Blocks blocks(n);
+  std::vector<double> partF(static_cast<size_t>(blocks.count * C), 0.0);
+  std::vector<std::vector<double>> scr(n_threads, std::vector<double>(3 * C));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+  for (int64_t blk = 0; blk < blocks.count; ++blk) {
+    double* r = scr[thread_id()].data();
+    double* ls = r + C;
+    double* phi = ls + C;
+    double* acc = partF.data() + blk * C;
+    for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
+      row_log_s(Z + i * d, M, C, d, a, b, r, ls, phi);
+      for (int k = 0; k < C; ++k) acc[k] += std::exp(ls[k]);
+    }
+  }
+  reduce_blocks(partF, blocks.count, C, F);
+  if (c == nullptr) return;
+  std::vector<double> log_f(C);
+  log_of(F, C, log_f.data());
+  std::vector<double> partC(static_cast<size_t>(blocks.count * C), 0.0);
+  std::vector<std::vector<double>> scr2(n_threads, std::vector<double>(4 * C));
+#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
+  for (int64_t blk = 0; blk < blocks.count; ++blk) {
+    double* r = scr2[thread_id()].data();
+    double* ls = r + C;
+    double* phi = ls + C;
+    double* lt = phi + C;
+    double* acc = partC.data() + blk * C;
+    for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
+      row_log_s(Z + i * d, M, C, d, a, b, r, ls, phi);
+      row_log_t(ls, log_f.data(), C, pw, lt);
+      row_c_contrib(ls, lt, C, acc);
+    }
+  }
+  reduce_blocks(partC, blocks.count, C, c);
+}
+
+void update_centres(float* M, int C, int d, const EpochParams& p, float factor,
+                    const double* sums) {
+  const double* grad_m = sums;
+  const double* mass = sums + C * d;
+  const double* tz = mass + C;
+  for (int k = 0; k < C; ++k) {
+    if (p.centre_update == 1) {
+      if (mass[k] > 1e-12)
+        for (int j = 0; j < d; ++j) M[k * d + j] = static_cast<float>(tz[k * d + j] / mass[k]);
+    } else {
+      double scale = static_cast<double>(p.centre_lr) * factor * p.beta / std::max(mass[k], 1.0);
+      for (int j = 0; j < d; ++j)
+        M[k * d + j] = static_cast<float>(M[k * d + j] - scale * grad_m[k * d + j]);
+    }
+  }
+}
+
+}  // namespace
+
+bool have_openmp() {
+#ifdef UEC_HAVE_OPENMP
+  return true;
+#else
+  return false;
+#endif
+}
+
+int resolve_threads(int n_jobs) {
+#ifdef UEC_HAVE_OPENMP
+  int avail = omp_get_num_procs();
+#else
+  int avail = 1;
+#endif
+  int t = n_jobs < 0 ? avail + 1 + n_jobs : n_jobs;
+#ifndef UEC_HAVE_OPENMP
+  t = 1;
+#endif
+  return std::max(1, t);
+}
+
+RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const float* tail,
+                     int32_t* labels_t, int epoch_begin, int epoch_end, const EpochParams& p,
+                     const EpochCallback& on_epoch) {
+  RunResult res;
+  const int64_t n = g.n_head;
+  const bool clustering = p.mode != CE_ONLY;
+  const bool self_tail = tail == nullptr;
+  if (self_tail && g.n_tail != n) throw std::invalid_argument("n_tail must equal n_head when fitting");
+  if (clustering && (C < 1 || M == nullptr || labels_t == nullptr))
+    throw std::invalid_argument("clustering modes need centres and a label buffer");
+  const int nt = std::max(1, p.n_threads);
+  Blocks blocks(n);
+  std::vector<float> snap(self_tail ? static_cast<size_t>(n * d) : 0);
+  std::vector<double> F(C > 0 ? C : 1), c(C > 0 ? C : 1), log_f(C > 0 ? C : 1);
+  CentreParts parts(std::max(C, 1), d, blocks.count);
+  std::vector<double> sums(parts.len);
+  std::vector<RowScratch> scratch;
+  scratch.reserve(nt);
+  for (int t = 0; t < nt; ++t) scratch.emplace_back(std::max(C, 1), d);
+
+  for (int epoch = epoch_begin; epoch < epoch_end; ++epoch) {
+    const float factor = schedule_factor(p, epoch);
+    const float lr = p.learning_rate * factor;
+    const float ep1 = static_cast<float>(epoch + 1);
+    const float* tl = tail;
+    if (self_tail) {
+      std::memcpy(snap.data(), Z, sizeof(float) * n * d);
+      tl = snap.data();
+    }
+    // Stats at the epoch start (fused variants read them in their single pass).
+    const bool fused = p.mode == LIGHT_PLUS || p.mode == PLUS;
+    if (fused) {
+      stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, F.data(),
+                 p.mode == PLUS ? c.data() : nullptr, nt);
+      log_of(F.data(), C, log_f.data());
+    }
+    if (clustering) std::fill(parts.data.begin(), parts.data.end(), 0.0);
+
+    // Edge pass (fused with the point step for light plus / plus).
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int64_t blk = 0; blk < blocks.count; ++blk) {
+      RowScratch& s = scratch[thread_id()];
+      double* part = fused ? parts.block(blk) : nullptr;
+      for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
+        float* z = s.z.data();
+        const float* start = self_tail ? tl + i * d : Z + i * d;
+        std::memcpy(z, start, sizeof(float) * d);
+        if (fused) {
+          int lab = cluster_point(start, M, C, d, p, log_f.data(), c.data(), s, part);
+          if (lab != labels_t[i]) part[parts.len - 1] += 1.0;
+          labels_t[i] = lab;
+        }
+        Rng rng(p.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(i));
+        edge_updates(g, i, z, d, tl, self_tail, p, ep1, lr, rng);
+        if (fused) {
+          const float ks = lr * p.beta;
+          for (int t = 0; t < d; ++t) z[t] += ks * s.step[t];
+        }
+        std::memcpy(Z + i * d, z, sizeof(float) * d);
+      }
+    }
+
+    if (p.mode == COMMA) {
+      // Sequential variant: stats on the CE-updated embedding, then every point's step.
+      stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, F.data(), nullptr, nt);
+      log_of(F.data(), C, log_f.data());
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+      for (int64_t blk = 0; blk < blocks.count; ++blk) {
+        RowScratch& s = scratch[thread_id()];
+        double* part = parts.block(blk);
+        for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
+          float* zi = Z + i * d;
+          int lab = cluster_point(zi, M, C, d, p, log_f.data(), nullptr, s, part);
+          if (lab != labels_t[i]) part[parts.len - 1] += 1.0;
+          labels_t[i] = lab;
+          const float ks = lr * p.beta;
+          for (int t = 0; t < d; ++t) zi[t] += ks * s.step[t];
+        }
+      }
+    }
+
+    double change = 0.0;
+    if (clustering) {
+      reduce_blocks(parts.data, blocks.count, parts.len, sums.data());
+      update_centres(M, C, d, p, factor, sums.data());
+      change = n > 0 ? sums[parts.len - 1] / static_cast<double>(n) : 0.0;
+      res.joint_epochs += 1;
+      res.last_change = change;
+    }
+    res.epochs_run += 1;
+    if (on_epoch && !on_epoch(epoch, change)) {
+      res.interrupted = true;
+      break;
+    }
+    if (clustering && res.joint_epochs >= p.min_joint_epochs && change < p.tol) {
+      res.converged = true;
+      break;
+    }
+  }
+  return res;
+}
+
+void cluster_stats(const float* Z, int64_t n, int d, const float* M, int C, double a, double b,
+                   double p, double* F, double* c, int n_threads) {
+  stats_impl(Z, n, d, M, C, a, b, p, F, c, std::max(1, n_threads));
+}
+
+void cluster_gradients(const float* Z, int64_t n, int d, const float* M, int C, double a,
+                       double b, double pw, int mode, double* grad_z, double* grad_m,
+                       int n_threads) {
+  const int nt = std::max(1, n_threads);
+  const bool exact = mode == PLUS;
+  std::vector<double> F(C), c(C), log_f(C);
+  stats_impl(Z, n, d, M, C, a, b, pw, F.data(), exact ? c.data() : nullptr, nt);
+  log_of(F.data(), C, log_f.data());
+  Blocks blocks(n);
+  std::vector<double> parts(static_cast<size_t>(blocks.count * C * d), 0.0);
+  std::vector<RowScratch> scratch;
+  for (int t = 0; t < nt; ++t) scratch.emplace_back(C, d);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+  for (int64_t blk = 0; blk < blocks.count; ++blk) {
+    RowScratch& s = scratch[thread_id()];
+    double* part = parts.data() + blk * C * d;
+    for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
+      const float* z = Z + i * d;
+      row_log_s(z, M, C, d, a, b, s.r.data(), s.log_s.data(), s.phi.data());
+      row_log_t(s.log_s.data(), log_f.data(), C, pw, s.log_t.data());
+      row_weights(s.log_s.data(), s.log_t.data(), log_f.data(), c.data(), C, pw, exact,
+                  s.w.data());
+      for (int k = 0; k < C; ++k) s.w[k] *= s.phi[k];
+      row_point_grad(z, M, s.w.data(), C, d, grad_z + i * d);
+      for (int k = 0; k < C; ++k)
+        for (int j = 0; j < d; ++j)
+          part[k * d + j] -= s.w[k] * (static_cast<double>(z[j]) - static_cast<double>(M[k * d + j]));
+    }
+  }
+  reduce_blocks(parts, blocks.count, static_cast<int64_t>(C) * d, grad_m);
+}
+
+void soft_assign(const float* Z, int64_t n, int d, const float* M, int C, double a, double b,
+                 double pw, double* S, double* T, int32_t* labels_s, int32_t* labels_t,
+                 int n_threads) {
+  const int nt = std::max(1, n_threads);
+  std::vector<double> F(C), log_f(C);
+  const bool need_t = T != nullptr || labels_t != nullptr;
+  if (need_t) {
+    stats_impl(Z, n, d, M, C, a, b, pw, F.data(), nullptr, nt);
+    log_of(F.data(), C, log_f.data());
+  }
+  std::vector<RowScratch> scratch;
+  for (int t = 0; t < nt; ++t) scratch.emplace_back(C, d);
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t i = 0; i < n; ++i) {
+    RowScratch& s = scratch[thread_id()];
+    row_log_s(Z + i * d, M, C, d, a, b, s.r.data(), s.log_s.data(), s.phi.data());
+    if (S != nullptr)
+      for (int k = 0; k < C; ++k) S[i * C + k] = std::exp(s.log_s[k]);
+    if (labels_s != nullptr) {
+      int arg = 0;
+      for (int k = 1; k < C; ++k)
+        if (s.r[k] < s.r[arg]) arg = k;
+      labels_s[i] = arg;
+    }
+    if (need_t) {
+      int lab = row_log_t(s.log_s.data(), log_f.data(), C, pw, s.log_t.data());
+      if (labels_t != nullptr) labels_t[i] = lab;
+      if (T != nullptr)
+        for (int k = 0; k < C; ++k) T[i * C + k] = std::exp(s.log_t[k]);
+    }
+  }
+}
+
+}  // namespace uec

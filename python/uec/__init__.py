@@ -1,0 +1,34 @@
+"""Unified Embedding and Clustering (UEC).
+
+Learns a low-dimensional embedding of the data and cluster centres in it at the same time,
+with a compiled C++/OpenMP core. See ``uec.UEC``.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+# Names are resolved on first use so that ``import uec`` stays cheap (no pynndescent/numba,
+# no scikit-learn estimators) until a model is actually built.
+_LAZY = {
+    "UEC": ("uec.estimator", "UEC"),
+    "metrics": ("uec.metrics", None),
+    "datasets": ("uec.datasets", None),
+}
+
+__all__ = ["UEC", "metrics", "datasets", "__version__"]
+
+
+def __getattr__(name):
+    try:
+        module_name, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'uec' has no attribute {name!r}") from None
+    module = import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
