@@ -2,8 +2,8 @@
 // CUDA kernels and the test-only bindings all call these, so each formula exists exactly once.
 //
 // Notation: a point z (d floats), centres M (C x d, row-major), r = ||z - mu_k||^2,
-// S_k = 1 / (1 + a r^b), phi(r) = 2ab r^(b-1) / (1 + a r^b), F_k = sum_l S_lk,
-// N_k = S_k^p / F_k, T_k = N_k / sum_m N_m.
+// u = a r^b, S_k = 1 / (1 + u), phi(r) = 2ab r^(b-1) / (1 + a r^b), F_k = sum_l S_lk,
+// N_k = S_k^p / F_k, D = sum_m N_m, T_k = N_k / D.
 #pragma once
 #include <cmath>
 
@@ -53,78 +53,104 @@ UEC_HD float ce_step(float coeff, float diff, int clip_mode) {
   return clip_mode == CLIP_SCALED ? 0.25f * g : g;
 }
 
-// For one point: r_k, log S_k and phi_k for every centre, in double.
-// z: (d); M: (C, d); r, log_s, phi: (C) outputs.
-UEC_HD void row_log_s(const float* z, const float* M, int C, int d, double a, double b,
-                      double* r, double* log_s, double* phi) {
+// For one point: u_k = a r_k^b, S_k = 1 / (1 + u_k) and phi_k for every centre, in double.
+// z: (d); M: (C, d); u, s, phi: (C) outputs.
+UEC_HD void row_s(const float* z, const float* M, int C, int d, double a, double b, double* u,
+                  double* s, double* phi) {
   for (int k = 0; k < C; ++k) {
     double rk = 0.0;
     for (int t = 0; t < d; ++t) {
       double diff = static_cast<double>(z[t]) - static_cast<double>(M[k * d + t]);
       rk += diff * diff;
     }
-    double rb = rk > 0.0 ? pow(rk, b) : 0.0;
-    r[k] = rk;
-    log_s[k] = -log1p(a * rb);
-    // A point exactly on a centre gets no pull from it (the limit for b > 1/2), never NaN.
-    phi[k] = rk > 0.0 ? 2.0 * a * b * (rb / rk) / (1.0 + a * rb) : 0.0;
+    double uk = rk > 0.0 ? a * pow(rk, b) : 0.0;
+    u[k] = uk;
+    s[k] = 1.0 / (1.0 + uk);
+    // phi = 2ab r^(b-1) / (1 + a r^b) = 2b u / (r (1 + u)). A point exactly on a centre gets
+    // no pull from it (the limit for b > 1/2), never NaN.
+    phi[k] = rk > 0.0 ? 2.0 * b * uk / (rk * (1.0 + uk)) : 0.0;
   }
 }
 
-// For one point: log T_k from log S_k and log F_k, stably (log-sum-exp, so far points whose
-// S_k underflow still get a finite, normalised T). log_s, log_f: (C); log_t: (C) output.
+// N_k = S_k^p / F_k with the common powers done by multiplication.
+UEC_HD double target_numerator(double s, double inv_f, double p) {
+  if (p == 2.0) return s * s * inv_f;
+  if (p == 1.0) return s * inv_f;
+  return pow(s, p) * inv_f;
+}
+
+// For one point: T_k = N_k / D (D = sum_m N_m), in the linear domain when that is exact and in
+// the log domain when the numerators underflow (points far from every centre), so T is always
+// finite and normalised. u, s, inv_f, log_f: (C); t: (C) output; *log_d: log D.
 // Returns argmax_k T_k.
-UEC_HD int row_log_t(const double* log_s, const double* log_f, int C, double p, double* log_t) {
-  double mx = -INFINITY;
+UEC_HD int row_t(const double* u, const double* s, const double* inv_f, const double* log_f,
+                 int C, double p, double* t, double* log_d) {
+  double D = 0.0, mx = -1.0;
   int arg = 0;
   for (int k = 0; k < C; ++k) {
-    double v = p * log_s[k] - log_f[k];
-    log_t[k] = v;
-    if (v > mx) {
-      mx = v;
+    double nk = target_numerator(s[k], inv_f[k], p);
+    t[k] = nk;
+    D += nk;
+    if (nk > mx) {
+      mx = nk;
       arg = k;
     }
   }
-  double s = 0.0;
-  for (int k = 0; k < C; ++k) s += exp(log_t[k] - mx);
-  double lse = mx + log(s);
-  for (int k = 0; k < C; ++k) log_t[k] -= lse;
+  if (D > 1e-280 && D < 1e280) {
+    double inv = 1.0 / D;
+    for (int k = 0; k < C; ++k) t[k] *= inv;
+    *log_d = log(D);
+    return arg;
+  }
+  // log N_k = -p log1p(u_k) - log F_k
+  double lmx = -INFINITY;
+  for (int k = 0; k < C; ++k) {
+    double v = -p * log1p(u[k]) - log_f[k];
+    t[k] = v;
+    if (v > lmx) {
+      lmx = v;
+      arg = k;
+    }
+  }
+  double acc = 0.0;
+  for (int k = 0; k < C; ++k) acc += exp(t[k] - lmx);
+  double lse = lmx + log(acc);
+  for (int k = 0; k < C; ++k) t[k] = exp(t[k] - lse);
+  *log_d = lse;
   return arg;
 }
 
-// g_k = 1 + log T_k - log S_k and gbar = sum_k T_k g_k for one point (plus variant).
-UEC_HD double row_gbar(const double* log_s, const double* log_t, int C) {
+// g_k = 1 + log T_k - log S_k = 1 + (p - 1) log S_k - log F_k - log D (finite even where T_k
+// underflows). g: (C) output; returns gbar = sum_k T_k g_k.
+UEC_HD double row_g(const double* u, const double* t, const double* log_f, double log_d, int C,
+                    double p, double* g) {
   double gbar = 0.0;
-  for (int k = 0; k < C; ++k) gbar += exp(log_t[k]) * (1.0 + log_t[k] - log_s[k]);
+  for (int k = 0; k < C; ++k) {
+    double log_s = p == 1.0 ? 0.0 : -log1p(u[k]);
+    g[k] = 1.0 + (p - 1.0) * log_s - log_f[k] - log_d;
+    gbar += t[k] * g[k];
+  }
   return gbar;
 }
 
 // Contribution of one point to c_k = sum_l h_lk N_lk = sum_l (g_lk - gbar_l) T_lk.
 // c_acc: (C) accumulated in place.
-UEC_HD void row_c_contrib(const double* log_s, const double* log_t, int C, double* c_acc) {
-  double gbar = row_gbar(log_s, log_t, C);
-  for (int k = 0; k < C; ++k) {
-    double t = exp(log_t[k]);
-    c_acc[k] += (1.0 + log_t[k] - log_s[k] - gbar) * t;
-  }
+UEC_HD void row_c_contrib(const double* t, const double* g, double gbar, int C, double* c_acc) {
+  for (int k = 0; k < C; ++k) c_acc[k] += (g[k] - gbar) * t[k];
 }
 
-// Clustering weights W_k of one point (DESIGN.md §3), written over log_t's companion w:
+// Clustering weights W_k of one point (DESIGN.md §3):
 //   light plus / comma: W_k = T_k
 //   plus:               W_k = T_k - p (g_k - gbar) T_k + c_k S_k / F_k
-// log_s, log_t, log_f, c: (C) (c and log_f used only when exact); w: (C) output.
-UEC_HD void row_weights(const double* log_s, const double* log_t, const double* log_f,
-                        const double* c, int C, double p, bool exact, double* w) {
+// g and c are used only when exact; w: (C) output.
+UEC_HD void row_weights(const double* s, const double* t, const double* g, double gbar,
+                        const double* inv_f, const double* c, int C, double p, bool exact,
+                        double* w) {
   if (!exact) {
-    for (int k = 0; k < C; ++k) w[k] = exp(log_t[k]);
+    for (int k = 0; k < C; ++k) w[k] = t[k];
     return;
   }
-  double gbar = row_gbar(log_s, log_t, C);
-  for (int k = 0; k < C; ++k) {
-    double t = exp(log_t[k]);
-    double g = 1.0 + log_t[k] - log_s[k];
-    w[k] = t - p * (g - gbar) * t + c[k] * exp(log_s[k] - log_f[k]);
-  }
+  for (int k = 0; k < C; ++k) w[k] = t[k] * (1.0 - p * (g[k] - gbar)) + c[k] * s[k] * inv_f[k];
 }
 
 // dKL/dz for one point: G = sum_k W_k phi_k (z - mu_k). wphi: (C) = W_k phi_k; G: (d) output.

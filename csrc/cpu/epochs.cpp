@@ -41,11 +41,32 @@ struct Blocks {
 
 // Per-thread scratch for one point's row computations.
 struct RowScratch {
-  std::vector<double> r, log_s, phi, log_t, w, G;
+  std::vector<double> u, s, phi, t, g, w, G;
   std::vector<float> z, step;
-  RowScratch(int C, int d)
-      : r(C), log_s(C), phi(C), log_t(C), w(C), G(d), z(d), step(d) {}
+  RowScratch(int C, int d) : u(C), s(C), phi(C), t(C), g(C), w(C), G(d), z(d), step(d) {}
 };
+
+// Column sums and what the rows need from them: 1 / F_k, log F_k, and c_k (plus).
+struct Stats {
+  std::vector<double> F, inv_f, log_f, c;
+  explicit Stats(int C) : F(C), inv_f(C), log_f(C), c(C, 0.0) {}
+  void finish() {
+    for (size_t k = 0; k < F.size(); ++k) {
+      double f = std::max(F[k], std::numeric_limits<double>::min());
+      inv_f[k] = 1.0 / f;
+      log_f[k] = std::log(f);
+    }
+  }
+};
+
+// One point's T (and g, gbar for plus) from its S row. Returns argmax T.
+inline int point_targets(const Stats& st, int C, double p, bool exact, RowScratch& s,
+                         double* gbar) {
+  double log_d = 0.0;
+  int lab = row_t(s.u.data(), s.s.data(), st.inv_f.data(), st.log_f.data(), C, p, s.t.data(), &log_d);
+  *gbar = exact ? row_g(s.u.data(), s.t.data(), st.log_f.data(), log_d, C, p, s.g.data()) : 0.0;
+  return lab;
+}
 
 // Sum of per-block partials (count x len) in block order into out (len).
 void reduce_blocks(const std::vector<double>& parts, int64_t count, int64_t len, double* out) {
@@ -54,10 +75,6 @@ void reduce_blocks(const std::vector<double>& parts, int64_t count, int64_t len,
     const double* src = parts.data() + blk * len;
     for (int64_t j = 0; j < len; ++j) out[j] += src[j];
   }
-}
-
-void log_of(const double* F, int C, double* log_f) {
-  for (int k = 0; k < C; ++k) log_f[k] = std::log(std::max(F[k], std::numeric_limits<double>::min()));
 }
 
 float schedule_factor(const EpochParams& p, int epoch) {
@@ -83,11 +100,13 @@ struct CentreParts {
 // One point's clustering work at position z: fills s.step with the (clipped, signed) KL step,
 // adds its share of the centre reductions to part, and returns argmax T.
 inline int cluster_point(const float* z, const float* M, int C, int d, const EpochParams& p,
-                         const double* log_f, const double* c, RowScratch& s, double* part) {
+                         const Stats& st, RowScratch& s, double* part) {
   const bool exact = p.mode == PLUS;
-  row_log_s(z, M, C, d, p.a, p.b, s.r.data(), s.log_s.data(), s.phi.data());
-  int lab = row_log_t(s.log_s.data(), log_f, C, p.target_power, s.log_t.data());
-  row_weights(s.log_s.data(), s.log_t.data(), log_f, c, C, p.target_power, exact, s.w.data());
+  row_s(z, M, C, d, p.a, p.b, s.u.data(), s.s.data(), s.phi.data());
+  double gbar = 0.0;
+  int lab = point_targets(st, C, p.target_power, exact, s, &gbar);
+  row_weights(s.s.data(), s.t.data(), s.g.data(), gbar, st.inv_f.data(), st.c.data(), C,
+              p.target_power, exact, s.w.data());
   for (int k = 0; k < C; ++k) s.w[k] *= s.phi[k];  // w := W phi
   row_point_grad(z, M, s.w.data(), C, d, s.G.data());
   kl_step(s.G.data(), d, p.clip_mode, s.step.data());
@@ -95,7 +114,7 @@ inline int cluster_point(const float* z, const float* M, int C, int d, const Epo
   double* mass = part + C * d;
   double* tz = mass + C;
   for (int k = 0; k < C; ++k) {
-    double t = std::exp(s.log_t[k]);
+    const double t = s.t[k];
     mass[k] += t;
     for (int j = 0; j < d; ++j) {
       double diff = static_cast<double>(z[j]) - static_cast<double>(M[k * d + j]);
@@ -135,43 +154,38 @@ inline void edge_updates(const Graph& g, int64_t i, float* z, int d, const float
   }
 }
 
-// Column sums F (and c for plus) over fixed blocks.
+// Column sums F (and, when exact, c of the plus variant) over fixed blocks, into st.
 void stats_impl(const float* Z, int64_t n, int d, const float* M, int C, double a, double b,
-                double pw, double* F, double* c, int n_threads) {
+                double pw, bool exact, Stats& st, int n_threads) {
   Blocks blocks(n);
-  std::vector<double> partF(static_cast<size_t>(blocks.count * C), 0.0);
-  std::vector<std::vector<double>> scr(n_threads, std::vector<double>(3 * C));
+  std::vector<double> part(static_cast<size_t>(blocks.count * C), 0.0);
+  std::vector<RowScratch> scr;
+  for (int t = 0; t < n_threads; ++t) scr.emplace_back(C, 1);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
   for (int64_t blk = 0; blk < blocks.count; ++blk) {
-    double* r = scr[thread_id()].data();
-    double* ls = r + C;
-    double* phi = ls + C;
-    double* acc = partF.data() + blk * C;
+    RowScratch& s = scr[thread_id()];
+    double* acc = part.data() + blk * C;
     for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
-      row_log_s(Z + i * d, M, C, d, a, b, r, ls, phi);
-      for (int k = 0; k < C; ++k) acc[k] += std::exp(ls[k]);
+      row_s(Z + i * d, M, C, d, a, b, s.u.data(), s.s.data(), s.phi.data());
+      for (int k = 0; k < C; ++k) acc[k] += s.s[k];
     }
   }
-  reduce_blocks(partF, blocks.count, C, F);
-  if (c == nullptr) return;
-  std::vector<double> log_f(C);
-  log_of(F, C, log_f.data());
-  std::vector<double> partC(static_cast<size_t>(blocks.count * C), 0.0);
-  std::vector<std::vector<double>> scr2(n_threads, std::vector<double>(4 * C));
+  reduce_blocks(part, blocks.count, C, st.F.data());
+  st.finish();
+  if (!exact) return;
+  std::fill(part.begin(), part.end(), 0.0);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
   for (int64_t blk = 0; blk < blocks.count; ++blk) {
-    double* r = scr2[thread_id()].data();
-    double* ls = r + C;
-    double* phi = ls + C;
-    double* lt = phi + C;
-    double* acc = partC.data() + blk * C;
+    RowScratch& s = scr[thread_id()];
+    double* acc = part.data() + blk * C;
     for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
-      row_log_s(Z + i * d, M, C, d, a, b, r, ls, phi);
-      row_log_t(ls, log_f.data(), C, pw, lt);
-      row_c_contrib(ls, lt, C, acc);
+      row_s(Z + i * d, M, C, d, a, b, s.u.data(), s.s.data(), s.phi.data());
+      double gbar = 0.0;
+      point_targets(st, C, pw, true, s, &gbar);
+      row_c_contrib(s.t.data(), s.g.data(), gbar, C, acc);
     }
   }
-  reduce_blocks(partC, blocks.count, C, c);
+  reduce_blocks(part, blocks.count, C, st.c.data());
 }
 
 void update_centres(float* M, int C, int d, const EpochParams& p, float factor,
@@ -227,7 +241,7 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
   const int nt = std::max(1, p.n_threads);
   Blocks blocks(n);
   std::vector<float> snap(self_tail ? static_cast<size_t>(n * d) : 0);
-  std::vector<double> F(C > 0 ? C : 1), c(C > 0 ? C : 1), log_f(C > 0 ? C : 1);
+  Stats st(std::max(C, 1));
   CentreParts parts(std::max(C, 1), d, blocks.count);
   std::vector<double> sums(parts.len);
   std::vector<RowScratch> scratch;
@@ -246,9 +260,7 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
     // Stats at the epoch start (fused variants read them in their single pass).
     const bool fused = p.mode == LIGHT_PLUS || p.mode == PLUS;
     if (fused) {
-      stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, F.data(),
-                 p.mode == PLUS ? c.data() : nullptr, nt);
-      log_of(F.data(), C, log_f.data());
+      stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, p.mode == PLUS, st, nt);
     }
     if (clustering) std::fill(parts.data.begin(), parts.data.end(), 0.0);
 
@@ -262,7 +274,7 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
         const float* start = self_tail ? tl + i * d : Z + i * d;
         std::memcpy(z, start, sizeof(float) * d);
         if (fused) {
-          int lab = cluster_point(start, M, C, d, p, log_f.data(), c.data(), s, part);
+          int lab = cluster_point(start, M, C, d, p, st, s, part);
           if (lab != labels_t[i]) part[parts.len - 1] += 1.0;
           labels_t[i] = lab;
         }
@@ -278,15 +290,14 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
 
     if (p.mode == COMMA) {
       // Sequential variant: stats on the CE-updated embedding, then every point's step.
-      stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, F.data(), nullptr, nt);
-      log_of(F.data(), C, log_f.data());
+      stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, false, st, nt);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
       for (int64_t blk = 0; blk < blocks.count; ++blk) {
         RowScratch& s = scratch[thread_id()];
         double* part = parts.block(blk);
         for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
           float* zi = Z + i * d;
-          int lab = cluster_point(zi, M, C, d, p, log_f.data(), nullptr, s, part);
+          int lab = cluster_point(zi, M, C, d, p, st, s, part);
           if (lab != labels_t[i]) part[parts.len - 1] += 1.0;
           labels_t[i] = lab;
           const float ks = lr * p.beta;
@@ -318,7 +329,10 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
 
 void cluster_stats(const float* Z, int64_t n, int d, const float* M, int C, double a, double b,
                    double p, double* F, double* c, int n_threads) {
-  stats_impl(Z, n, d, M, C, a, b, p, F, c, std::max(1, n_threads));
+  Stats st(C);
+  stats_impl(Z, n, d, M, C, a, b, p, c != nullptr, st, std::max(1, n_threads));
+  std::copy(st.F.begin(), st.F.end(), F);
+  if (c != nullptr) std::copy(st.c.begin(), st.c.end(), c);
 }
 
 void cluster_gradients(const float* Z, int64_t n, int d, const float* M, int C, double a,
@@ -326,9 +340,8 @@ void cluster_gradients(const float* Z, int64_t n, int d, const float* M, int C, 
                        int n_threads) {
   const int nt = std::max(1, n_threads);
   const bool exact = mode == PLUS;
-  std::vector<double> F(C), c(C), log_f(C);
-  stats_impl(Z, n, d, M, C, a, b, pw, F.data(), exact ? c.data() : nullptr, nt);
-  log_of(F.data(), C, log_f.data());
+  Stats st(C);
+  stats_impl(Z, n, d, M, C, a, b, pw, exact, st, nt);
   Blocks blocks(n);
   std::vector<double> parts(static_cast<size_t>(blocks.count * C * d), 0.0);
   std::vector<RowScratch> scratch;
@@ -339,10 +352,11 @@ void cluster_gradients(const float* Z, int64_t n, int d, const float* M, int C, 
     double* part = parts.data() + blk * C * d;
     for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
       const float* z = Z + i * d;
-      row_log_s(z, M, C, d, a, b, s.r.data(), s.log_s.data(), s.phi.data());
-      row_log_t(s.log_s.data(), log_f.data(), C, pw, s.log_t.data());
-      row_weights(s.log_s.data(), s.log_t.data(), log_f.data(), c.data(), C, pw, exact,
-                  s.w.data());
+      row_s(z, M, C, d, a, b, s.u.data(), s.s.data(), s.phi.data());
+      double gbar = 0.0;
+      point_targets(st, C, pw, exact, s, &gbar);
+      row_weights(s.s.data(), s.t.data(), s.g.data(), gbar, st.inv_f.data(), st.c.data(), C, pw,
+                  exact, s.w.data());
       for (int k = 0; k < C; ++k) s.w[k] *= s.phi[k];
       row_point_grad(z, M, s.w.data(), C, d, grad_z + i * d);
       for (int k = 0; k < C; ++k)
@@ -357,31 +371,29 @@ void soft_assign(const float* Z, int64_t n, int d, const float* M, int C, double
                  double pw, double* S, double* T, int32_t* labels_s, int32_t* labels_t,
                  int n_threads) {
   const int nt = std::max(1, n_threads);
-  std::vector<double> F(C), log_f(C);
+  Stats st(C);
   const bool need_t = T != nullptr || labels_t != nullptr;
-  if (need_t) {
-    stats_impl(Z, n, d, M, C, a, b, pw, F.data(), nullptr, nt);
-    log_of(F.data(), C, log_f.data());
-  }
+  if (need_t) stats_impl(Z, n, d, M, C, a, b, pw, false, st, nt);
   std::vector<RowScratch> scratch;
   for (int t = 0; t < nt; ++t) scratch.emplace_back(C, d);
 #pragma omp parallel for schedule(static) num_threads(nt)
   for (int64_t i = 0; i < n; ++i) {
     RowScratch& s = scratch[thread_id()];
-    row_log_s(Z + i * d, M, C, d, a, b, s.r.data(), s.log_s.data(), s.phi.data());
+    row_s(Z + i * d, M, C, d, a, b, s.u.data(), s.s.data(), s.phi.data());
     if (S != nullptr)
-      for (int k = 0; k < C; ++k) S[i * C + k] = std::exp(s.log_s[k]);
+      for (int k = 0; k < C; ++k) S[i * C + k] = s.s[k];
     if (labels_s != nullptr) {
-      int arg = 0;
+      int arg = 0;  // nearest centre = largest S (u is monotone in r)
       for (int k = 1; k < C; ++k)
-        if (s.r[k] < s.r[arg]) arg = k;
+        if (s.u[k] < s.u[arg]) arg = k;
       labels_s[i] = arg;
     }
     if (need_t) {
-      int lab = row_log_t(s.log_s.data(), log_f.data(), C, pw, s.log_t.data());
+      double gbar = 0.0;
+      int lab = point_targets(st, C, pw, false, s, &gbar);
       if (labels_t != nullptr) labels_t[i] = lab;
       if (T != nullptr)
-        for (int k = 0; k < C; ++k) T[i * C + k] = std::exp(s.log_t[k]);
+        for (int k = 0; k < C; ++k) T[i * C + k] = s.t[k];
     }
   }
 }

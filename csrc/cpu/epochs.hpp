@@ -33,7 +33,7 @@ struct EpochParams {
   float step_factor = 0.1f;
   int centre_update = 0;          // 0: gradient (Eq. 11, normalised); 1: T-weighted mean
   int n_epochs_total = 200;       // schedule length
-  float attract_scale = 2.0f;     // 2 on a symmetric graph: each edge moves both ends in UMAP
+  float attract_scale = 1.0f;     // multiplier of the attractive step
   uint64_t seed = 0;
   double tol = 1e-3;              // stop when the fraction of changed argmax T is below
   int min_joint_epochs = 10;      // ... but not before this many clustering epochs

@@ -1,0 +1,378 @@
+"""The UEC estimator: a scikit-learn front end over the compiled core (DESIGN.md §8)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from . import _core
+from ._device import resolve_device
+from ._validation import check_choice, check_float, check_int
+from .graph import build_graph, epochs_per_sample, find_ab_params
+from .init import initial_centres, initial_embedding
+
+logger = logging.getLogger(__name__)
+
+VARIANTS = ("plus", "light_plus", "comma", "ce")
+_MODE = {
+    "ce": _core.MODE_CE,
+    "comma": _core.MODE_COMMA,
+    "light_plus": _core.MODE_LIGHT_PLUS,
+    "plus": _core.MODE_PLUS,
+}
+_CLIP = {"umap": 0, "scaled": 1, "norm": 2}
+_SCHEDULE = {"linear": 0, "step": 1}
+_CENTRE_UPDATE = {"gradient": 0, "mean": 1}
+_INITS = ("spectral", "pca", "random")
+_CENTRE_INITS = ("kmeans", "gmm", "random", "spectral")
+
+
+class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
+    """Unified Embedding and Clustering.
+
+    Learns an embedding ``Z`` (n x n_components) of ``X`` with UMAP's fuzzy cross-entropy and,
+    at the same time, ``n_clusters`` centres in it with a DEC-style KL(T || S) clustering loss.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters.
+    variant : {"plus", "light_plus", "comma", "ce"}, default="plus"
+        How the two losses are combined: "plus" (joint, exact gradient through the target T),
+        "light_plus" (joint, T constant within an epoch), "comma" (CE step then clustering step
+        each epoch), or "ce" (embedding only; centres are fitted to the final embedding).
+    n_components : int, default=2
+        Dimension of the embedding.
+    n_neighbors : int, default=15
+        Size of the neighbourhood of the kNN graph (2 <= n_neighbors < n_samples).
+    metric : str, default="euclidean"
+        Metric of the kNN search (any metric scikit-learn/pynndescent accept).
+    min_dist, spread : float, default=0.1, 1.0
+        Shape of the embedding similarity 1 / (1 + a r^b), fitted as UMAP does.
+    alpha, beta : float, default=1.0
+        Weights of the embedding (CE) and clustering (KL) losses.
+    target_power : float, default=2.0
+        Sharpening power p of the target distribution T (1 in the paper's Eq. 7, 2 in DEC).
+    n_epochs : int or None, default=None
+        Total epochs (warm-up plus joint). None: 500 for up to 10,000 samples, else 200.
+    warmup_epochs : int, default=0
+        Epochs of CE alone before the centres are initialised.
+    learning_rate : float, default=1.0
+        Initial learning rate of the embedding.
+    centre_lr : float, default=1.0
+        Learning rate of the centres for ``centre_update="gradient"`` (same schedule).
+    centre_update : {"gradient", "mean"}, default="gradient"
+        Centre step: the paper's gradient step (Eq. 11, normalised by the cluster's mass) or
+        the T-weighted mean of the points (EM-style).
+    negative_sample_rate : int, default=5
+    repulsion_strength : float, default=1.0
+    lr_schedule : {"linear", "step"}, default="linear"
+        UMAP's linear decay, or the paper's division by 10 every 10 epochs.
+    clip : {"umap", "scaled", "norm"}, default="umap"
+        Gradient clipping: per coordinate to [-4, 4]; the paper's scaled form (CE clipped to
+        [-4, 4] then divided by 4, KL clipped to [-1, 1]); or CE as UMAP and each point's
+        clustering step rescaled to length <= 1.
+    init : {"spectral", "pca", "random"} or ndarray of shape (n_samples, n_components)
+    centre_init : {"kmeans", "gmm", "random", "spectral"} or ndarray (n_clusters, n_components)
+    tol : float, default=1e-3
+        Stop when the fraction of points whose argmax T changed in an epoch falls below tol.
+    min_joint_epochs : int, default=10
+        Clustering epochs always run before the tolerance may stop the fit.
+    labels_from : {"S", "T"}, default="S"
+        Labels are argmax of the soft assignment S (nearest centre) or of the target T.
+    knn : tuple (indices, distances) or None
+        A precomputed kNN of X, each of shape (n_samples, >= n_neighbors), self first.
+    random_state : int, RandomState or None
+        Seed. With the same seed the results are identical bit for bit, whatever ``n_jobs``.
+    n_jobs : int, default=-1
+        Threads of the core and the kNN search (-1: all cores).
+    device : {"auto", "cpu", "cuda"}, default="auto"
+    verbose : bool, default=False
+        Progress bars (tqdm) and logging of each stage.
+
+    Attributes
+    ----------
+    embedding_ : ndarray (n_samples, n_components), float32
+    cluster_centers_ : ndarray (n_clusters, n_components), float32
+    labels_ : ndarray (n_samples,), int
+    n_iter_ : int
+        Epochs run (warm-up plus clustering epochs).
+    """
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        variant="plus",
+        n_components=2,
+        n_neighbors=15,
+        metric="euclidean",
+        min_dist=0.1,
+        spread=1.0,
+        alpha=1.0,
+        beta=1.0,
+        target_power=2.0,
+        n_epochs=None,
+        warmup_epochs=0,
+        learning_rate=1.0,
+        centre_lr=1.0,
+        centre_update="gradient",
+        negative_sample_rate=5,
+        repulsion_strength=1.0,
+        lr_schedule="linear",
+        clip="umap",
+        init="spectral",
+        centre_init="kmeans",
+        tol=1e-3,
+        min_joint_epochs=10,
+        labels_from="S",
+        knn=None,
+        random_state=None,
+        n_jobs=-1,
+        device="auto",
+        verbose=False,
+    ):
+        self.n_clusters = n_clusters
+        self.variant = variant
+        self.n_components = n_components
+        self.n_neighbors = n_neighbors
+        self.metric = metric
+        self.min_dist = min_dist
+        self.spread = spread
+        self.alpha = alpha
+        self.beta = beta
+        self.target_power = target_power
+        self.n_epochs = n_epochs
+        self.warmup_epochs = warmup_epochs
+        self.learning_rate = learning_rate
+        self.centre_lr = centre_lr
+        self.centre_update = centre_update
+        self.negative_sample_rate = negative_sample_rate
+        self.repulsion_strength = repulsion_strength
+        self.lr_schedule = lr_schedule
+        self.clip = clip
+        self.init = init
+        self.centre_init = centre_init
+        self.tol = tol
+        self.min_joint_epochs = min_joint_epochs
+        self.labels_from = labels_from
+        self.knn = knn
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.device = device
+        self.verbose = verbose
+
+    # -- validation --------------------------------------------------------------------------
+
+    def _check_params(self, n_samples):
+        check_choice("variant", self.variant, VARIANTS)
+        check_int("n_clusters", self.n_clusters, low=1)
+        if self.n_clusters > n_samples:
+            raise ValueError(
+                f"n_clusters={self.n_clusters} must be <= n_samples={n_samples}"
+            )
+        check_int("n_components", self.n_components, low=1)
+        check_int("n_neighbors", self.n_neighbors, low=2)
+        if self.n_neighbors >= n_samples:
+            raise ValueError(
+                f"n_neighbors={self.n_neighbors} must be < n_samples={n_samples} "
+                f"(allowed: 2 to {n_samples - 1})"
+            )
+        if not isinstance(self.metric, str) and not callable(self.metric):
+            raise ValueError(f"metric={self.metric!r} must be a metric name or a callable")
+        check_float("spread", self.spread, low=0.0, low_open=True)
+        check_float("min_dist", self.min_dist, low=0.0, high=self.spread)
+        check_float("alpha", self.alpha, low=0.0)
+        check_float("beta", self.beta, low=0.0)
+        if self.alpha == 0 and self.beta == 0:
+            raise ValueError("alpha=0 and beta=0: at least one of the two losses must have a positive weight")
+        check_float("target_power", self.target_power, low=0.0, low_open=True, high=10.0)
+        n_epochs = check_int("n_epochs", self.n_epochs, low=1, allow_none=True)
+        warm = check_int("warmup_epochs", self.warmup_epochs, low=0)
+        if n_epochs is not None and warm >= n_epochs and self.variant != "ce":
+            raise ValueError(
+                f"warmup_epochs={warm} must be < n_epochs={n_epochs} so that clustering epochs remain"
+            )
+        check_float("learning_rate", self.learning_rate, low=0.0, low_open=True)
+        check_float("centre_lr", self.centre_lr, low=0.0)
+        check_choice("centre_update", self.centre_update, tuple(_CENTRE_UPDATE))
+        check_int("negative_sample_rate", self.negative_sample_rate, low=1)
+        check_float("repulsion_strength", self.repulsion_strength, low=0.0)
+        check_choice("lr_schedule", self.lr_schedule, tuple(_SCHEDULE))
+        check_choice("clip", self.clip, tuple(_CLIP))
+        if isinstance(self.init, str):
+            check_choice("init", self.init, _INITS)
+        if isinstance(self.centre_init, str):
+            check_choice("centre_init", self.centre_init, _CENTRE_INITS)
+        check_float("tol", self.tol, low=0.0, high=1.0)
+        check_int("min_joint_epochs", self.min_joint_epochs, low=0)
+        check_choice("labels_from", self.labels_from, ("S", "T"))
+        if self.n_jobs is not None:
+            check_int("n_jobs", self.n_jobs)
+            if self.n_jobs == 0:
+                raise ValueError("n_jobs=0 is not allowed; use a positive count or -1 for all cores")
+        if not isinstance(self.verbose, (bool, np.bool_, int)):
+            raise ValueError(f"verbose={self.verbose!r} must be a bool")
+        return resolve_device(self.device)
+
+    def _resolved_epochs(self, n_samples):
+        if self.n_epochs is not None:
+            return int(self.n_epochs)
+        return 500 if n_samples <= 10_000 else 200
+
+    # -- fitting -----------------------------------------------------------------------------
+
+    def fit(self, X, y=None):
+        """Fit the embedding and the clusters of X (n_samples, n_features). y is ignored."""
+        X = check_array(X, dtype=np.float32, order="C", ensure_min_samples=2,
+                        accept_sparse=False, input_name="X")
+        n = X.shape[0]
+        device = self._check_params(n)
+        rs = check_random_state(self.random_state)
+        n_threads = _core.resolve_threads(-1 if self.n_jobs is None else self.n_jobs)
+        n_epochs = self._resolved_epochs(n)
+        warmup = int(self.warmup_epochs) if self.variant != "ce" else 0
+        if warmup >= n_epochs:
+            raise ValueError(f"warmup_epochs={warmup} must be < n_epochs={n_epochs}")
+        n_clusters = int(self.n_clusters)
+        times = {}
+
+        t0 = time.perf_counter()
+        graph, knn_indices, knn_dists = build_graph(
+            X, int(self.n_neighbors), n_epochs, metric=self.metric, knn=self.knn,
+            random_state=rs, n_jobs=n_threads,
+        )
+        times["graph"] = time.perf_counter() - t0
+        a, b = find_ab_params(self.spread, self.min_dist)
+
+        t0 = time.perf_counter()
+        Z = initial_embedding(self.init, X, graph, int(self.n_components), rs)
+        Z = np.ascontiguousarray(Z, dtype=np.float32)
+        if Z.shape != (n, int(self.n_components)):
+            raise ValueError(
+                f"init has shape {Z.shape}, expected ({n}, {self.n_components})"
+            )
+        times["init"] = time.perf_counter() - t0
+
+        indptr = graph.indptr.astype(np.int64)
+        indices = graph.indices.astype(np.int32)
+        eps = epochs_per_sample(graph.data, n_epochs).astype(np.float32)
+        next_sample = eps.copy()
+        next_negative = (eps / float(self.negative_sample_rate)).astype(np.float32)
+
+        params = _core.EpochParams()
+        params.a, params.b = float(a), float(b)
+        params.gamma = float(self.repulsion_strength)
+        params.negative_sample_rate = float(self.negative_sample_rate)
+        params.alpha = float(self.alpha)
+        params.beta = float(self.beta)
+        params.learning_rate = float(self.learning_rate)
+        params.centre_lr = float(self.centre_lr)
+        params.target_power = float(self.target_power)
+        params.clip_mode = _CLIP[self.clip]
+        params.schedule = _SCHEDULE[self.lr_schedule]
+        params.centre_update = _CENTRE_UPDATE[self.centre_update]
+        params.n_epochs_total = n_epochs
+        params.attract_scale = 1.0
+        params.seed = int(rs.randint(0, 2**31 - 1)) * 2654435761 + 1
+        params.tol = float(self.tol)
+        params.min_joint_epochs = int(self.min_joint_epochs)
+        params.n_threads = n_threads
+
+        progress = _Progress(n_epochs, self.verbose)
+        labels_t = np.full(n, -1, dtype=np.int32)
+        t0 = time.perf_counter()
+        n_iter = 0
+        try:
+            if warmup > 0 or self.variant == "ce":
+                params.mode = _core.MODE_CE
+                stop = n_epochs if self.variant == "ce" else warmup
+                res = _core.optimize(Z, None, indptr, indices, eps, next_sample, next_negative,
+                                     None, None, params, 0, stop, progress.callback)
+                n_iter += res["epochs_run"]
+            times["warmup"] = time.perf_counter() - t0
+
+            t1 = time.perf_counter()
+            M = initial_centres(self.centre_init, Z, n_clusters, rs, graph=graph)
+            M = np.ascontiguousarray(M, dtype=np.float32)
+            if M.shape != (n_clusters, int(self.n_components)):
+                raise ValueError(
+                    f"centre_init has shape {M.shape}, expected ({n_clusters}, {self.n_components})"
+                )
+            times["centre_init"] = time.perf_counter() - t1
+
+            t1 = time.perf_counter()
+            if self.variant != "ce":
+                params.mode = _MODE[self.variant]
+                res = _core.optimize(Z, M, indptr, indices, eps, next_sample, next_negative,
+                                     labels_t, None, params, warmup, n_epochs, progress.callback)
+                n_iter += res["epochs_run"]
+                logger.info("joint epochs: %d, last change %.4g, converged %s",
+                            res["joint_epochs"], res["last_change"], res["converged"])
+            times["joint"] = time.perf_counter() - t1
+        finally:
+            progress.close()
+
+        labels_s, labels_tt, _, _ = _core.soft_assign(Z, M, a, b, float(self.target_power),
+                                                      False, n_threads)
+        labels = labels_s if self.labels_from == "S" else labels_tt
+        if not (np.isfinite(Z).all() and np.isfinite(M).all()):
+            raise FloatingPointError(
+                "the optimisation produced non-finite values; lower learning_rate or beta"
+            )
+
+        # Every fitted attribute is set here, at the end, so that an interrupted fit
+        # (KeyboardInterrupt from the core) leaves nothing half-written.
+        self.embedding_ = Z
+        self.cluster_centers_ = M
+        self.labels_ = labels.astype(np.intp)
+        self.n_iter_ = int(n_iter)
+        self.n_epochs_ = n_epochs
+        self.a_, self.b_ = float(a), float(b)
+        self.graph_ = graph
+        self.device_ = device
+        self.n_features_in_ = X.shape[1]
+        self.timings_ = times
+        return self
+
+    def fit_predict(self, X, y=None):
+        """Fit and return the cluster labels of X."""
+        return self.fit(X).labels_
+
+    def fit_transform(self, X, y=None):
+        """Fit and return the embedding of X."""
+        return self.fit(X).embedding_
+
+    def soft_assignments(self):
+        """Soft assignments S and targets T (n_samples, n_clusters) of the training data."""
+        check_is_fitted(self, "embedding_")
+        _, _, S, T = _core.soft_assign(self.embedding_, self.cluster_centers_, self.a_,
+                                       self.b_, float(self.target_power), True, 1)
+        return S, T
+
+
+class _Progress:
+    """tqdm progress over epochs when verbose; otherwise nothing (the core still checks for
+    Ctrl-C between epochs)."""
+
+    def __init__(self, total, verbose):
+        self.bar = None
+        if verbose:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="UEC epochs", unit="epoch")
+
+    def callback(self, epoch, change):
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(changed=f"{change:.4f}")
+        return True
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,397 @@
+"""Input-graph stage: k-nearest neighbours and the UMAP fuzzy simplicial set.
+
+This is an independent, vectorised NumPy reimplementation of the graph that
+umap-learn builds before optimising a layout.  Given the same kNN it reproduces
+``umap.umap_.fuzzy_simplicial_set`` to float32 rounding: the per-point
+bandwidth search runs in float32 with the same stopping rule, and the
+symmetrisation uses the same sequence of float32 operations.
+
+Pipeline (see :func:`build_graph`)::
+
+    X --nearest_neighbors--> (indices, distances)
+      --smooth_knn_dist----> (sigmas, rhos)
+      --compute_membership_strengths / fuzzy union--> symmetric CSR graph
+      --prune_graph--------> edges sampled at least once in n_epochs
+"""
+
+import logging
+import warnings
+
+import numpy as np
+import scipy.sparse
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "nearest_neighbors",
+    "validate_knn",
+    "smooth_knn_dist",
+    "compute_membership_strengths",
+    "fuzzy_simplicial_set",
+    "prune_graph",
+    "epochs_per_sample",
+    "find_ab_params",
+    "build_graph",
+]
+
+SMOOTH_K_TOLERANCE = 1e-5
+MIN_K_DIST_SCALE = 1e-3
+EXACT_KNN_MAX_SAMPLES = 4096
+_FLOAT32_MAX = np.float32(np.finfo(np.float32).max)
+
+
+def _exp32(x):
+    """float32 exp, rounded from a float64 evaluation (matches libm ``expf``)."""
+    return np.exp(x.astype(np.float64)).astype(np.float32)
+
+
+def _check_n_neighbors(n_neighbors, n_samples):
+    if isinstance(n_neighbors, (bool, np.bool_)) or not isinstance(n_neighbors, (int, np.integer)):
+        raise ValueError(f"n_neighbors must be an integer >= 2, got {n_neighbors!r}")
+    if n_neighbors < 2:
+        raise ValueError(f"n_neighbors must be >= 2, got {n_neighbors}")
+    if n_samples is not None and n_neighbors > n_samples:
+        raise ValueError(
+            f"n_neighbors={n_neighbors} exceeds the number of samples ({n_samples}); "
+            f"it must be at most n_samples"
+        )
+    return int(n_neighbors)
+
+
+def _self_first(indices, distances):
+    """Return kNN arrays where column 0 is the point itself at distance 0.
+
+    If a row already contains the point it is moved to the front (other entries
+    keep their order); otherwise it is prepended and the last neighbour dropped.
+    """
+    n, k = indices.shape
+    own = np.arange(n, dtype=indices.dtype)[:, None]
+    ext_idx = np.concatenate([own, indices], axis=1)
+    ext_dist = np.concatenate([np.zeros((n, 1), distances.dtype), distances], axis=1)
+    drop = np.concatenate([np.zeros((n, 1), bool), indices == own], axis=1)
+    order = np.argsort(drop, axis=1, kind="stable")[:, :k]
+    return (
+        np.ascontiguousarray(np.take_along_axis(ext_idx, order, axis=1), dtype=np.int32),
+        np.ascontiguousarray(np.take_along_axis(ext_dist, order, axis=1), dtype=np.float32),
+    )
+
+
+def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_jobs=-1, exact=None):
+    """k nearest neighbours of every row of ``X`` (the point itself included).
+
+    Returns ``(indices, distances)``: int32 and float32 arrays of shape
+    ``(n_samples, n_neighbors)``, rows sorted by distance, column 0 the point
+    itself at distance 0.  ``exact=None`` uses brute force for at most 4096
+    samples and pynndescent's NN-descent above that.
+    """
+    n = X.shape[0]
+    k = _check_n_neighbors(n_neighbors, n)
+    if exact is None:
+        exact = n <= EXACT_KNN_MAX_SAMPLES
+    if exact:
+        from sklearn.neighbors import NearestNeighbors
+
+        nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric=metric, n_jobs=n_jobs)
+        distances, indices = nn.fit(X).kneighbors(X, n_neighbors=k)
+        if metric in ("euclidean", "l2") and not scipy.sparse.issparse(X):
+            # the GEMM expansion loses precision (duplicates at 1e-8 instead of 0):
+            # recompute the selected distances directly and re-sort the rows
+            Xd = np.asarray(X, dtype=np.float64).reshape(n, -1)
+            distances = np.empty(indices.shape, dtype=np.float64)
+            step = max(1, (1 << 22) // max(1, k * Xd.shape[1]))
+            for s in range(0, n, step):
+                diff = Xd[indices[s : s + step]] - Xd[s : s + step, None, :]
+                distances[s : s + step] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+            order = np.argsort(distances, axis=1, kind="stable")
+            indices = np.take_along_axis(indices, order, axis=1)
+            distances = np.take_along_axis(distances, order, axis=1)
+        logger.debug("exact kNN: n=%d k=%d metric=%s", n, k, metric)
+    else:
+        import pynndescent
+
+        n_trees = min(64, 5 + int(round(n**0.5 / 20.0)))
+        n_iters = max(5, int(round(np.log2(n))))
+        index = pynndescent.NNDescent(
+            X,
+            n_neighbors=k,
+            metric=metric,
+            random_state=random_state,
+            n_trees=n_trees,
+            n_iters=n_iters,
+            max_candidates=60,
+            low_memory=True,
+            n_jobs=n_jobs,
+            compressed=False,
+            verbose=False,
+        )
+        indices, distances = index.neighbor_graph
+        logger.debug("NN-descent kNN: n=%d k=%d metric=%s trees=%d iters=%d", n, k, metric, n_trees, n_iters)
+        if np.any(indices < 0):
+            logger.warning("NN-descent found fewer than %d neighbours for some points", k)
+    return _self_first(np.asarray(indices), np.asarray(distances))
+
+
+def validate_knn(knn, n_samples, n_neighbors):
+    """Check a user-supplied ``knn=(indices, distances)`` pair and truncate it.
+
+    Returns ``(indices[:, :n_neighbors], distances[:, :n_neighbors])`` as
+    C-contiguous int32 / float32 arrays; raises ``ValueError`` otherwise.
+    """
+    if not isinstance(knn, (tuple, list)) or len(knn) != 2:
+        raise ValueError(
+            f"knn must be a pair (indices, distances) of arrays, got {type(knn).__name__}"
+            + (f" of length {len(knn)}" if isinstance(knn, (tuple, list)) else "")
+        )
+    indices, distances = np.asarray(knn[0]), np.asarray(knn[1])
+    want = f"({n_samples}, >= {n_neighbors})"
+    for name, arr in (("indices", indices), ("distances", distances)):
+        if arr.ndim != 2 or arr.shape[0] != n_samples or arr.shape[1] < n_neighbors:
+            raise ValueError(f"knn {name} must have shape {want}, got {arr.shape}")
+    if indices.shape != distances.shape:
+        raise ValueError(
+            f"knn indices and distances must have the same shape, got {indices.shape} and {distances.shape}"
+        )
+    if indices.dtype.kind not in "iu":
+        raise ValueError(f"knn indices must be an integer array, got dtype {indices.dtype}")
+    if distances.dtype.kind not in "iuf":
+        raise ValueError(f"knn distances must be a real-valued array, got dtype {distances.dtype}")
+    indices = indices[:, :n_neighbors]
+    distances = distances[:, :n_neighbors]
+    bad = (indices < 0) | (indices >= n_samples)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ValueError(
+            f"knn indices must lie in [0, {n_samples}), got {indices[r, c]} at row {r}, column {c}"
+        )
+    bad = ~np.isfinite(distances) | (distances < 0)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ValueError(
+            f"knn distances must be finite and non-negative, got {distances[r, c]} at row {r}, column {c}"
+        )
+    return (
+        np.ascontiguousarray(indices, dtype=np.int32),
+        np.ascontiguousarray(distances, dtype=np.float32),
+    )
+
+
+def _local_rho(d, local_connectivity):
+    """Distance to the ``local_connectivity``-th nearest non-zero neighbour (interpolated)."""
+    n, k = d.shape
+    positive = d > 0.0
+    count = positive.sum(axis=1)
+    nz = np.take_along_axis(d, np.argsort(~positive, axis=1, kind="stable"), axis=1)
+    rho = np.zeros(n, dtype=np.float32)
+    lc = float(local_connectivity)
+    index = int(np.floor(lc))
+    interp = lc - index
+    full = count >= lc
+    rows = np.flatnonzero(full)
+    if rows.size:
+        if index > 0:
+            rho[rows] = nz[rows, index - 1]
+            if interp > SMOOTH_K_TOLERANCE:
+                step = nz[rows, index] - nz[rows, index - 1]  # float32, as in umap
+                rho[rows] = rho[rows].astype(np.float64) + interp * step.astype(np.float64)
+        else:
+            rho[rows] = interp * nz[rows, 0].astype(np.float64)
+    partial = ~full & (count > 0)
+    rho[partial] = d[partial].max(axis=1)
+    return rho
+
+
+def smooth_knn_dist(distances, k, n_iter=64, local_connectivity=1.0, bandwidth=1.0):
+    """Per-point ``(sigmas, rhos)`` so that each fuzzy neighbourhood has size log2(k).
+
+    ``rho`` is the distance to the ``local_connectivity``-th non-zero neighbour;
+    ``sigma`` solves ``sum_j exp(-max(d_j - rho, 0) / sigma) = log2(k) * bandwidth``
+    (column 0 excluded) by a 64-step bisection run on all rows at once, each row
+    stopping exactly when umap's scalar loop would.
+    """
+    d = np.ascontiguousarray(distances, dtype=np.float32)
+    n = d.shape[0]
+    target = np.log2(float(k)) * float(bandwidth)
+    rho = _local_rho(d, local_connectivity)
+
+    # umap declares its search variables float32, but numba does not apply those
+    # declarations inside the prange body, so the search itself runs in float64 on
+    # float32 differences; reproduce exactly that
+    diff = (d[:, 1:] - rho[:, None]).astype(np.float64)
+    nonpos = diff <= 0.0
+    lo = np.zeros(n)
+    hi = np.full(n, float(_FLOAT32_MAX))
+    mid = np.ones(n)
+
+    active = np.arange(n)
+    for _ in range(int(n_iter)):
+        if active.size == 0:
+            break
+        x = -(diff[active] / mid[active, None])
+        x[nonpos[active]] = 0.0  # exp(0) = 1 for neighbours closer than rho
+        if x.shape[1]:
+            psum = np.add.accumulate(np.exp(x), axis=1)[:, -1]  # sequential sum, like the scalar loop
+        else:
+            psum = np.zeros(active.size)
+        keep = ~(np.abs(psum - target) < SMOOTH_K_TOLERANCE)
+        active, psum = active[keep], psum[keep]
+        above = psum > target
+        down, up = active[above], active[~above]
+        hi[down] = mid[down]
+        mid[down] = (lo[down] + hi[down]) / 2.0
+        lo[up] = mid[up]
+        unbounded = hi[up] >= float(_FLOAT32_MAX)
+        mid[up[unbounded]] *= 2.0
+        bounded = up[~unbounded]
+        mid[bounded] = (lo[bounded] + hi[bounded]) / 2.0
+    sigma = mid.astype(np.float32)
+
+    # lower bound on sigma relative to the mean neighbour distance (row mean where rho > 0,
+    # global mean otherwise); like umap, row sums run sequentially in float32 and are divided
+    # in float64 (umap's global mean is a thread-count dependent reduction: use float64)
+    row_mean = np.add.accumulate(d, axis=1)[:, -1].astype(np.float64) / d.shape[1]
+    global_mean = d.mean(dtype=np.float64)
+    floor = MIN_K_DIST_SCALE * np.where(rho > 0.0, row_mean, global_mean)
+    low = sigma < floor
+    sigma[low] = floor[low]
+    return sigma, rho
+
+
+def compute_membership_strengths(indices, distances, sigmas, rhos):
+    """Directed membership strengths ``exp(-(d - rho) / sigma)`` as an (n, n) COO matrix.
+
+    Self edges get 0, neighbours within ``rho`` (or rows with ``sigma == 0``) get 1;
+    entries with index -1 (missing neighbours) are dropped.
+    """
+    indices = np.asarray(indices)
+    d = np.asarray(distances, dtype=np.float32)
+    sigmas = np.asarray(sigmas, dtype=np.float32)
+    rhos = np.asarray(rhos, dtype=np.float32)
+    n, k = indices.shape
+    diff = d - rhos[:, None]
+    one = (diff <= 0.0) | (sigmas[:, None] == 0.0)
+    safe_sigma = np.where(sigmas == 0.0, np.float32(1.0), sigmas)
+    x = -(diff / safe_sigma[:, None])
+    x[one] = 0.0
+    vals = _exp32(x)
+    rows = np.repeat(np.arange(n, dtype=np.int32), k)
+    vals[indices == np.arange(n)[:, None]] = 0.0
+    cols = indices.ravel().astype(np.int32)
+    vals = vals.ravel()
+    present = cols >= 0
+    return scipy.sparse.coo_matrix((vals[present], (rows[present], cols[present])), shape=(n, n))
+
+
+def fuzzy_simplicial_set(indices, distances, n_samples=None, set_op_mix_ratio=1.0, local_connectivity=1.0):
+    """Symmetric fuzzy graph of a kNN, as float32 CSR (zeros eliminated, indices sorted).
+
+    Combines the directed strengths ``P`` by
+    ``ratio * (P + P^T - P o P^T) + (1 - ratio) * P o P^T``
+    (``set_op_mix_ratio=1`` is the fuzzy union, ``0`` the fuzzy intersection).
+    """
+    indices = np.asarray(indices)
+    n = indices.shape[0]
+    if n_samples is not None and int(n_samples) != n:
+        raise ValueError(f"n_samples={n_samples} does not match the kNN's {n} rows")
+    if not 0.0 <= float(set_op_mix_ratio) <= 1.0:
+        raise ValueError(f"set_op_mix_ratio must be in [0, 1], got {set_op_mix_ratio}")
+    if not float(local_connectivity) >= 0.0:
+        raise ValueError(f"local_connectivity must be >= 0, got {local_connectivity}")
+    d = np.ascontiguousarray(distances, dtype=np.float32)
+    sigmas, rhos = smooth_knn_dist(d, float(indices.shape[1]), local_connectivity=float(local_connectivity))
+    p = compute_membership_strengths(indices, d, sigmas, rhos).tocsr()  # duplicates summed
+    p.eliminate_zeros()
+    pt = p.transpose().tocsr()
+    both = p.multiply(pt).tocsr()
+    ratio = float(set_op_mix_ratio)
+    if ratio == 1.0:
+        graph = (p + pt) - both
+    else:
+        graph = ratio * ((p + pt) - both) + (1.0 - ratio) * both
+    graph = scipy.sparse.csr_matrix(graph, dtype=np.float32)
+    graph.eliminate_zeros()
+    graph.sort_indices()
+    logger.debug("fuzzy graph: n=%d nnz=%d", n, graph.nnz)
+    return graph
+
+
+def prune_graph(graph, n_epochs):
+    """Drop edges with weight < max_weight / n_epochs (sampled less than once); returns a copy."""
+    if not n_epochs or float(n_epochs) <= 0:
+        raise ValueError(f"n_epochs must be a positive integer, got {n_epochs!r}")
+    graph = scipy.sparse.csr_matrix(graph, copy=True)
+    if graph.nnz:
+        graph.data[graph.data < graph.data.max() / float(n_epochs)] = 0.0
+    graph.eliminate_zeros()
+    graph.sort_indices()
+    return graph
+
+
+def epochs_per_sample(weights, n_epochs):
+    """Epochs between two samples of each edge: ``max(w) / w`` (float32; -1 where w <= 0).
+
+    ``n_epochs`` only needs to be positive; umap's n_epochs * (w / max) formulation cancels it.
+    """
+    if not n_epochs or float(n_epochs) <= 0:
+        raise ValueError(f"n_epochs must be positive, got {n_epochs!r}")
+    w = np.asarray(weights, dtype=np.float64)
+    out = np.full(w.shape, -1.0, dtype=np.float64)
+    if w.size:
+        pos = w > 0
+        out[pos] = w.max() / w[pos]
+    return out.astype(np.float32)
+
+
+def _ab_curve(x, a, b):
+    return 1.0 / (1.0 + a * x ** (2.0 * b))
+
+
+def find_ab_params(spread=1.0, min_dist=0.1):
+    """Fit ``1 / (1 + a x^(2b))`` to the target membership curve of (spread, min_dist)."""
+    from scipy.optimize import curve_fit
+
+    spread, min_dist = float(spread), float(min_dist)
+    if not (np.isfinite(spread) and spread > 0.0):
+        raise ValueError(f"spread must be a finite number > 0, got {spread}")
+    if not (np.isfinite(min_dist) and 0.0 <= min_dist <= spread):
+        raise ValueError(f"min_dist must satisfy 0 <= min_dist <= spread ({spread}), got {min_dist}")
+    x = np.linspace(0.0, 3.0 * spread, 300)
+    y = np.where(x < min_dist, 1.0, np.exp(-(x - min_dist) / spread))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (a, b), _ = curve_fit(_ab_curve, x, y)
+    return float(a), float(b)
+
+
+def build_graph(
+    X_or_none,
+    n_neighbors,
+    n_epochs,
+    metric="euclidean",
+    knn=None,
+    random_state=None,
+    n_jobs=-1,
+    *,
+    set_op_mix_ratio=1.0,
+    local_connectivity=1.0,
+    exact=None,
+):
+    """kNN (computed, or the user's ``knn``), fuzzy union, pruning.
+
+    Returns ``(graph_csr, knn_indices, knn_distances)``.
+    """
+    if knn is not None:
+        n = X_or_none.shape[0] if X_or_none is not None else np.asarray(knn[0]).shape[0] if isinstance(
+            knn, (tuple, list)) and len(knn) == 2 else 0
+        k = _check_n_neighbors(n_neighbors, None)
+        indices, distances = validate_knn(knn, n, k)
+    else:
+        if X_or_none is None:
+            raise ValueError("X must be given when knn is None")
+        indices, distances = nearest_neighbors(
+            X_or_none, n_neighbors, metric=metric, random_state=random_state, n_jobs=n_jobs, exact=exact
+        )
+    graph = fuzzy_simplicial_set(
+        indices, distances, set_op_mix_ratio=set_op_mix_ratio, local_connectivity=local_connectivity
+    )
+    graph = prune_graph(graph, n_epochs)
+    return graph, indices, distances
