@@ -40,10 +40,35 @@ struct Blocks {
 };
 
 // Per-thread scratch for one point's row computations.
+// One heap block per thread, padded by a cache line on each side so that two threads never
+// write to the same line (d is often 2: unpadded small vectors would share lines).
 struct RowScratch {
-  std::vector<double> u, s, phi, t, g, w, G;
-  std::vector<float> z, step;
-  RowScratch(int C, int d) : u(C), s(C), phi(C), t(C), g(C), w(C), G(d), z(d), step(d) {}
+  static constexpr int kPad = 8;  // doubles = 64 bytes
+  std::vector<double> buf;
+  double *u, *s, *phi, *t, *g, *w, *G;
+  float *z, *step;
+  RowScratch(int C, int d) : buf(static_cast<size_t>(6 * C + 3 * d + 2 * kPad), 0.0) {
+    double* p = buf.data() + kPad;
+    u = p; s = u + C; phi = s + C; t = phi + C; g = t + C; w = g + C; G = w + C;
+    z = reinterpret_cast<float*>(G + d);         // d floats in d doubles of room
+    step = reinterpret_cast<float*>(G + 2 * d);  // likewise
+  }
+  RowScratch(const RowScratch& o) : RowScratch(0, 0) { *this = o; }
+  RowScratch& operator=(const RowScratch& o) {
+    buf = o.buf;
+    rebind(o);
+    return *this;
+  }
+
+ private:
+  void rebind(const RowScratch& o) {
+    double* base = buf.data();
+    const double* ob = o.buf.data();
+    u = base + (o.u - ob); s = base + (o.s - ob); phi = base + (o.phi - ob);
+    t = base + (o.t - ob); g = base + (o.g - ob); w = base + (o.w - ob); G = base + (o.G - ob);
+    z = reinterpret_cast<float*>(base) + (o.z - reinterpret_cast<const float*>(ob));
+    step = reinterpret_cast<float*>(base) + (o.step - reinterpret_cast<const float*>(ob));
+  }
 };
 
 // Column sums and what the rows need from them: 1 / F_k, log F_k, and c_k (plus).
@@ -63,16 +88,19 @@ struct Stats {
 inline int point_targets(const Stats& st, int C, double p, bool exact, RowScratch& s,
                          double* gbar) {
   double log_d = 0.0;
-  int lab = row_t(s.u.data(), s.s.data(), st.inv_f.data(), st.log_f.data(), C, p, s.t.data(), &log_d);
-  *gbar = exact ? row_g(s.u.data(), s.t.data(), st.log_f.data(), log_d, C, p, s.g.data()) : 0.0;
+  int lab = row_t(s.u, s.s, st.inv_f.data(), st.log_f.data(), C, p, s.t, &log_d);
+  *gbar = exact ? row_g(s.u, s.t, st.log_f.data(), log_d, C, p, s.g) : 0.0;
   return lab;
 }
 
-// Sum of per-block partials (count x len) in block order into out (len).
+// Stride of a block's partials: whole cache lines, so blocks on different threads never share one.
+inline int64_t padded(int64_t len) { return (len + 7) / 8 * 8; }
+
+// Sum of per-block partials (count blocks of stride padded(len)) in block order into out (len).
 void reduce_blocks(const std::vector<double>& parts, int64_t count, int64_t len, double* out) {
   for (int64_t j = 0; j < len; ++j) out[j] = 0.0;
   for (int64_t blk = 0; blk < count; ++blk) {
-    const double* src = parts.data() + blk * len;
+    const double* src = parts.data() + blk * padded(len);
     for (int64_t j = 0; j < len; ++j) out[j] += src[j];
   }
 }
@@ -93,8 +121,8 @@ struct CentreParts {
   std::vector<double> data;
   CentreParts(int C_, int d_, int64_t blocks)
       : C(C_), d(d_), len(static_cast<int64_t>(C_) * (2 * d_ + 1) + 1),
-        data(static_cast<size_t>(blocks * len), 0.0) {}
-  double* block(int64_t blk) { return data.data() + blk * len; }
+        data(static_cast<size_t>(blocks * padded(len)), 0.0) {}
+  double* block(int64_t blk) { return data.data() + blk * padded(len); }
 };
 
 // One point's clustering work at position z: fills s.step with the (clipped, signed) KL step,
@@ -102,14 +130,14 @@ struct CentreParts {
 inline int cluster_point(const float* z, const float* M, int C, int d, const EpochParams& p,
                          const Stats& st, RowScratch& s, double* part) {
   const bool exact = p.mode == PLUS;
-  row_s(z, M, C, d, p.a, p.b, s.u.data(), s.s.data(), s.phi.data());
+  row_s(z, M, C, d, p.a, p.b, s.u, s.s, s.phi);
   double gbar = 0.0;
   int lab = point_targets(st, C, p.target_power, exact, s, &gbar);
-  row_weights(s.s.data(), s.t.data(), s.g.data(), gbar, st.inv_f.data(), st.c.data(), C,
-              p.target_power, exact, s.w.data());
+  row_weights(s.s, s.t, s.g, gbar, st.inv_f.data(), st.c.data(), C,
+              p.target_power, exact, s.w);
   for (int k = 0; k < C; ++k) s.w[k] *= s.phi[k];  // w := W phi
-  row_point_grad(z, M, s.w.data(), C, d, s.G.data());
-  kl_step(s.G.data(), d, p.clip_mode, s.step.data());
+  row_point_grad(z, M, s.w, C, d, s.G);
+  kl_step(s.G, d, p.clip_mode, s.step);
   double* grad_m = part;
   double* mass = part + C * d;
   double* tz = mass + C;
@@ -158,15 +186,15 @@ inline void edge_updates(const Graph& g, int64_t i, float* z, int d, const float
 void stats_impl(const float* Z, int64_t n, int d, const float* M, int C, double a, double b,
                 double pw, bool exact, Stats& st, int n_threads) {
   Blocks blocks(n);
-  std::vector<double> part(static_cast<size_t>(blocks.count * C), 0.0);
+  std::vector<double> part(static_cast<size_t>(blocks.count * padded(C)), 0.0);
   std::vector<RowScratch> scr;
   for (int t = 0; t < n_threads; ++t) scr.emplace_back(C, 1);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
   for (int64_t blk = 0; blk < blocks.count; ++blk) {
     RowScratch& s = scr[thread_id()];
-    double* acc = part.data() + blk * C;
+    double* acc = part.data() + blk * padded(C);
     for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
-      row_s(Z + i * d, M, C, d, a, b, s.u.data(), s.s.data(), s.phi.data());
+      row_s(Z + i * d, M, C, d, a, b, s.u, s.s, s.phi);
       for (int k = 0; k < C; ++k) acc[k] += s.s[k];
     }
   }
@@ -177,12 +205,12 @@ void stats_impl(const float* Z, int64_t n, int d, const float* M, int C, double 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
   for (int64_t blk = 0; blk < blocks.count; ++blk) {
     RowScratch& s = scr[thread_id()];
-    double* acc = part.data() + blk * C;
+    double* acc = part.data() + blk * padded(C);
     for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
-      row_s(Z + i * d, M, C, d, a, b, s.u.data(), s.s.data(), s.phi.data());
+      row_s(Z + i * d, M, C, d, a, b, s.u, s.s, s.phi);
       double gbar = 0.0;
       point_targets(st, C, pw, true, s, &gbar);
-      row_c_contrib(s.t.data(), s.g.data(), gbar, C, acc);
+      row_c_contrib(s.t, s.g, gbar, C, acc);
     }
   }
   reduce_blocks(part, blocks.count, C, st.c.data());
@@ -270,7 +298,7 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
       RowScratch& s = scratch[thread_id()];
       double* part = fused ? parts.block(blk) : nullptr;
       for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
-        float* z = s.z.data();
+        float* z = s.z;
         const float* start = self_tail ? tl + i * d : Z + i * d;
         std::memcpy(z, start, sizeof(float) * d);
         if (fused) {
@@ -343,22 +371,22 @@ void cluster_gradients(const float* Z, int64_t n, int d, const float* M, int C, 
   Stats st(C);
   stats_impl(Z, n, d, M, C, a, b, pw, exact, st, nt);
   Blocks blocks(n);
-  std::vector<double> parts(static_cast<size_t>(blocks.count * C * d), 0.0);
+  std::vector<double> parts(static_cast<size_t>(blocks.count * padded(C * d)), 0.0);
   std::vector<RowScratch> scratch;
   for (int t = 0; t < nt; ++t) scratch.emplace_back(C, d);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
   for (int64_t blk = 0; blk < blocks.count; ++blk) {
     RowScratch& s = scratch[thread_id()];
-    double* part = parts.data() + blk * C * d;
+    double* part = parts.data() + blk * padded(C * d);
     for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
       const float* z = Z + i * d;
-      row_s(z, M, C, d, a, b, s.u.data(), s.s.data(), s.phi.data());
+      row_s(z, M, C, d, a, b, s.u, s.s, s.phi);
       double gbar = 0.0;
       point_targets(st, C, pw, exact, s, &gbar);
-      row_weights(s.s.data(), s.t.data(), s.g.data(), gbar, st.inv_f.data(), st.c.data(), C, pw,
-                  exact, s.w.data());
+      row_weights(s.s, s.t, s.g, gbar, st.inv_f.data(), st.c.data(), C, pw,
+                  exact, s.w);
       for (int k = 0; k < C; ++k) s.w[k] *= s.phi[k];
-      row_point_grad(z, M, s.w.data(), C, d, grad_z + i * d);
+      row_point_grad(z, M, s.w, C, d, grad_z + i * d);
       for (int k = 0; k < C; ++k)
         for (int j = 0; j < d; ++j)
           part[k * d + j] -= s.w[k] * (static_cast<double>(z[j]) - static_cast<double>(M[k * d + j]));
@@ -379,7 +407,7 @@ void soft_assign(const float* Z, int64_t n, int d, const float* M, int C, double
 #pragma omp parallel for schedule(static) num_threads(nt)
   for (int64_t i = 0; i < n; ++i) {
     RowScratch& s = scratch[thread_id()];
-    row_s(Z + i * d, M, C, d, a, b, s.u.data(), s.s.data(), s.phi.data());
+    row_s(Z + i * d, M, C, d, a, b, s.u, s.s, s.phi);
     if (S != nullptr)
       for (int k = 0; k < C; ++k) S[i * C + k] = s.s[k];
     if (labels_s != nullptr) {
