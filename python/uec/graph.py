@@ -3,8 +3,9 @@
 This is an independent, vectorised NumPy reimplementation of the graph that
 umap-learn builds before optimising a layout.  Given the same kNN it reproduces
 ``umap.umap_.fuzzy_simplicial_set`` to float32 rounding: the per-point
-bandwidth search runs in float32 with the same stopping rule, and the
-symmetrisation uses the same sequence of float32 operations.
+bandwidth search repeats umap's bisection step for step (in float64, which is
+what umap's compiled loop really uses), and the membership strengths and their
+symmetrisation use the same float32 operations.
 
 Pipeline (see :func:`build_graph`)::
 
@@ -41,7 +42,7 @@ _FLOAT32_MAX = np.float32(np.finfo(np.float32).max)
 
 
 def _exp32(x):
-    """float32 exp, rounded from a float64 evaluation (matches libm ``expf``)."""
+    """float32 exp via float64 (equals glibc ``expf``, used by umap, up to rare 1-ulp cases)."""
     return np.exp(x.astype(np.float64)).astype(np.float32)
 
 
@@ -84,6 +85,8 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
     itself at distance 0.  ``exact=None`` uses brute force for at most 4096
     samples and pynndescent's NN-descent above that.
     """
+    if not scipy.sparse.issparse(X):
+        X = np.asarray(X)
     n = X.shape[0]
     k = _check_n_neighbors(n_neighbors, n)
     if exact is None:
@@ -112,17 +115,8 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
         n_trees = min(64, 5 + int(round(n**0.5 / 20.0)))
         n_iters = max(5, int(round(np.log2(n))))
         index = pynndescent.NNDescent(
-            X,
-            n_neighbors=k,
-            metric=metric,
-            random_state=random_state,
-            n_trees=n_trees,
-            n_iters=n_iters,
-            max_candidates=60,
-            low_memory=True,
-            n_jobs=n_jobs,
-            compressed=False,
-            verbose=False,
+            X, n_neighbors=k, metric=metric, random_state=random_state, n_trees=n_trees, n_iters=n_iters,
+            max_candidates=60, low_memory=True, n_jobs=n_jobs, compressed=False, verbose=False,
         )
         indices, distances = index.neighbor_graph
         logger.debug("NN-descent kNN: n=%d k=%d metric=%s trees=%d iters=%d", n, k, metric, n_trees, n_iters)
@@ -380,10 +374,13 @@ def build_graph(
     Returns ``(graph_csr, knn_indices, knn_distances)``.
     """
     if knn is not None:
-        n = X_or_none.shape[0] if X_or_none is not None else np.asarray(knn[0]).shape[0] if isinstance(
-            knn, (tuple, list)) and len(knn) == 2 else 0
-        k = _check_n_neighbors(n_neighbors, None)
-        indices, distances = validate_knn(knn, n, k)
+        if X_or_none is not None:
+            n = X_or_none.shape[0]
+        elif isinstance(knn, (tuple, list)) and len(knn) == 2:
+            n = np.shape(knn[0])[0]
+        else:
+            n = 0  # validate_knn reports the malformed knn
+        indices, distances = validate_knn(knn, n, _check_n_neighbors(n_neighbors, None))
     else:
         if X_or_none is None:
             raise ValueError("X must be given when knn is None")

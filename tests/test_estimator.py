@@ -1,0 +1,175 @@
+"""The UEC estimator end to end: quality on real data, determinism, fitted attributes, bad input."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits, make_blobs
+
+from uec import UEC
+from uec.metrics import clustering_accuracy
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X, y
+
+
+@pytest.mark.parametrize("variant", ["comma", "light_plus", "plus"])
+def test_digits_accuracy_each_variant(digits, variant):
+    # umap-learn + KMeans reaches about 0.88 on digits; every variant must reach 0.90.
+    X, y = digits
+    model = UEC(n_clusters=10, variant=variant, random_state=0).fit(X)
+    for arr in (model.embedding_, model.cluster_centers_):
+        assert np.isfinite(arr).all()
+    acc = clustering_accuracy(y, model.labels_)
+    assert acc >= 0.90, f"{variant}: ACC {acc:.3f}"
+
+
+def test_fitted_attributes(digits):
+    X, _ = digits
+    X = X[:500]
+    model = UEC(n_clusters=5, n_components=3, n_epochs=60, random_state=1)
+    labels = model.fit_predict(X)
+    assert model.embedding_.shape == (500, 3) and model.embedding_.dtype == np.float32
+    assert model.cluster_centers_.shape == (5, 3) and model.cluster_centers_.dtype == np.float32
+    assert labels.shape == (500,) and labels.min() >= 0 and labels.max() < 5
+    np.testing.assert_array_equal(labels, model.labels_)
+    assert 1 <= model.n_iter_ <= 60
+    # labels are the nearest centre (argmax S)
+    d = ((model.embedding_[:, None, :] - model.cluster_centers_[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(model.labels_, d.argmin(1))
+    S, T = model.soft_assignments()
+    np.testing.assert_allclose(T.sum(1), 1.0, rtol=1e-9)
+    Z = UEC(n_clusters=5, n_components=3, n_epochs=60, random_state=1).fit_transform(X)
+    np.testing.assert_array_equal(Z, model.embedding_)
+
+
+@pytest.mark.parametrize("variant", ["ce", "comma", "light_plus", "plus"])
+def test_same_seed_same_bits(digits, variant):
+    X, _ = digits
+    X = X[:600]
+    kw = dict(n_clusters=6, variant=variant, n_epochs=80, random_state=42)
+    a = UEC(n_jobs=2, **kw).fit(X)
+    b = UEC(n_jobs=2, **kw).fit(X)
+    np.testing.assert_array_equal(a.embedding_, b.embedding_)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    # Documented: results do not depend on the thread count either.
+    c = UEC(n_jobs=1, **kw).fit(X)
+    np.testing.assert_array_equal(a.embedding_, c.embedding_)
+    np.testing.assert_array_equal(a.labels_, c.labels_)
+
+
+def test_different_seeds_differ(digits):
+    X, _ = digits
+    X = X[:400]
+    a = UEC(n_clusters=4, n_epochs=30, random_state=0).fit(X)
+    b = UEC(n_clusters=4, n_epochs=30, random_state=1).fit(X)
+    assert not np.array_equal(a.embedding_, b.embedding_)
+
+
+def test_precomputed_knn_equals_internal_knn(digits):
+    from uec.graph import nearest_neighbors
+
+    X, _ = digits
+    X = X[:500].astype(np.float32)
+    idx, dist = nearest_neighbors(X, 15)
+    a = UEC(n_clusters=5, n_epochs=40, random_state=0).fit(X)
+    b = UEC(n_clusters=5, n_epochs=40, random_state=0, knn=(idx, dist)).fit(X)
+    np.testing.assert_array_equal(a.embedding_, b.embedding_)
+
+
+@pytest.mark.parametrize("option", [
+    dict(lr_schedule="step"), dict(clip="scaled"), dict(clip="umap"), dict(centre_update="mean"),
+    dict(centre_update="gradient"), dict(init="pca"), dict(init="random"), dict(centre_init="gmm"),
+    dict(centre_init="random"), dict(centre_init="kmeans"), dict(warmup_epochs=20), dict(target_power=1.0),
+    dict(labels_from="T"), dict(alpha=0.0), dict(beta=0.0),
+])
+def test_options_run_and_stay_finite(option):
+    X, _ = make_blobs(300, n_features=8, centers=4, random_state=0)
+    model = UEC(n_clusters=4, n_epochs=40, random_state=0, **option).fit(X)
+    assert np.isfinite(model.embedding_).all() and np.isfinite(model.cluster_centers_).all()
+    assert set(np.unique(model.labels_)) <= set(range(4))
+
+
+def test_user_arrays_for_init_and_centres():
+    X, y = make_blobs(200, n_features=5, centers=3, random_state=0)
+    Z0 = np.random.default_rng(0).uniform(0, 10, size=(200, 2))
+    M0 = np.array([[1.0, 1.0], [5.0, 5.0], [9.0, 9.0]])
+    model = UEC(n_clusters=3, init=Z0, centre_init=M0, n_epochs=30, random_state=0).fit(X)
+    assert model.cluster_centers_.shape == (3, 2)
+
+
+def test_tolerance_stops_early():
+    X, _ = make_blobs(400, n_features=6, centers=3, cluster_std=0.5, random_state=0)
+    model = UEC(n_clusters=3, n_epochs=300, tol=0.01, min_joint_epochs=5, random_state=0).fit(X)
+    assert 5 <= model.n_iter_ < 300
+    full = UEC(n_clusters=3, n_epochs=300, tol=0.0, random_state=0).fit(X)
+    assert full.n_iter_ == 300
+
+
+def test_ce_only_matches_kmeans_on_its_embedding(digits):
+    # variant="ce" is the beta = 0 ablation: plain UMAP layout, then centres on it.
+    X, _ = digits
+    X = X[:500]
+    model = UEC(n_clusters=5, variant="ce", n_epochs=50, random_state=0).fit(X)
+    assert model.n_iter_ == 50
+    d = ((model.embedding_[:, None, :] - model.cluster_centers_[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(model.labels_, d.argmin(1))
+
+
+# -- bad input ----------------------------------------------------------------------------------
+
+X_OK = np.random.default_rng(0).normal(size=(50, 4))
+
+
+@pytest.mark.parametrize("X,match", [
+    (np.array([[0.0, np.nan], [1.0, 2.0], [3.0, 4.0]]), "NaN"),
+    (np.array([[0.0, np.inf], [1.0, 2.0], [3.0, 4.0]]), "infinity"),
+    (np.ones((1, 3)), "minimum of 2"),
+    (np.ones(10), "2D array"),
+    (np.ones((3, 3, 3)), "dim"),
+])
+def test_bad_X(X, match):
+    with pytest.raises(ValueError, match=match):
+        UEC(n_clusters=1, n_neighbors=2).fit(X)
+
+
+@pytest.mark.parametrize("params,name", [
+    (dict(n_clusters=0), "n_clusters"),
+    (dict(n_clusters=51), "n_clusters"),
+    (dict(n_clusters=2.5), "n_clusters"),
+    (dict(n_neighbors=50), "n_neighbors"),
+    (dict(n_neighbors=1), "n_neighbors"),
+    (dict(variant="plus_plus"), "variant"),
+    (dict(init="umap"), "init"),
+    (dict(centre_init="kmeans++"), "centre_init"),
+    (dict(clip="hard"), "clip"),
+    (dict(lr_schedule="cosine"), "lr_schedule"),
+    (dict(centre_update="median"), "centre_update"),
+    (dict(labels_from="Q"), "labels_from"),
+    (dict(min_dist=-1.0), "min_dist"),
+    (dict(learning_rate=0.0), "learning_rate"),
+    (dict(beta=-1.0), "beta"),
+    (dict(n_epochs=0), "n_epochs"),
+    (dict(n_epochs=10, warmup_epochs=10), "warmup_epochs"),
+    (dict(n_jobs=0), "n_jobs"),
+    (dict(device="tpu"), "device"),
+    (dict(init=np.zeros((49, 2))), "init"),
+    (dict(centre_init=np.zeros((3, 2))), "centre_init"),
+    (dict(knn=(np.zeros((50, 15), dtype=int) + 99, np.ones((50, 15)))), "knn"),
+])
+def test_bad_parameters_name_themselves(params, name):
+    kw = dict(n_clusters=2, n_epochs=20)
+    kw.update(params)
+    with pytest.raises(ValueError, match=name):
+        UEC(**kw).fit(X_OK)
+
+
+def test_cuda_request_without_cuda_explains():
+    from uec._device import cuda_available
+
+    if cuda_available():
+        pytest.skip("a CUDA device is present")
+    with pytest.raises(ValueError, match="cuda"):
+        UEC(n_clusters=2, device="cuda", n_epochs=5).fit(X_OK)
