@@ -113,14 +113,14 @@ float schedule_factor(const EpochParams& p, int epoch) {
   return std::max(f, 0.0f);
 }
 
-// Per-block partials of the centre reductions: dKL/dmu (C*d), sum T (C), sum T z (C*d), and the
-// number of changed labels (stored as a double in the last slot).
+// Per-block partials of the centre reductions: dKL/dmu (C*d), sum T (C), sum T z (C*d),
+// sum T phi (C), sum T phi z (C*d), and the number of changed labels (a double, last slot).
 struct CentreParts {
   int C, d;
   int64_t len;
   std::vector<double> data;
   CentreParts(int C_, int d_, int64_t blocks)
-      : C(C_), d(d_), len(static_cast<int64_t>(C_) * (2 * d_ + 1) + 1),
+      : C(C_), d(d_), len(static_cast<int64_t>(C_) * (4 * d_ + 2) + 1),
         data(static_cast<size_t>(blocks * padded(len)), 0.0) {}
   double* block(int64_t blk) { return data.data() + blk * padded(len); }
 };
@@ -141,13 +141,18 @@ inline int cluster_point(const float* z, const float* M, int C, int d, const Epo
   double* grad_m = part;
   double* mass = part + C * d;
   double* tz = mass + C;
+  double* mass_phi = tz + C * d;
+  double* tz_phi = mass_phi + C;
   for (int k = 0; k < C; ++k) {
     const double t = s.t[k];
+    const double tp = t * s.phi[k];
     mass[k] += t;
+    mass_phi[k] += tp;
     for (int j = 0; j < d; ++j) {
-      double diff = static_cast<double>(z[j]) - static_cast<double>(M[k * d + j]);
-      grad_m[k * d + j] -= s.w[k] * diff;
-      tz[k * d + j] += t * static_cast<double>(z[j]);
+      const double zj = static_cast<double>(z[j]);
+      grad_m[k * d + j] -= s.w[k] * (zj - static_cast<double>(M[k * d + j]));
+      tz[k * d + j] += t * zj;
+      tz_phi[k * d + j] += tp * zj;
     }
   }
   return lab;
@@ -221,10 +226,17 @@ void update_centres(float* M, int C, int d, const EpochParams& p, float factor,
   const double* grad_m = sums;
   const double* mass = sums + C * d;
   const double* tz = mass + C;
+  const double* mass_phi = tz + C * d;
+  const double* tz_phi = mass_phi + C;
   for (int k = 0; k < C; ++k) {
     if (p.centre_update == 1) {
       if (mass[k] > 1e-12)
         for (int j = 0; j < d; ++j) M[k * d + j] = static_cast<float>(tz[k * d + j] / mass[k]);
+    } else if (p.centre_update == 2) {
+      // The stationary point of KL with T held constant: sum_i T_ik phi_ik (z_i - mu_k) = 0.
+      // phi ~ 1/r down-weights far points, so heavy-tailed S does not drag centres together.
+      if (mass_phi[k] > 1e-12)
+        for (int j = 0; j < d; ++j) M[k * d + j] = static_cast<float>(tz_phi[k * d + j] / mass_phi[k]);
     } else {
       double scale = static_cast<double>(p.centre_lr) * factor * p.beta / std::max(mass[k], 1.0);
       for (int j = 0; j < d; ++j)

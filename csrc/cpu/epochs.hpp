@@ -31,7 +31,8 @@ struct EpochParams {
   int schedule = 0;               // 0: linear decay to 0 at n_epochs_total; 1: step
   int step_every = 10;            // step schedule: multiply by step_factor every step_every
   float step_factor = 0.1f;
-  int centre_update = 0;          // 0: gradient (Eq. 11, normalised); 1: T-weighted mean
+  int centre_update = 0;          // 0: gradient (Eq. 11, normalised); 1: T-weighted mean;
+                                  // 2: fixed point of the constant-T gradient (T phi-weighted)
   int n_epochs_total = 200;       // schedule length
   float attract_scale = 1.0f;     // multiplier of the attractive step
   uint64_t seed = 0;

@@ -27,7 +27,7 @@ _MODE = {
 }
 _CLIP = {"umap": 0, "scaled": 1, "norm": 2}
 _SCHEDULE = {"linear": 0, "step": 1}
-_CENTRE_UPDATE = {"gradient": 0, "mean": 1}
+_CENTRE_UPDATE = {"gradient": 0, "mean": 1, "fixed_point": 2}
 _INITS = ("spectral", "pca", "random")
 _CENTRE_INITS = ("kmeans", "gmm", "random", "spectral")
 
@@ -66,14 +66,16 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         Initial learning rate of the embedding.
     centre_lr : float, default=1.0
         Learning rate of the centres for ``centre_update="gradient"`` (same schedule).
-    centre_update : {"gradient", "mean"}, default="gradient"
-        Centre step: the paper's gradient step (Eq. 11, normalised by the cluster's mass) or
-        the T-weighted mean of the points (EM-style).
+    centre_update : {"fixed_point", "gradient", "mean"}, default="fixed_point"
+        Centre step: "gradient", the paper's gradient step (Eq. 11, normalised by the
+        cluster's mass); "mean", the T-weighted mean of the points (EM-style); or
+        "fixed_point", the stationary point of KL with T held constant (the mean weighted by
+        T_ik * phi(r_ik), so far points pull much less than with "mean").
     negative_sample_rate : int, default=5
     repulsion_strength : float, default=1.0
     lr_schedule : {"linear", "step"}, default="linear"
         UMAP's linear decay, or the paper's division by 10 every 10 epochs.
-    clip : {"umap", "scaled", "norm"}, default="umap"
+    clip : {"norm", "umap", "scaled"}, default="norm"
         Gradient clipping: per coordinate to [-4, 4]; the paper's scaled form (CE clipped to
         [-4, 4] then divided by 4, KL clipped to [-1, 1]); or CE as UMAP and each point's
         clustering step rescaled to length <= 1.
@@ -121,11 +123,11 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         warmup_epochs=0,
         learning_rate=1.0,
         centre_lr=1.0,
-        centre_update="gradient",
+        centre_update="fixed_point",
         negative_sample_rate=5,
         repulsion_strength=1.0,
         lr_schedule="linear",
-        clip="umap",
+        clip="norm",
         init="spectral",
         centre_init="kmeans",
         tol=1e-3,
