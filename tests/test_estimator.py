@@ -177,3 +177,23 @@ def test_cuda_request_without_cuda_explains():
         pytest.skip("a CUDA device is present")
     with pytest.raises(ValueError, match="cuda"):
         UEC(n_clusters=2, device="cuda", n_epochs=5).fit(X_OK)
+
+
+def test_two_samples_explain_the_minimum():
+    with pytest.raises(ValueError, match="at least 3 samples"):
+        UEC(n_clusters=1).fit(np.array([[0.0, 1.0], [1.0, 0.0]]))
+
+
+def test_clone_and_pickle_round_trip():
+    import pickle
+
+    from sklearn.base import clone
+
+    X, _ = make_blobs(150, n_features=4, centers=3, random_state=0)
+    model = UEC(n_clusters=3, n_epochs=30, random_state=0, beta=0.7)
+    assert clone(model).get_params() == model.get_params()
+    model.fit(X)
+    back = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(back.embedding_, model.embedding_)
+    np.testing.assert_array_equal(back.labels_, model.labels_)
+    np.testing.assert_array_equal(back.soft_assignments()[1], model.soft_assignments()[1])

@@ -180,6 +180,11 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             )
         check_int("n_components", self.n_components, low=1)
         check_int("n_neighbors", self.n_neighbors, low=2)
+        if n_samples < 3:
+            raise ValueError(
+                f"n_samples={n_samples} is too few: the kNN graph needs n_neighbors >= 2 "
+                f"neighbours besides each point, so at least 3 samples"
+            )
         if self.n_neighbors >= n_samples:
             raise ValueError(
                 f"n_neighbors={self.n_neighbors} must be < n_samples={n_samples} "
