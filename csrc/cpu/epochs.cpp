@@ -53,22 +53,10 @@ struct RowScratch {
     z = reinterpret_cast<float*>(G + d);         // d floats in d doubles of room
     step = reinterpret_cast<float*>(G + 2 * d);  // likewise
   }
-  RowScratch(const RowScratch& o) : RowScratch(0, 0) { *this = o; }
-  RowScratch& operator=(const RowScratch& o) {
-    buf = o.buf;
-    rebind(o);
-    return *this;
-  }
-
- private:
-  void rebind(const RowScratch& o) {
-    double* base = buf.data();
-    const double* ob = o.buf.data();
-    u = base + (o.u - ob); s = base + (o.s - ob); phi = base + (o.phi - ob);
-    t = base + (o.t - ob); g = base + (o.g - ob); w = base + (o.w - ob); G = base + (o.G - ob);
-    z = reinterpret_cast<float*>(base) + (o.z - reinterpret_cast<const float*>(ob));
-    step = reinterpret_cast<float*>(base) + (o.step - reinterpret_cast<const float*>(ob));
-  }
+  // Moving keeps the heap block (and so every pointer into it) valid; copying would not.
+  RowScratch(RowScratch&&) noexcept = default;
+  RowScratch(const RowScratch&) = delete;
+  RowScratch& operator=(const RowScratch&) = delete;
 };
 
 // Column sums and what the rows need from them: 1 / F_k, log F_k, and c_k (plus).
