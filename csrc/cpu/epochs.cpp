@@ -155,6 +155,17 @@ inline void edge_updates(const Graph& g, int64_t i, float* z, int d, const float
   for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
     if (g.next_sample[e] > ep1) continue;
     const float* other = tail + static_cast<int64_t>(g.indices[e]) * d;
+    if (self_tail) {
+      // The pull of the reverse edge (j, i), which is due in the same epochs (the graph is
+      // symmetric). UMAP applies it when it visits j ("move_other"), a scatter into i's row;
+      // here i gathers it, evaluated at the epoch-start positions of both ends, so each
+      // point still writes only its own row. Doubling the forward step instead overshoots
+      // (digits: k-means ACC on the layout 0.81 against 0.89, see README).
+      const float* zi0 = tail + i * d;
+      float rc = attractive_coeff(sq_dist(zi0, other, d), p.a, p.b);
+      for (int t = 0; t < d; ++t)
+        z[t] += p.attract_scale * ce_step(rc, zi0[t] - other[t], p.clip_mode) * step_scale;
+    }
     float coeff = attractive_coeff(sq_dist(z, other, d), p.a, p.b);
     for (int t = 0; t < d; ++t)
       z[t] += p.attract_scale * ce_step(coeff, z[t] - other[t], p.clip_mode) * step_scale;
