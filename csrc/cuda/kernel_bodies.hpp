@@ -155,6 +155,7 @@ UEC_HD double centre_contrib(const RowView& r, const float* M, int C, int d, int
 template <class Exec, class Contrib>
 UEC_HD void accumulate_round(Exec& ex, int nvalid, int64_t len, double* acc, Contrib contrib) {
   double* sh = ex.shared();
+  const int bd = ex.block_dim();
   for (int64_t c0 = 0; c0 < len; c0 += kChunk) {
     const int width = static_cast<int>(min64(kChunk, len - c0));
     ex.threads([&](int t) {
@@ -163,10 +164,10 @@ UEC_HD void accumulate_round(Exec& ex, int nvalid, int64_t len, double* acc, Con
     });
     ex.sync();
     ex.threads([&](int t) {
-      if (t < width) {
-        double a = acc[c0 + t];
-        for (int r = 0; r < nvalid; ++r) a += sh[r * kChunk + t];
-        acc[c0 + t] = a;
+      for (int q = t; q < width; q += bd) {  // one slot per thread when blockDim >= kChunk
+        double a = acc[c0 + q];
+        for (int r = 0; r < nvalid; ++r) a += sh[r * kChunk + q];
+        acc[c0 + q] = a;
       }
     });
     ex.sync();
