@@ -244,8 +244,7 @@ def test_ulp_level_differences_keep_the_quality(blobs, mode):
     # round differently in the last place, and the trajectories then separate. What must hold
     # is the quality of the result. Stand-in checked here: the emulation started from an
     # embedding one float32 ulp away from the CPU's. (On harder data the final partition itself
-    # can differ: on 700 digits with 8 centres two such runs agreed only to ARI 0.67, as two
-    # seeds do; the README says so.)
+    # differs: on digits two such runs agreed only to ARI 0.76-0.85, as two seeds do; README.)
     pb = blobs
     Z1 = np.nextafter(pb["Z"], np.float32(np.inf)).astype(np.float32)
     cpu = run(_core.optimize, pb, mode, end=100, n_epochs_total=100)
