@@ -14,9 +14,10 @@ _LAZY = {
     "UEC": ("uec.estimator", "UEC"),
     "metrics": ("uec.metrics", None),
     "datasets": ("uec.datasets", None),
+    "cuda_available": ("uec._device", "cuda_available"),
 }
 
-__all__ = ["UEC", "metrics", "datasets", "__version__"]
+__all__ = ["UEC", "metrics", "datasets", "cuda_available", "__version__"]
 
 
 def __getattr__(name):

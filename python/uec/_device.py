@@ -7,7 +7,7 @@ it is absent or no GPU is visible, ``device="auto"`` falls back to the CPU and
 
 from __future__ import annotations
 
-from . import _core  # noqa: F401  (the CPU core is required)
+from . import _core  # the CPU core is required
 
 try:  # pragma: no cover - depends on the build
     from . import _cuda  # type: ignore[attr-defined]
@@ -35,6 +35,20 @@ def cuda_available() -> bool:
     return cuda_device_count() > 0
 
 
+def _cuda_status() -> str:
+    try:
+        return str(_cuda.device_status()[1]) or "no device"
+    except Exception as exc:  # pragma: no cover - driver problems
+        return repr(exc)
+
+
+def optimizer(device: str):
+    """The ``optimize`` function (same arguments as ``_core.optimize``) of a resolved device."""
+    if device == "cuda":
+        return _cuda.optimize
+    return _core.optimize
+
+
 def resolve_device(device: str) -> str:
     """Map "auto" | "cpu" | "cuda" to the device a fit runs on, or raise ValueError."""
     if device not in ("auto", "cpu", "cuda"):
@@ -50,8 +64,9 @@ def resolve_device(device: str) -> str:
             )
         if not cuda_available():
             raise ValueError(
-                "device='cuda' was requested but no CUDA device is visible to this process; "
-                "check the driver and CUDA_VISIBLE_DEVICES, or use device='cpu'"
+                "device='cuda' was requested but no CUDA device is usable by this process "
+                f"(the CUDA runtime says: {_cuda_status()}); check the GPU driver and "
+                "CUDA_VISIBLE_DEVICES, or use device='cpu'"
             )
         return "cuda"
     return "cuda" if cuda_available() else "cpu"

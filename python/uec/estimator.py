@@ -11,7 +11,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import _core
-from ._device import resolve_device
+from ._device import optimizer, resolve_device
 from ._validation import check_choice, check_float, check_int
 from .graph import build_graph, epochs_per_sample, find_ab_params
 from .init import initial_centres, initial_embedding
@@ -94,6 +94,9 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
     n_jobs : int, default=-1
         Threads of the core and the kNN search (-1: all cores).
     device : {"auto", "cpu", "cuda"}, default="auto"
+        Where the epochs run: "cuda" needs the CUDA module (built when nvcc is found) and a
+        GPU, and raises ValueError saying which is missing; "auto" uses CUDA only when a GPU
+        is usable. The graph, initialisation and final labels are computed on the CPU.
     verbose : bool, default=False
         Progress bars (tqdm) and logging of each stage.
 
@@ -293,14 +296,15 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
 
         progress = _Progress(n_epochs, self.verbose)
         labels_t = np.full(n, -1, dtype=np.int32)
+        optimize = optimizer(device)  # _core.optimize or _cuda.optimize: same arguments
         t0 = time.perf_counter()
         n_iter = 0
         try:
             if warmup > 0 or self.variant == "ce":
                 params.mode = _core.MODE_CE
                 stop = n_epochs if self.variant == "ce" else warmup
-                res = _core.optimize(Z, None, indptr, indices, eps, next_sample, next_negative,
-                                     None, None, params, 0, stop, progress.callback)
+                res = optimize(Z, None, indptr, indices, eps, next_sample, next_negative,
+                              None, None, params, 0, stop, progress.callback)
                 n_iter += res["epochs_run"]
             times["warmup"] = time.perf_counter() - t0
 
@@ -316,8 +320,8 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             t1 = time.perf_counter()
             if self.variant != "ce":
                 params.mode = _MODE[self.variant]
-                res = _core.optimize(Z, M, indptr, indices, eps, next_sample, next_negative,
-                                     labels_t, None, params, warmup, n_epochs, progress.callback)
+                res = optimize(Z, M, indptr, indices, eps, next_sample, next_negative,
+                              labels_t, None, params, warmup, n_epochs, progress.callback)
                 n_iter += res["epochs_run"]
                 logger.info("joint epochs: %d, last change %.4g, converged %s",
                             res["joint_epochs"], res["last_change"], res["converged"])
