@@ -29,6 +29,7 @@
 
 #include "core/hd.hpp"
 #include "core/math.hpp"
+#include "core/edges.hpp"
 #include "core/rng.hpp"
 
 namespace uec {
@@ -190,35 +191,6 @@ UEC_HD int cluster_row(const float* z, const float* M, int C, int d, const Kerne
   row_point_grad(z, M, r.w, C, d, r.G);
   kl_step(r.G, d, p.clip_mode, r.step);
   return lab;
-}
-
-// UMAP's sampled-edge SGD for head vertex i at position z (updated in place), reading the other
-// ends from tail; as edge_updates in csrc/cpu/epochs.cpp (same operations in the same order).
-UEC_HD void edge_updates(const DeviceGraph& g, int64_t i, float* z, int d, const float* tail,
-                         bool self_tail, const KernelParams& p, float ep1, float lr, Rng& rng) {
-  const float step_scale = lr * p.alpha;
-  const uint32_t n_tail = static_cast<uint32_t>(g.n_tail);
-  for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-    if (g.next_sample[e] > ep1) continue;
-    const float* other = tail + static_cast<int64_t>(g.indices[e]) * d;
-    float coeff = attractive_coeff(sq_dist(z, other, d), p.a, p.b);
-    for (int t = 0; t < d; ++t)
-      z[t] += p.attract_scale * ce_step(coeff, z[t] - other[t], p.clip_mode) * step_scale;
-    const float eps = g.epochs_per_sample[e];
-    g.next_sample[e] += eps;
-
-    const float eps_neg = eps / p.negative_sample_rate;
-    int n_neg = static_cast<int>((ep1 - g.next_negative[e]) / eps_neg);
-    for (int q = 0; q < n_neg; ++q) {
-      uint32_t k = rng.below(n_tail);
-      if (self_tail && static_cast<int64_t>(k) == i) continue;
-      const float* neg = tail + static_cast<int64_t>(k) * d;
-      float rc = repulsive_coeff(sq_dist(z, neg, d), p.a, p.b, p.gamma);
-      if (rc > 0.0f)
-        for (int t = 0; t < d; ++t) z[t] += ce_step(rc, z[t] - neg[t], p.clip_mode) * step_scale;
-    }
-    if (n_neg > 0) g.next_negative[e] += static_cast<float>(n_neg) * eps_neg;
-  }
 }
 
 // ---- Kernels ----------------------------------------------------------------------------------
