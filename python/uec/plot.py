@@ -103,7 +103,7 @@ def plot_embedding(model_or_embedding, labels=None, centres=None, ax=None, *, di
         _, ax = plt.subplots(figsize=(7, 7))
     n = Z.shape[0]
     if point_size is None:
-        point_size = float(np.clip(3000.0 / max(n, 1), 1.0, 30.0))
+        point_size = float(np.clip(6000.0 / max(n, 1), 1.0, 30.0))
 
     if labels is None:
         ax.scatter(Z[:, i], Z[:, j], s=point_size, alpha=alpha, linewidths=0, color="0.3")
