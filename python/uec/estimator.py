@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import _core
 from ._device import optimizer, resolve_device
+from ._progress import stage
 from ._validation import check_choice, check_float, check_int
 from .graph import build_graph, epochs_per_sample, find_ab_params
 from .init import initial_centres, initial_embedding
@@ -253,15 +254,17 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         times = {}
 
         t0 = time.perf_counter()
-        graph, knn_indices, knn_dists = build_graph(
-            X, int(self.n_neighbors), n_epochs, metric=self.metric, knn=self.knn,
-            random_state=rs, n_jobs=n_threads,
-        )
+        with stage("kNN graph", self.verbose):
+            graph, knn_indices, knn_dists, search_index = build_graph(
+                X, int(self.n_neighbors), n_epochs, metric=self.metric, knn=self.knn,
+                random_state=rs, n_jobs=n_threads, return_index=True,
+            )
         times["graph"] = time.perf_counter() - t0
         a, b = find_ab_params(self.spread, self.min_dist)
 
         t0 = time.perf_counter()
-        Z = initial_embedding(self.init, X, graph, int(self.n_components), rs)
+        with stage("init embedding", self.verbose):
+            Z = initial_embedding(self.init, X, graph, int(self.n_components), rs)
         Z = np.ascontiguousarray(Z, dtype=np.float32)
         if Z.shape != (n, int(self.n_components)):
             raise ValueError(
@@ -294,7 +297,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         params.min_joint_epochs = int(self.min_joint_epochs)
         params.n_threads = n_threads
 
-        progress = _Progress(n_epochs, self.verbose)
+        progress = _Progress(n_epochs, self.verbose, show_change=self.variant != "ce")
         labels_t = np.full(n, -1, dtype=np.int32)
         optimize = optimizer(device)  # _core.optimize or _cuda.optimize: same arguments
         t0 = time.perf_counter()
@@ -309,7 +312,8 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             times["warmup"] = time.perf_counter() - t0
 
             t1 = time.perf_counter()
-            M = initial_centres(self.centre_init, Z, n_clusters, rs, graph=graph)
+            with stage("init centres", self.verbose):
+                M = initial_centres(self.centre_init, Z, n_clusters, rs, graph=graph)
             M = np.ascontiguousarray(M, dtype=np.float32)
             if M.shape != (n_clusters, int(self.n_components)):
                 raise ValueError(
@@ -349,6 +353,11 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.device_ = device
         self.n_features_in_ = X.shape[1]
         self.timings_ = times
+        # kept to place new points (transform/predict), as umap-learn keeps its raw data and
+        # NN-descent index (None when the kNN was brute force or given)
+        self._raw_data = X
+        self._knn_search_index = search_index
+        logger.info("fit: %s", ", ".join(f"{k} {v:.2f} s" for k, v in times.items()))
         return self
 
     def fit_predict(self, X, y=None):
@@ -358,6 +367,36 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
     def fit_transform(self, X, y=None):
         """Fit and return the embedding of X."""
         return self.fit(X).embedding_
+
+    def transform(self, X):
+        """Place new points X (m, n_features) against the fitted embedding, as umap-learn's
+        transform does: kNN into the training data, start at the membership-weighted mean of
+        the neighbours' embedding, then a few CE epochs with the training embedding fixed
+        (see ``uec._transform``). Returns (m, n_components) float32. Deterministic for a given
+        fitted model."""
+        from . import _transform
+
+        X = self._check_new(X)
+        n_threads = _core.resolve_threads(-1 if self.n_jobs is None else self.n_jobs)
+        return _transform.transform(self, X, n_threads=n_threads, verbose=self.verbose)
+
+    def predict(self, X):
+        """Cluster of each new point: ``transform(X)``, then the nearest centre (argmax S) or
+        argmax T with the training column sums, as ``labels_from`` says."""
+        from . import _transform
+
+        return _transform.assign(self, self.transform(X))
+
+    def _check_new(self, X):
+        check_is_fitted(self, "embedding_")
+        if not hasattr(self, "_raw_data"):
+            raise ValueError("this UEC was fitted without keeping its training data; refit it to "
+                             "use transform/predict")
+        X = check_array(X, dtype=np.float32, order="C", accept_sparse=False, input_name="X")
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but UEC was fitted with "
+                             f"{self.n_features_in_} features")
+        return X
 
     def soft_assignments(self):
         """Soft assignments S and targets T (n_samples, n_clusters) of the training data."""
@@ -371,17 +410,21 @@ class _Progress:
     """tqdm progress over epochs when verbose; otherwise nothing (the core still checks for
     Ctrl-C between epochs)."""
 
-    def __init__(self, total, verbose):
+    def __init__(self, total, verbose, desc="UEC epochs", show_change=True):
         self.bar = None
-        if verbose:
-            from tqdm.auto import tqdm
-
-            self.bar = tqdm(total=total, desc="UEC epochs", unit="epoch")
+        self.total, self.verbose, self.desc = total, verbose, desc
+        self.show_change = show_change
 
     def callback(self, epoch, change):
-        if self.bar is not None:
+        if self.verbose:
+            if self.bar is None:  # created at the first epoch, after the stages' own bars
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=self.total, desc=self.desc, unit="epoch")
             self.bar.update(1)
-            self.bar.set_postfix(changed=f"{change:.4f}")
+            if self.show_change:
+                # fraction of points whose cluster (argmax T) changed in this epoch
+                self.bar.set_postfix(changed=f"{change:.4f}", refresh=False)
         return True
 
     def close(self):

@@ -77,13 +77,15 @@ def _self_first(indices, distances):
     )
 
 
-def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_jobs=-1, exact=None):
+def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_jobs=-1, exact=None,
+                      return_index=False):
     """k nearest neighbours of every row of ``X`` (the point itself included).
 
     Returns ``(indices, distances)``: int32 and float32 arrays of shape
     ``(n_samples, n_neighbors)``, rows sorted by distance, column 0 the point
     itself at distance 0.  ``exact=None`` uses brute force for at most 4096
-    samples and pynndescent's NN-descent above that.
+    samples and pynndescent's NN-descent above that.  With ``return_index=True`` a third
+    element is the NN-descent index (``None`` for brute force), kept to place new points.
     """
     if not scipy.sparse.issparse(X):
         X = np.asarray(X)
@@ -91,6 +93,7 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
     k = _check_n_neighbors(n_neighbors, n)
     if exact is None:
         exact = n <= EXACT_KNN_MAX_SAMPLES
+    index = None
     if exact:
         from sklearn.neighbors import NearestNeighbors
 
@@ -122,7 +125,10 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
         logger.debug("NN-descent kNN: n=%d k=%d metric=%s trees=%d iters=%d", n, k, metric, n_trees, n_iters)
         if np.any(indices < 0):
             logger.warning("NN-descent found fewer than %d neighbours for some points", k)
-    return _self_first(np.asarray(indices), np.asarray(distances))
+    indices, distances = _self_first(np.asarray(indices), np.asarray(distances))
+    if return_index:
+        return indices, distances, index
+    return indices, distances
 
 
 def validate_knn(knn, n_samples, n_neighbors):
@@ -368,11 +374,14 @@ def build_graph(
     set_op_mix_ratio=1.0,
     local_connectivity=1.0,
     exact=None,
+    return_index=False,
 ):
     """kNN (computed, or the user's ``knn``), fuzzy union, pruning.
 
-    Returns ``(graph_csr, knn_indices, knn_distances)``.
+    Returns ``(graph_csr, knn_indices, knn_distances)``, and with ``return_index=True`` a
+    fourth element: the NN-descent search index, or ``None`` (brute force or a given ``knn``).
     """
+    index = None
     if knn is not None:
         if X_or_none is not None:
             n = X_or_none.shape[0]
@@ -384,11 +393,14 @@ def build_graph(
     else:
         if X_or_none is None:
             raise ValueError("X must be given when knn is None")
-        indices, distances = nearest_neighbors(
-            X_or_none, n_neighbors, metric=metric, random_state=random_state, n_jobs=n_jobs, exact=exact
+        indices, distances, index = nearest_neighbors(
+            X_or_none, n_neighbors, metric=metric, random_state=random_state, n_jobs=n_jobs, exact=exact,
+            return_index=True,
         )
     graph = fuzzy_simplicial_set(
         indices, distances, set_op_mix_ratio=set_op_mix_ratio, local_connectivity=local_connectivity
     )
     graph = prune_graph(graph, n_epochs)
+    if return_index:
+        return graph, indices, distances, index
     return graph, indices, distances

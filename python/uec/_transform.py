@@ -1,0 +1,195 @@
+"""Placing new points against a fitted UEC embedding (``UEC.transform`` / ``UEC.predict``).
+
+The same procedure as umap-learn's ``UMAP.transform``:
+
+1. the k = n_neighbors nearest *training* points of each new point: exact brute force when the
+   fit used it (at most 4096 training points, or a user-given kNN), else a query of the fit's
+   NN-descent index;
+2. membership weights ``w_ij = exp(-(d_ij - rho_i) / sigma_i)`` of that bipartite kNN with the
+   same smooth-kNN bandwidth search as the fit, with ``local_connectivity`` lowered by one (to 0,
+   so ``rho_i = 0``: a new point is not assumed to have a neighbour at distance 0), no
+   symmetrisation (the training points do not see the new ones);
+3. each new point starts at the ``w``-weighted mean of its neighbours' embedding, or exactly at
+   a neighbour it coincides with (``w = 1``, distance 0);
+4. a few epochs of UMAP's CE with the training embedding fixed (the core's tail mode: heads move,
+   attracted to their training neighbours and repelled by uniformly drawn training points),
+   at a quarter of the fit's learning rate, edges weaker than max / n_epochs pruned.
+
+Epochs: as umap-learn, ``n_epochs // 3`` when the fit's ``n_epochs`` was given, else 100 for
+up to 10,000 training points and 30 above. The clustering term is not applied to new points:
+the centres and the training embedding are fixed, and the neighbours a new point is attracted
+to were already pulled into their clusters by the fit. Labels are then the nearest centre
+(``labels_from="S"``) or ``argmax_k S_ik^p / F_k`` with the column sums ``F`` of the
+*training* soft assignments (``labels_from="T"``), so that predicting the training points
+reproduces ``labels_`` up to where transform moves them.
+
+The random stream of the epochs is seeded from the fitted embedding itself, so one fitted
+model (and a copy unpickled elsewhere) gives the same output for the same input every time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+
+import numpy as np
+import scipy.sparse
+
+from . import _core
+from .graph import EXACT_KNN_MAX_SAMPLES, _exp32, epochs_per_sample, smooth_knn_dist
+
+logger = logging.getLogger(__name__)
+
+
+def transform_epochs(model) -> int:
+    """Epochs of ``transform`` for a fitted model (umap-learn's rule)."""
+    if model.n_epochs is not None:
+        return max(1, int(model.n_epochs) // 3)
+    return 100 if model.embedding_.shape[0] <= 10_000 else 30
+
+
+def query_training_neighbours(model, X, k, n_jobs):
+    """(indices, distances) of the k nearest training points of each row of X, rows sorted."""
+    index = getattr(model, "_knn_search_index", None)
+    train = model._raw_data
+    if index is not None:
+        # same epsilon as umap-learn's transform (0.12; 0.24 for angular trees)
+        epsilon = 0.24 if getattr(index, "_angular_trees", False) else 0.12
+        indices, distances = index.query(X, k=k, epsilon=epsilon)
+        logger.debug("transform kNN: NN-descent query of %d points, k=%d", X.shape[0], k)
+        return np.asarray(indices, dtype=np.int32), np.asarray(distances, dtype=np.float32)
+
+    from sklearn.neighbors import NearestNeighbors
+
+    if train.shape[0] > EXACT_KNN_MAX_SAMPLES:
+        logger.info("transform: exact kNN against %d training points (the fit had no search index)",
+                    train.shape[0])
+    nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric=model.metric, n_jobs=n_jobs)
+    distances, indices = nn.fit(train).kneighbors(X, n_neighbors=k)
+    if model.metric in ("euclidean", "l2"):
+        # as in the fit's kNN: recompute the chosen distances exactly (the GEMM expansion gives
+        # 1e-4 instead of 0 for duplicates), then re-sort each row
+        Xd = np.asarray(X, dtype=np.float64)
+        Td = np.asarray(train, dtype=np.float64)
+        distances = np.empty(indices.shape, dtype=np.float64)
+        step = max(1, (1 << 22) // max(1, k * Xd.shape[1]))
+        for s in range(0, Xd.shape[0], step):
+            diff = Td[indices[s : s + step]] - Xd[s : s + step, None, :]
+            distances[s : s + step] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+        order = np.argsort(distances, axis=1, kind="stable")
+        indices = np.take_along_axis(indices, order, axis=1)
+        distances = np.take_along_axis(distances, order, axis=1)
+    return np.ascontiguousarray(indices, dtype=np.int32), np.ascontiguousarray(distances, dtype=np.float32)
+
+
+def bipartite_memberships(distances, k):
+    """Membership weights (m, k) float32 of new points to their training neighbours.
+
+    umap-learn's transform graph: smooth-kNN sigma with local_connectivity 0 (so rho = 0), then
+    ``exp(-(d - rho) / sigma)``, 1 where ``d <= rho`` or ``sigma == 0``; no self edge is zeroed.
+    """
+    d = np.ascontiguousarray(distances, dtype=np.float32)
+    sigmas, rhos = smooth_knn_dist(d, float(k), local_connectivity=0.0)
+    diff = d - rhos[:, None]
+    one = (diff <= 0.0) | (sigmas[:, None] == 0.0)
+    safe = np.where(sigmas == 0.0, np.float32(1.0), sigmas)
+    x = -(diff / safe[:, None])
+    x[one] = 0.0
+    return _exp32(x)
+
+
+def initial_positions(indices, weights, embedding):
+    """Weighted mean of the neighbours' embedding; a point that coincides with a training point
+    (weight 1 at distance 0, column order = distance order) starts exactly on it."""
+    Zn = embedding[indices].astype(np.float64)  # (m, k, d)
+    w = weights.astype(np.float64)
+    total = w.sum(axis=1)
+    out = np.empty((indices.shape[0], embedding.shape[1]), dtype=np.float64)
+    ok = total > 0
+    out[ok] = np.einsum("ik,ikd->id", w[ok], Zn[ok]) / total[ok, None]
+    out[~ok] = Zn[~ok, 0]  # every weight underflowed: start at the nearest neighbour
+    exact = w == 1.0
+    hit = exact.any(axis=1)
+    first = np.argmax(exact, axis=1)
+    out[hit] = Zn[hit, first[hit]]
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _transform_seed(model) -> int:
+    return zlib.crc32(np.ascontiguousarray(model.embedding_).tobytes()) * 2654435761 + 7
+
+
+def transform(model, X, n_epochs=None, n_threads=1, verbose=False):
+    """Embedding (m, n_components) float32 of the rows of X placed against ``model``."""
+    from .estimator import _CLIP, _Progress
+
+    k = int(model.n_neighbors)
+    embedding = np.ascontiguousarray(model.embedding_, dtype=np.float32)
+    n_train = embedding.shape[0]
+    m = X.shape[0]
+    n_epochs = transform_epochs(model) if n_epochs is None else int(n_epochs)
+
+    t0 = time.perf_counter()
+    indices, distances = query_training_neighbours(model, X, k, n_threads)
+    weights = bipartite_memberships(distances, k)
+    logger.info("transform: kNN of %d new points in %.2f s", m, time.perf_counter() - t0)
+
+    Z = initial_positions(indices, weights, embedding)
+    if n_epochs <= 0 or m == 0:
+        return Z
+
+    graph = scipy.sparse.csr_matrix(
+        (weights.ravel(), indices.ravel(), np.arange(0, m * k + 1, k, dtype=np.int64)),
+        shape=(m, n_train),
+    )
+    graph.data[graph.data < graph.data.max() / float(n_epochs)] = 0.0
+    graph.eliminate_zeros()
+    graph.sort_indices()
+    eps = epochs_per_sample(graph.data, n_epochs).astype(np.float32)
+    next_sample = eps.copy()
+    next_negative = (eps / float(model.negative_sample_rate)).astype(np.float32)
+
+    params = _core.EpochParams()
+    params.a, params.b = float(model.a_), float(model.b_)
+    params.gamma = float(model.repulsion_strength)
+    params.negative_sample_rate = float(model.negative_sample_rate)
+    params.alpha = 1.0
+    params.beta = 0.0
+    params.learning_rate = float(model.learning_rate) / 4.0
+    params.clip_mode = _CLIP[model.clip]
+    params.schedule = 0  # linear decay over the transform's own epochs
+    params.n_epochs_total = n_epochs
+    params.attract_scale = 1.0
+    params.seed = _transform_seed(model)
+    params.mode = _core.MODE_CE
+    params.n_threads = int(n_threads)
+
+    progress = _Progress(n_epochs, verbose, desc="UEC transform", show_change=False)
+    t0 = time.perf_counter()
+    try:
+        _core.optimize(Z, None, graph.indptr.astype(np.int64), graph.indices.astype(np.int32), eps,
+                       next_sample, next_negative, None, embedding, params, 0, n_epochs,
+                       progress.callback)
+    finally:
+        progress.close()
+    logger.info("transform: %d epochs in %.2f s", n_epochs, time.perf_counter() - t0)
+    if not np.isfinite(Z).all():
+        raise FloatingPointError("transform produced non-finite coordinates")
+    return Z
+
+
+def assign(model, Z):
+    """Cluster of each row of Z (an embedding against ``model``), per ``model.labels_from``."""
+    M = np.asarray(model.cluster_centers_, dtype=np.float64)
+    Zd = np.asarray(Z, dtype=np.float64)
+    r = ((Zd[:, None, :] - M[None, :, :]) ** 2).sum(axis=-1)  # (m, C)
+    if model.labels_from == "S":
+        return np.argmin(r, axis=1).astype(np.intp)
+    # T_ik is proportional to S_ik^p / F_k, F the column sums of the training S
+    F, _ = _core.cluster_stats(np.ascontiguousarray(model.embedding_, dtype=np.float32),
+                               np.ascontiguousarray(model.cluster_centers_, dtype=np.float32),
+                               model.a_, model.b_, float(model.target_power), False, 1)
+    log_s = -np.log1p(model.a_ * np.power(r, model.b_))
+    score = float(model.target_power) * log_s - np.log(np.maximum(F, np.finfo(float).tiny))
+    return np.argmax(score, axis=1).astype(np.intp)
