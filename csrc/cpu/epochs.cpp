@@ -134,7 +134,9 @@ inline int cluster_point(const float* z, const float* M, int C, int d, const Epo
   double* tz_phi = mass_phi + C;
   for (int k = 0; k < C; ++k) {
     const double t = s.t[k];
-    const double tp = t * s.phi[k];
+    // The fixed-point update counts a point for its own cluster (argmax T) only: see
+    // update_centres.
+    const double tp = k == lab ? t * s.phi[k] : 0.0;
     mass[k] += t;
     mass_phi[k] += tp;
     for (int j = 0; j < d; ++j) {
@@ -193,8 +195,11 @@ void update_centres(float* M, int C, int d, const EpochParams& p, float factor,
       if (mass[k] > 1e-12)
         for (int j = 0; j < d; ++j) M[k * d + j] = static_cast<float>(tz[k * d + j] / mass[k]);
     } else if (p.centre_update == 2) {
-      // The stationary point of KL with T held constant: sum_i T_ik phi_ik (z_i - mu_k) = 0.
-      // phi ~ 1/r down-weights far points, so heavy-tailed S does not drag centres together.
+      // The stationary point of KL with T held constant, sum_i T_ik phi_ik (z_i - mu_k) = 0,
+      // over the points whose argmax T is k. Summed over all points, the small T of the many
+      // points of other clusters drags every centre towards the global mean; in 5-10
+      // dimensions that fed back (flatter S, flatter T) until all centres met (digits: every
+      // point in one cluster). Restricted, a centre moves only with its own points.
       if (mass_phi[k] > 1e-12)
         for (int j = 0; j < d; ++j) M[k * d + j] = static_cast<float>(tz_phi[k * d + j] / mass_phi[k]);
     } else {

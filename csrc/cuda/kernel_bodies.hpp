@@ -97,11 +97,11 @@ struct StatsView {
 
 // One thread's working row (the CPU core's RowScratch), in global memory at a fixed slot per
 // (block, thread): u, s, phi, t, g, w (C each), G (d), z, z0, step (d floats in d doubles each),
-// gbar, changed.
+// gbar, changed, lab (argmax T, as a double).
 struct RowView {
-  double *u, *s, *phi, *t, *g, *w, *G, *gbar, *changed;
+  double *u, *s, *phi, *t, *g, *w, *G, *gbar, *changed, *lab;
   float *z, *z0, *step;
-  UEC_HD static int64_t length(int C, int d) { return 6 * static_cast<int64_t>(C) + 4 * d + 2; }
+  UEC_HD static int64_t length(int C, int d) { return 6 * static_cast<int64_t>(C) + 4 * d + 3; }
   UEC_HD static RowView at(double* rows, int64_t slot, int C, int d) {
     RowView r;
     double* p = rows + slot * length(C, d);
@@ -117,6 +117,7 @@ struct RowView {
     r.step = reinterpret_cast<float*>(r.G + 3 * d);
     r.gbar = r.G + 4 * d;
     r.changed = r.gbar + 1;
+    r.lab = r.changed + 1;
     return r;
   }
 };
@@ -141,11 +142,12 @@ UEC_HD double centre_contrib(const RowView& r, const float* M, int C, int d, int
     return r.t[k] * static_cast<double>(r.z0[c]);
   }
   j -= cd;
-  if (j < C) return r.t[j] * r.phi[j];  // sum T phi
+  const int lab = static_cast<int>(*r.lab);  // fixed-point sums: own cluster only
+  if (j < C) return static_cast<int>(j) == lab ? r.t[j] * r.phi[j] : 0.0;  // sum T phi
   j -= C;
   if (j < cd) {  // sum T phi z
     const int k = static_cast<int>(j / d), c = static_cast<int>(j % d);
-    return (r.t[k] * r.phi[k]) * static_cast<double>(r.z0[c]);
+    return k == lab ? (r.t[k] * r.phi[k]) * static_cast<double>(r.z0[c]) : 0.0;
   }
   return *r.changed;
 }
@@ -316,6 +318,7 @@ struct EdgePass {
         if (fused) {
           const int lab = cluster_row(r.z0, M, C, d, p, st, r);
           *r.changed = lab != labels[i] ? 1.0 : 0.0;
+        *r.lab = static_cast<double>(lab);
           labels[i] = lab;
         }
         Rng rng(es.seed, static_cast<uint64_t>(es.epoch), static_cast<uint64_t>(i));
@@ -368,6 +371,7 @@ struct ClusterPass {
         for (int c = 0; c < d; ++c) r.z0[c] = zi[c];
         const int lab = cluster_row(r.z0, M, C, d, p, st, r);
         *r.changed = lab != labels[i] ? 1.0 : 0.0;
+        *r.lab = static_cast<double>(lab);
         labels[i] = lab;
         const float ks = es.lr * p.beta;
         for (int c = 0; c < d; ++c) zi[c] += ks * r.step[c];

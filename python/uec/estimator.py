@@ -70,8 +70,9 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
     centre_update : {"fixed_point", "gradient", "mean"}, default="fixed_point"
         Centre step: "gradient", the paper's gradient step (Eq. 11, normalised by the
         cluster's mass); "mean", the T-weighted mean of the points (EM-style); or
-        "fixed_point", the stationary point of KL with T held constant (the mean weighted by
-        T_ik * phi(r_ik), so far points pull much less than with "mean").
+        "fixed_point", the stationary point of KL with T held constant over the cluster's own
+        points (the mean of the points whose argmax T is k, weighted by T_ik * phi(r_ik)), so
+        the points of other clusters never drag a centre.
     negative_sample_rate : int, default=5
     repulsion_strength : float, default=1.0
     lr_schedule : {"linear", "step"}, default="linear"
