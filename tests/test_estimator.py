@@ -16,9 +16,10 @@ def digits():
 
 @pytest.mark.parametrize("variant", ["comma", "light_plus", "plus"])
 def test_digits_accuracy_each_variant(digits, variant):
-    # Mean over two seeds. umap-learn + KMeans reaches about 0.88-0.93 on digits; the issue's
-    # target of 0.90 for every variant is not yet met robustly (seed spread 0.86-0.95), so this
-    # guards the level reached today (every variant, every seed measured: >= 0.859).
+    # Mean over two seeds. Measured (seeds 0 / 1): comma 0.951 / 0.918, light plus 0.889 /
+    # 0.950, plus 0.868 / 0.949; the ablation (variant "ce": layout, then k-means) 0.895 /
+    # 0.898; umap-learn + KMeans 0.88-0.95. Single seeds spread by about +-0.04, so the guard
+    # sits a little under the lowest two-seed mean (0.908).
     X, y = digits
     accs = []
     for seed in (0, 1):
@@ -26,7 +27,7 @@ def test_digits_accuracy_each_variant(digits, variant):
         for arr in (model.embedding_, model.cluster_centers_):
             assert np.isfinite(arr).all()
         accs.append(clustering_accuracy(y, model.labels_))
-    assert np.mean(accs) >= 0.85, f"{variant}: ACC {accs}"
+    assert np.mean(accs) >= 0.89, f"{variant}: ACC {accs}"
 
 
 def test_fitted_attributes(digits):

@@ -43,10 +43,13 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
     ----------
     n_clusters : int, default=8
         Number of clusters.
-    variant : {"plus", "light_plus", "comma", "ce"}, default="plus"
+    variant : {"comma", "plus", "light_plus", "ce"}, default="comma"
         How the two losses are combined: "plus" (joint, exact gradient through the target T),
         "light_plus" (joint, T constant within an epoch), "comma" (CE step then clustering step
         each epoch), or "ce" (embedding only; centres are fitted to the final embedding).
+        "comma" is the default because it was best on MNIST (ACC 0.84 over 3 seeds against
+        0.76 for plus and light plus, 0.80 for the "ce" ablation) and on par on digits; see
+        the README's results.
     n_components : int, default=2
         Dimension of the embedding.
     n_neighbors : int, default=15
@@ -115,7 +118,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         self,
         n_clusters=8,
         *,
-        variant="plus",
+        variant="comma",
         n_components=2,
         n_neighbors=15,
         metric="euclidean",

@@ -1,0 +1,183 @@
+"""Clustering quality of UEC against its peers, measured in one run.
+
+For each data set: every UEC variant with its defaults, the beta = 0 ablation (UEC's embedding
+with the clustering term off, then k-means: what the authors' code effectively computed),
+k-means on the input, and umap-learn followed by k-means and by a full-covariance GMM (N2D's
+recipe), over several seeds. All graph-based methods share one kNN (computed once, timed
+apart), so the comparison is of what each does with the same neighbours.
+
+    python benchmarks/quality.py                         # digits, MNIST, synthetic; seeds 0 1 2
+    python benchmarks/quality.py --datasets digits --seeds 0 1 2 3 4 5
+    python benchmarks/quality.py --datasets mnist --features /tmp/uec-mnist-ae-features.npy
+
+Prints a table (mean +- std of ACC / NMI / ARI / seconds per fit), writes
+benchmarks/out/quality_<data>.json and a PNG of the embedding of seed 0 for each UEC run
+coloured by predicted cluster with the centres marked. MNIST is read from ../shared/data/mnist.npz
+or $UEC_MNIST; when absent it is skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from uec import UEC
+from uec.datasets import find_mnist, load_digits, load_mnist, make_manifold_clusters
+from uec.graph import nearest_neighbors
+from uec.metrics import ari, clustering_accuracy, nmi
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def data_sets(names, features, n_synthetic):
+    for name in names:
+        if name == "digits":
+            X, y = load_digits()
+            yield "digits", X, y
+        elif name == "mnist":
+            if find_mnist() is None:
+                print("note: MNIST not found (../shared/data/mnist.npz or $UEC_MNIST); skipped")
+                continue
+            X, y = load_mnist()
+            yield "mnist", X, y
+            if features:
+                F = np.load(features).astype(np.float32)
+                if F.shape[0] != len(y):
+                    raise SystemExit(f"--features has {F.shape[0]} rows, MNIST has {len(y)}")
+                yield "mnist-ae", np.ascontiguousarray(F), y
+        elif name == "synthetic":
+            X, y = make_manifold_clusters(n_synthetic, n_clusters=20, n_features=50, random_state=0)
+            yield "synthetic", X, y
+        else:
+            raise SystemExit(f"unknown data set {name!r}; expected digits, mnist or synthetic")
+
+
+def score(y, labels, seconds):
+    return {"acc": clustering_accuracy(y, labels), "nmi": nmi(y, labels), "ari": ari(y, labels),
+            "seconds": seconds}
+
+
+def run_uec(X, y, k, knn, seed, variant, extra, n_jobs):
+    t0 = time.perf_counter()
+    model = UEC(n_clusters=k, variant=variant, knn=knn, random_state=seed, n_jobs=n_jobs, **extra)
+    labels = model.fit_predict(X)
+    return score(y, labels, time.perf_counter() - t0), model
+
+
+def run_umap(X, y, k, knn, seed, n_components):
+    import umap
+    from sklearn.cluster import KMeans
+    from sklearn.mixture import GaussianMixture
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reducer = umap.UMAP(n_neighbors=knn[0].shape[1], n_components=n_components,
+                            random_state=seed, precomputed_knn=(knn[0], knn[1], None))
+        Z = reducer.fit_transform(X)
+    t_umap = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    km = KMeans(k, n_init=10, random_state=seed).fit_predict(Z)
+    t_km = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    gm = GaussianMixture(k, covariance_type="full", n_init=1, random_state=seed).fit(Z).predict(Z)
+    t_gm = time.perf_counter() - t1
+    return score(y, km, t_umap + t_km), score(y, gm, t_umap + t_gm)
+
+
+def run_kmeans(X, y, k, seed):
+    from sklearn.cluster import KMeans
+
+    t0 = time.perf_counter()
+    labels = KMeans(k, n_init=10, random_state=seed).fit_predict(X)
+    return score(y, labels, time.perf_counter() - t0)
+
+
+def summarise(rows):
+    out = {}
+    for key in ("acc", "nmi", "ari", "seconds"):
+        v = np.array([r[key] for r in rows], dtype=float)
+        out[key] = [float(v.mean()), float(v.std())]
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", nargs="+", default=["digits", "mnist", "synthetic"])
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--variants", nargs="+", default=["plus", "light_plus", "comma"])
+    ap.add_argument("--n-neighbors", type=int, default=15)
+    ap.add_argument("--umap-components", type=int, default=None,
+                    help="n_components of the umap-learn baselines (default: UEC's n_components)")
+    ap.add_argument("--uec", default="{}", help="extra UEC parameters as JSON, for every UEC run")
+    ap.add_argument("--features", default=None, help="autoencoder features of MNIST (.npy, 70000 rows)")
+    ap.add_argument("--n-synthetic", type=int, default=20_000)
+    ap.add_argument("--no-baselines", action="store_true")
+    ap.add_argument("--n-jobs", type=int, default=-1)
+    args = ap.parse_args(argv)
+    extra = json.loads(args.uec)
+    n_components = extra.get("n_components", UEC().n_components)
+    umap_components = args.umap_components or n_components
+    OUT.mkdir(parents=True, exist_ok=True)
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"# machine: {machine}; seeds {args.seeds}; UEC extra {extra}")
+
+    for name, X, y in data_sets(args.datasets, args.features, args.n_synthetic):
+        k = int(len(np.unique(y)))
+        t0 = time.perf_counter()
+        knn = nearest_neighbors(X, args.n_neighbors, random_state=0, n_jobs=args.n_jobs)
+        t_knn = time.perf_counter() - t0
+        print(f"\n## {name}: n={X.shape[0]}, dim={X.shape[1]}, k={k}; shared kNN {t_knn:.1f} s", flush=True)
+        results = {}
+
+        def record(method, res):
+            results.setdefault(method, []).append(res)
+            print(f"  {method:<22} seed {seed}: ACC {res['acc']:.4f} NMI {res['nmi']:.4f} "
+                  f"ARI {res['ari']:.4f} {res['seconds']:.1f} s", flush=True)
+
+        for seed in args.seeds:
+            for variant in args.variants:
+                res, model = run_uec(X, y, k, knn, seed, variant, extra, args.n_jobs)
+                record(f"UEC {variant}", res)
+                if seed == args.seeds[0]:
+                    try:
+                        from uec.plot import embedding_figure
+
+                        fig = embedding_figure(model, title=f"{name}: UEC {variant}, ACC {res['acc']:.3f}")
+                        fig.savefig(OUT / f"quality_{name}_{variant}.png", dpi=80)
+                    except ImportError:
+                        pass
+            res, _ = run_uec(X, y, k, knn, seed, "ce", extra, args.n_jobs)
+            record("ablation beta=0 + km", res)
+            if not args.no_baselines:
+                km, gm = run_umap(X, y, k, knn, seed, umap_components)
+                record(f"umap({umap_components}d) + kmeans", km)
+                record(f"umap({umap_components}d) + GMM", gm)
+                record("kmeans on input", run_kmeans(X, y, k, seed))
+
+        print(f"\n| {name} (n={X.shape[0]}) | ACC | NMI | ARI | s / fit |")
+        print("|---|---|---|---|---|")
+        summary = {}
+        for method, rows in results.items():
+            s = summarise(rows)
+            summary[method] = {"mean_std": s, "runs": rows}
+            cells = " | ".join(f"{m:.3f} ± {sd:.3f}" if key != "seconds" else f"{m:.1f}"
+                               for key, (m, sd) in s.items())
+            print(f"| {method} | {cells} |")
+        (OUT / f"quality_{name}.json").write_text(json.dumps(
+            {"data": name, "n": int(X.shape[0]), "dim": int(X.shape[1]), "k": k, "seeds": args.seeds,
+             "knn_seconds": t_knn, "uec_extra": extra, "machine": machine, "command": sys.argv,
+             "results": summary}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
