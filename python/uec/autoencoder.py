@@ -36,13 +36,12 @@ _FORMAT = "uec.AutoEncoder"
 _FORMAT_VERSION = 1
 
 
-def check_unit_interval(X, name="X"):
+def check_unit_interval(X, why="loss='bce' needs them in [0, 1]", alternative=" or use loss='mse'"):
     lo, hi = float(X.min()), float(X.max())
     if lo < 0.0 or hi > 1.0:
         raise ValueError(
-            f"{name} has values in [{lo:.4g}, {hi:.4g}], but loss='bce' needs them in [0, 1]; "
-            "scale the data first (e.g. X / 255 for 8-bit images, or "
-            "sklearn.preprocessing.MinMaxScaler) or use loss='mse'"
+            f"X has values in [{lo:.4g}, {hi:.4g}], but {why}; scale the data first (e.g. "
+            f"X / 255 for 8-bit images, or sklearn.preprocessing.MinMaxScaler){alternative}"
         )
 
 

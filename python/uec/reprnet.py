@@ -268,7 +268,9 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
                         ensure_min_samples=2)
         n, n_features = X.shape
         d, hidden, repr_hidden, alpha, device = self._check_params(n)
-        check_unit_interval(X)
+        check_unit_interval(
+            X, why="ReprNet's decoder ends with a sigmoid and is trained with binary "
+            "cross-entropy, so X must lie in [0, 1]", alternative="")
         if self.pretrained is not None and self.pretrained.n_features_in_ != n_features:
             raise ValueError(
                 f"X has {n_features} features, but pretrained was fitted with "
