@@ -203,6 +203,21 @@ def test_same_seed_same_bits(digits):
     assert not np.allclose(a.embedding_, c.embedding_)
 
 
+def test_warm_start_continues_exactly(digits):
+    X, _ = digits
+    X = X[:300]
+    kw = dict(n_components=4, pretrain_epochs=2, noise=0.1, random_state=5, **TINY)
+    one = ReprNet(5, n_epochs=4, **kw).fit(X)
+    two = ReprNet(5, n_epochs=2, warm_start=True, **kw)
+    two.fit(X)
+    ae_after_first = two.autoencoder_
+    two.fit(X)
+    assert two.autoencoder_ is ae_after_first and two.n_iter_ == 4
+    np.testing.assert_array_equal(one.embedding_, two.embedding_)
+    np.testing.assert_array_equal(one.labels_, two.labels_)
+    assert one.history_ == two.history_
+
+
 def test_pretrained_autoencoder_is_used_and_left_unchanged(digits):
     X, _ = digits
     X = X[:300]

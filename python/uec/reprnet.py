@@ -152,6 +152,10 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
     pretrained : AutoEncoder or None
         A fitted ``AutoEncoder(loss="bce")`` with the same n_components and hidden_dims whose
         networks start the joint phase (copied, the AutoEncoder is left unchanged).
+    warm_start : bool, default=False
+        When True and the model is fitted, ``fit`` runs ``n_epochs`` more joint epochs from
+        the current networks, optimisers and random streams (no pretraining), then k-means
+        again. Two warm fits of k epochs equal one fit of 2k epochs bit for bit.
     device : {"auto", "cpu", "cuda"}, default="auto"
     random_state : int, RandomState or None
         Seeds the networks, batches, corruption and k-means. With an int the fit is
@@ -193,6 +197,7 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         learning_rate=1e-3,
         n_init=10,
         pretrained=None,
+        warm_start=False,
         device="auto",
         random_state=None,
         verbose=False,
@@ -212,6 +217,7 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.n_init = n_init
         self.pretrained = pretrained
+        self.warm_start = warm_start
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -276,35 +282,50 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
                 f"X has {n_features} features, but pretrained was fitted with "
                 f"{self.pretrained.n_features_in_}"
             )
-        seed = make_seed(self.random_state)
+        continuing = bool(self.warm_start) and hasattr(self, "embedding_")
+        if continuing and n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but this ReprNet was fitted with "
+                f"{self.n_features_in_} (warm_start=True continues that fit)"
+            )
+        seed = make_seed(self.random_state) if not continuing else self._seed
         times = {}
 
         t0 = time.perf_counter()
-        if self.pretrained is not None:
-            autoencoder = self.pretrained
+        if continuing:
+            autoencoder = self.autoencoder_
+            nets, state = self._nets, self._state
+            nets.to(device)
         else:
-            autoencoder = AutoEncoder(
-                n_components=d, hidden_dims=hidden, loss="bce", noise=self.noise,
-                noise_type=self.noise_type, n_epochs=max(int(self.pretrain_epochs), 1),
-                batch_size=int(self.batch_size), learning_rate=self.learning_rate,
-                device=str(device), random_state=seed, verbose=self.verbose,
-            )
-            if int(self.pretrain_epochs) > 0:
-                autoencoder.fit(X)
+            if self.pretrained is not None:
+                autoencoder = self.pretrained
+            else:
+                autoencoder = AutoEncoder(
+                    n_components=d, hidden_dims=hidden, loss="bce", noise=self.noise,
+                    noise_type=self.noise_type, n_epochs=max(int(self.pretrain_epochs), 1),
+                    batch_size=int(self.batch_size), learning_rate=self.learning_rate,
+                    device=str(device), random_state=seed, verbose=self.verbose,
+                )
+                if int(self.pretrain_epochs) > 0:
+                    autoencoder.fit(X)
+                else:
+                    autoencoder = None
+            gen = cpu_generator(seed + 3)
+            if autoencoder is not None:
+                encoder = copy.deepcopy(autoencoder.encoder_).to(device)
+                decoder = copy.deepcopy(autoencoder.decoder_).to(device)
+            else:  # pretrain_epochs=0: random networks
+                encoder = mlp((n_features, *hidden, d), gen).to(device)
+                decoder = mlp((d, *reversed(hidden), n_features), gen).to(device)
+            representation = mlp((d, *repr_hidden, d), gen).to(device)
+            nets = _Nets(encoder, decoder, representation)
+            state = self._fresh_state(nets, seed, device)
         times["pretrain"] = time.perf_counter() - t0
 
-        gen = cpu_generator(seed + 3)
-        if hasattr(autoencoder, "encoder_"):
-            encoder = copy.deepcopy(autoencoder.encoder_).to(device)
-            decoder = copy.deepcopy(autoencoder.decoder_).to(device)
-        else:  # pretrain_epochs=0: random networks
-            encoder = mlp((n_features, *hidden, d), gen).to(device)
-            decoder = mlp((d, *reversed(hidden), n_features), gen).to(device)
-        representation = mlp((d, *repr_hidden, d), gen).to(device)
-        nets = _Nets(encoder, decoder, representation)
-
         t0 = time.perf_counter()
-        history = self._joint(nets, X, alpha, device, seed)
+        history = self._joint(nets, state, X, alpha, device)
+        if continuing:
+            history = {k: self.history_[k] + history[k] for k in history}
         times["joint"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -318,8 +339,11 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
                         random_state=seed).fit(embedding)
         times["kmeans"] = time.perf_counter() - t0
 
-        self.autoencoder_ = autoencoder if hasattr(autoencoder, "encoder_") else None
-        self.encoder_, self.decoder_, self.representation_ = encoder, decoder, representation
+        # Fitted attributes are set only here (a fresh fit interrupted midway leaves none).
+        self.autoencoder_ = autoencoder
+        self.encoder_, self.decoder_ = nets.encoder, nets.decoder
+        self.representation_ = nets.representation
+        self._nets, self._state, self._seed = nets, state, seed
         self.kmeans_ = kmeans
         self.embedding_ = embedding
         self.labels_ = kmeans.labels_.astype(np.intp)
@@ -332,14 +356,21 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         self.timings_ = times
         return self
 
-    def _joint(self, nets, X, alpha, device, seed):
-        opts = [
-            torch.optim.Adam(part.parameters(), lr=float(self.learning_rate))
-            for part in (nets.encoder, nets.decoder, nets.representation)
-        ]
-        gen_cpu = cpu_generator(seed + 4)
+    def _fresh_state(self, nets, seed, device):
+        """Optimisers (one per network) and random streams of the joint phase."""
         gen_dev = torch.Generator(device=device)
         gen_dev.manual_seed(seed + 5)
+        return {
+            "optimizers": [
+                torch.optim.Adam(part.parameters(), lr=float(self.learning_rate))
+                for part in (nets.encoder, nets.decoder, nets.representation)
+            ],
+            "gen_cpu": cpu_generator(seed + 4),
+            "gen_dev": gen_dev,
+        }
+
+    def _joint(self, nets, state, X, alpha, device):
+        opts, gen_cpu, gen_dev = state["optimizers"], state["gen_cpu"], state["gen_dev"]
         X_t = torch.from_numpy(X).to(device)
         history = {"reconstruction": [], "embedding": []}
         n_epochs = int(self.n_epochs)
