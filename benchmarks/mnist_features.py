@@ -1,6 +1,6 @@
 """Full MNIST (70,000 images) through the torch feature stage on the CPU.
 
-    python benchmarks/mnist_features.py --ae-epochs 5,10,15,20 --joint-epochs 1,3,5
+    python benchmarks/mnist_features.py --ae-epochs 5,10,20,30 --uec-at 10,20,30 --joint-epochs 1,2,4
 
 One autoencoder (784-500-500-2000-10, binary cross-entropy, Adam, batch 256) is trained with
 warm starts up to each number of epochs in --ae-epochs; at each checkpoint its features are
@@ -34,9 +34,9 @@ def parse_ints(text):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mnist.npz"))
-    ap.add_argument("--ae-epochs", default="5,10,15,20", help="checkpoints (cumulative epochs)")
-    ap.add_argument("--uec-at", default="10,20", help="AE checkpoints at which UEC also runs")
-    ap.add_argument("--joint-epochs", default="1,3,5", help="ReprNet checkpoints (cumulative)")
+    ap.add_argument("--ae-epochs", default="5,10,20,30", help="checkpoints (cumulative epochs)")
+    ap.add_argument("--uec-at", default="10,20,30", help="AE checkpoints at which UEC also runs")
+    ap.add_argument("--joint-epochs", default="1,2,4", help="ReprNet checkpoints (cumulative)")
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--threads", type=int, default=1,
                     help="torch and UEC threads (1: faster than 2 on a busy 2-core machine)")
@@ -109,11 +109,10 @@ def main():
         print(line, flush=True)
         report["autoencoder"].append(row)
         save_report()
-
-    np.save(args.features_out, F.astype(np.float32))
-    weights = Path(args.out).with_name("mnist_ae.pt")
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    ae.save(weights)
+        # overwritten at every checkpoint, so a run cut short still leaves its latest features
+        np.save(args.features_out, F.astype(np.float32))
+        weights = Path(args.out).with_name("mnist_ae.pt")
+        ae.save(weights)
     print(f"features {F.shape} {F.dtype} -> {args.features_out}; weights -> {weights}")
 
     # -- ReprNet from the last autoencoder ---------------------------------------------------
