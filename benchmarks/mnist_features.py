@@ -31,54 +31,13 @@ def parse_ints(text):
     return sorted({int(v) for v in text.split(",") if v.strip()})
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mnist.npz"))
-    ap.add_argument("--ae-epochs", default="5,10,20,30", help="checkpoints (cumulative epochs)")
-    ap.add_argument("--uec-at", default="10,20,30", help="AE checkpoints at which UEC also runs")
-    ap.add_argument("--joint-epochs", default="1,2,4", help="ReprNet checkpoints (cumulative)")
-    ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch and UEC threads (1: faster than 2 on a busy 2-core machine)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--n", type=int, default=None, help="first n images only (smoke runs)")
-    ap.add_argument("--features-out", default="/tmp/uec-mnist-ae-features.npy")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "mnist_features.json"))
-    args = ap.parse_args()
-
-    import torch
-
-    torch.set_num_threads(args.threads)
+def train_autoencoder(args, X, score, report, save_report):
+    """The autoencoder, warm-started from checkpoint to checkpoint, with k-means (and UEC
+    where --uec-at asks) on its features at each checkpoint."""
     from sklearn.cluster import KMeans
 
-    from uec import UEC, AutoEncoder, ReprNet
-    from uec.metrics import clustering_accuracy, nmi
+    from uec import UEC, AutoEncoder
 
-    t0 = time.perf_counter()
-    with np.load(args.data) as d:
-        X, y = d["X"], d["y"]
-    if args.n is not None:
-        X, y = X[: args.n], y[: args.n]
-    X = (X.reshape(len(X), -1).astype(np.float32) / 255.0)
-    print(f"data: {X.shape[0]} x {X.shape[1]}, scaled to [0, 1] ({time.perf_counter() - t0:.1f} s)")
-
-    def score(labels):
-        return {"acc": round(clustering_accuracy(y, labels), 4), "nmi": round(nmi(y, labels), 4)}
-
-    report = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpus": os.cpu_count(), "torch": torch.__version__,
-                    "torch_threads": torch.get_num_threads()},
-        "config": vars(args),
-        "autoencoder": [],
-        "reprnet": [],
-    }
-
-    def save_report():
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=2))
-
-    # -- autoencoder, with warm-started checkpoints ------------------------------------------
     ae = AutoEncoder(n_components=10, loss="bce", batch_size=args.batch_size, warm_start=True,
                      random_state=args.seed)
     trained, train_time = 0, 0.0
@@ -114,6 +73,64 @@ def main():
         weights = Path(args.out).with_name("mnist_ae.pt")
         ae.save(weights)
     print(f"features {F.shape} {F.dtype} -> {args.features_out}; weights -> {weights}")
+    return ae, trained
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "mnist.npz"))
+    ap.add_argument("--ae-epochs", default="5,10,20,30", help="checkpoints (cumulative epochs)")
+    ap.add_argument("--uec-at", default="10,20,30", help="AE checkpoints at which UEC also runs")
+    ap.add_argument("--joint-epochs", default="1,2,4", help="ReprNet checkpoints (cumulative)")
+    ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch and UEC threads (1: faster than 2 on a busy 2-core machine)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n", type=int, default=None, help="first n images only (smoke runs)")
+    ap.add_argument("--ae-weights", default=None,
+                    help="skip the autoencoder stage: load weights written by a previous run "
+                         "(AutoEncoder.save) and run ReprNet from them")
+    ap.add_argument("--features-out", default="/tmp/uec-mnist-ae-features.npy")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "mnist_features.json"))
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from uec import AutoEncoder, ReprNet
+    from uec.metrics import clustering_accuracy, nmi
+
+    t0 = time.perf_counter()
+    with np.load(args.data) as d:
+        X, y = d["X"], d["y"]
+    if args.n is not None:
+        X, y = X[: args.n], y[: args.n]
+    X = (X.reshape(len(X), -1).astype(np.float32) / 255.0)
+    print(f"data: {X.shape[0]} x {X.shape[1]}, scaled to [0, 1] ({time.perf_counter() - t0:.1f} s)")
+
+    def score(labels):
+        return {"acc": round(clustering_accuracy(y, labels), 4), "nmi": round(nmi(y, labels), 4)}
+
+    report = {
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "cpus": os.cpu_count(), "torch": torch.__version__,
+                    "torch_threads": torch.get_num_threads()},
+        "config": vars(args),
+        "autoencoder": [],
+        "reprnet": [],
+    }
+
+    def save_report():
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(report, indent=2))
+
+    if args.ae_weights is not None:
+        ae = AutoEncoder.load(args.ae_weights)
+        trained = ae.n_iter_
+        report["autoencoder"].append({"epochs": trained, "loaded_from": args.ae_weights})
+        print(f"AE loaded from {args.ae_weights} ({trained} epochs)")
+    else:
+        ae, trained = train_autoencoder(args, X, score, report, save_report)
 
     # -- ReprNet from the last autoencoder ---------------------------------------------------
     model = ReprNet(n_clusters=10, n_components=10, pretrained=ae, batch_size=args.batch_size,
