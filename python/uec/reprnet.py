@@ -140,9 +140,10 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         Input corruption (denoising) in pretraining and joint training; see AutoEncoder.
     pretrain_epochs : int, default=20
         Autoencoder epochs before the joint phase (binary cross-entropy, so X must lie in
-        [0, 1]). Ignored when ``pretrained`` is given.
-    n_epochs : int, default=5
-        Joint epochs.
+        [0, 1]). Ignored when ``pretrained`` is given. 20 is the CPU budget measured on MNIST.
+    n_epochs : int, default=4
+        Joint epochs. On MNIST (batch 256, after 20 autoencoder epochs) 1, 2 and 4 joint epochs
+        gave ACC 0.778, 0.949 and 0.958 (see the README); the papers' budgets are GPU budgets.
     batch_size : int, default=256
         Mini-batch size; L_E is computed over the pairs within each batch.
     learning_rate : float, default=1e-3
@@ -192,7 +193,7 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         noise=0.0,
         noise_type="gaussian",
         pretrain_epochs=20,
-        n_epochs=5,
+        n_epochs=4,
         batch_size=256,
         learning_rate=1e-3,
         n_init=10,
