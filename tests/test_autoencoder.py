@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 torch = pytest.importorskip("torch")
 
@@ -206,6 +207,11 @@ def test_save_load_round_trip(digits, tmp_path):
         AutoEncoder.load(tmp_path / "other.pt")
 
 
+@parametrize_with_checks([AutoEncoder(2, hidden_dims=(8,), n_epochs=2, batch_size=16, random_state=0)])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
 def test_clone_and_params():
     ae = AutoEncoder(3, hidden_dims=(8, 4), noise=0.1)
     c = clone(ae)
@@ -242,7 +248,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"loss='bce' needs them in \[0, 1\]"):
         AutoEncoder(2, loss="bce", n_epochs=1, **SMALL).fit(rng.random((10, 4)) * 255)
     ae = AutoEncoder(2, n_epochs=1, **SMALL).fit(rng.random((10, 4)))
-    with pytest.raises(ValueError, match="X has 5 features, but this AutoEncoder was fitted with 4"):
+    with pytest.raises(ValueError, match="X has 5 features, but AutoEncoder is expecting 4 features as input"):
         ae.transform(rng.random((3, 5)))
     with pytest.raises(ValueError, match="too few"):
         AutoEncoder(2, n_epochs=1).fit(rng.random((1, 4)))

@@ -8,6 +8,7 @@ import pytest
 from sklearn.base import clone
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
 
 torch = pytest.importorskip("torch")
 
@@ -326,6 +327,8 @@ def test_bad_input():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match=r"X has values in \[.*\], but ReprNet's decoder .* X must lie in \[0, 1\]"):
         ReprNet(2, pretrain_epochs=1, n_epochs=1, **TINY).fit(rng.random((20, 6)) * 16)
+    with pytest.raises(NotFittedError):
+        ReprNet(2).predict(rng.random((3, 6)))
     m = ReprNet(2, n_components=2, pretrain_epochs=1, n_epochs=1, **TINY).fit(rng.random((20, 6)))
-    with pytest.raises(ValueError, match="X has 4 features, but ReprNet was fitted with 6"):
+    with pytest.raises(ValueError, match="X has 4 features, but ReprNet is expecting 6 features as input"):
         m.transform(rng.random((3, 4)))

@@ -160,10 +160,15 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
                 raise ValueError(f"n_samples={X.shape[0]} is too few to train; at least 2 are needed")
         elif X.shape[1] != self.n_features_in_:
             raise ValueError(
-                f"X has {X.shape[1]} features, but this AutoEncoder was fitted with "
-                f"{self.n_features_in_}"
+                f"X has {X.shape[1]} features, but AutoEncoder is expecting "
+                f"{self.n_features_in_} features as input"
             )
         return X
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # torch works in float32
+        return tags
 
     # -- fitting -----------------------------------------------------------------------------
 

@@ -286,8 +286,8 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         continuing = bool(self.warm_start) and hasattr(self, "embedding_")
         if continuing and n_features != self.n_features_in_:
             raise ValueError(
-                f"X has {n_features} features, but this ReprNet was fitted with "
-                f"{self.n_features_in_} (warm_start=True continues that fit)"
+                f"X has {n_features} features, but ReprNet is expecting {self.n_features_in_} "
+                "features as input (warm_start=True continues the previous fit)"
             )
         seed = make_seed(self.random_state) if not continuing else self._seed
         times = {}
@@ -410,7 +410,8 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         X = check_array(X, dtype=np.float32, order="C", accept_sparse=False, input_name="X")
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
-                f"X has {X.shape[1]} features, but ReprNet was fitted with {self.n_features_in_}"
+                f"X has {X.shape[1]} features, but ReprNet is expecting {self.n_features_in_} "
+                "features as input"
             )
         return X
 
@@ -422,6 +423,7 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def predict(self, X):
         """Nearest k-means centre of each point's embedding."""
+        check_is_fitted(self, "kmeans_")
         return self.kmeans_.predict(self.transform(X)).astype(np.intp)
 
     def fit_predict(self, X, y=None):
