@@ -12,11 +12,15 @@ __version__ = "0.1.0"
 # no scikit-learn estimators) until a model is actually built.
 _LAZY = {
     "UEC": ("uec.estimator", "UEC"),
+    # torch models: an ImportError that names the extra to install when torch is missing
+    "AutoEncoder": ("uec.autoencoder", "AutoEncoder"),
+    "ReprNet": ("uec.reprnet", "ReprNet"),
     "metrics": ("uec.metrics", None),
     "datasets": ("uec.datasets", None),
     "cuda_available": ("uec._device", "cuda_available"),
 }
 
+# AutoEncoder and ReprNet stay out of __all__ so that `from uec import *` works without torch.
 __all__ = ["UEC", "metrics", "datasets", "cuda_available", "__version__"]
 
 
@@ -32,4 +36,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(_LAZY))

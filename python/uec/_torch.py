@@ -1,0 +1,164 @@
+"""Pieces shared by the torch models (``uec.AutoEncoder``, ``uec.ReprNet``).
+
+torch is an optional dependency (``pip install 'uec[torch]'``). Importing this module without it
+raises an ImportError that says how to install it; nothing else in ``uec`` imports torch.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+_INSTALL_HINT = (
+    "uec.AutoEncoder and uec.ReprNet need PyTorch, an optional dependency of uec; install it "
+    "with `pip install 'uec[torch]'` (or `pip install torch`)"
+)
+
+try:
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+except ImportError as exc:  # pragma: no cover - exercised by simulating a missing torch
+    raise ImportError(_INSTALL_HINT) from exc
+
+__all__ = ["torch", "nn", "F"]
+
+NOISE_TYPES = ("gaussian", "mask")
+
+
+def resolve_device(device):
+    """Map "auto" | "cpu" | "cuda" (or "cuda:N") to a torch.device, or raise ValueError."""
+    if not isinstance(device, str) or not (
+        device in ("auto", "cpu", "cuda") or device.startswith("cuda:")
+    ):
+        raise ValueError(f"device={device!r} is not supported; use 'auto', 'cpu' or 'cuda'")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but torch sees no CUDA device (torch "
+            f"{torch.__version__}, CUDA build: {torch.version.cuda is not None}); install a "
+            "CUDA build of torch or use device='cpu'"
+        )
+    return torch.device(device)
+
+
+def check_hidden_dims(name, value):
+    """A non-empty sequence of positive ints -> tuple."""
+    try:
+        dims = tuple(value)
+    except TypeError:
+        raise ValueError(f"{name}={value!r} must be a sequence of positive integers") from None
+    if len(dims) == 0 or any(
+        isinstance(h, (bool, np.bool_)) or not isinstance(h, numbers.Integral) or h < 1
+        for h in dims
+    ):
+        raise ValueError(f"{name}={value!r} must be a non-empty sequence of positive integers")
+    return tuple(int(h) for h in dims)
+
+
+def make_seed(random_state):
+    """An int seed for torch generators from an int, a RandomState or None (fresh entropy)."""
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))
+
+
+def cpu_generator(seed):
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(seed)
+    return gen
+
+
+def mlp(dims, generator):
+    """Fully connected net dims[0] -> ... -> dims[-1], ReLU after every layer but the last.
+
+    Weights are Glorot-uniform and biases zero (the initialisation of DEC and N2D), drawn from
+    ``generator`` on the CPU, so that a seed gives the same network on every device and the
+    global torch RNG is left alone.
+    """
+    layers = []
+    for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
+        lin = nn.Linear(fan_in, fan_out)
+        with torch.no_grad():
+            nn.init.xavier_uniform_(lin.weight, generator=generator)
+            lin.bias.zero_()
+        layers.append(lin)
+        if i < len(dims) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def corrupt(x, noise_type, level, generator):
+    """Input corruption of a denoising autoencoder; the clean x stays the reconstruction target.
+
+    "gaussian": x + N(0, level^2) per entry; "mask": each entry set to 0 with probability level.
+    ``level == 0`` returns x itself.
+    """
+    if level == 0:
+        return x
+    if noise_type == "gaussian":
+        return x + level * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    keep = torch.rand(x.shape, generator=generator, device=x.device) >= level
+    return x * keep
+
+
+def reconstruction_loss(out, x, loss):
+    """Per-sample reconstruction loss summed over features, averaged over the batch.
+
+    ``out`` are logits for "bce" (the decoder's sigmoid is folded into a stable BCE) and the
+    reconstruction itself for "mse".
+    """
+    if loss == "bce":
+        per_entry = F.binary_cross_entropy_with_logits(out, x, reduction="none")
+    else:
+        per_entry = (out - x) ** 2
+    return per_entry.sum(dim=1).mean()
+
+
+def batch_indices(n, batch_size, generator):
+    """A random permutation of range(n) split into mini-batches; a last batch of a single
+    sample is merged into the one before (pairwise losses need two points)."""
+    perm = torch.randperm(n, generator=generator)
+    batches = list(torch.split(perm, batch_size))
+    if len(batches) > 1 and batches[-1].numel() < 2:
+        tail = batches.pop()
+        batches[-1] = torch.cat([batches[-1], tail])
+    return batches
+
+
+@torch.no_grad()
+def apply_in_batches(net, X, device, batch_size=4096):
+    """Evaluate ``net`` on the float32 array X in chunks; returns a float32 NumPy array."""
+    was_training = net.training
+    net.eval()
+    try:
+        outs = []
+        for start in range(0, X.shape[0], batch_size):
+            xb = torch.from_numpy(X[start:start + batch_size]).to(device)
+            outs.append(net(xb).float().cpu().numpy())
+    finally:
+        net.train(was_training)
+    if not outs:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.ascontiguousarray(np.concatenate(outs), dtype=np.float32)
+
+
+class EpochBar:
+    """tqdm bar over epochs when verbose; otherwise does nothing."""
+
+    def __init__(self, total, verbose, desc):
+        self.bar = None
+        if verbose:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=desc, unit="epoch")
+
+    def update(self, **postfix):
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix({k: f"{v:.4g}" for k, v in postfix.items()})
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()

@@ -1,0 +1,345 @@
+"""The feature stage: a torch MLP autoencoder as a scikit-learn transformer.
+
+Its bottleneck features feed UEC (``make_pipeline(AutoEncoder(...), UEC(...))``), as the deep
+autoencoders of DEC and N2D feed their clustering steps. torch is optional: see ``uec._torch``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from ._torch import (
+    NOISE_TYPES,
+    EpochBar,
+    apply_in_batches,
+    batch_indices,
+    check_hidden_dims,
+    corrupt,
+    cpu_generator,
+    make_seed,
+    mlp,
+    reconstruction_loss,
+    resolve_device,
+    torch,
+)
+from ._validation import check_choice, check_float, check_int
+
+logger = logging.getLogger(__name__)
+
+LOSSES = ("mse", "bce")
+_FORMAT = "uec.AutoEncoder"
+_FORMAT_VERSION = 1
+
+
+def check_unit_interval(X, why="loss='bce' needs them in [0, 1]", alternative=" or use loss='mse'"):
+    lo, hi = float(X.min()), float(X.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(
+            f"X has values in [{lo:.4g}, {hi:.4g}], but {why}; scale the data first (e.g. "
+            f"X / 255 for 8-bit images, or sklearn.preprocessing.MinMaxScaler){alternative}"
+        )
+
+
+class AutoEncoder(TransformerMixin, BaseEstimator):
+    """Fully connected (denoising) autoencoder; ``transform`` returns its bottleneck.
+
+    Encoder ``D -> hidden_dims... -> n_components`` with ReLU hidden layers and a linear
+    bottleneck; the decoder mirrors it. Trained with Adam on mini-batches.
+
+    Parameters
+    ----------
+    n_components : int, default=10
+        Dimension d of the bottleneck (the features ``transform`` returns). DEC and N2D use the
+        number of clusters.
+    hidden_dims : sequence of int, default=(500, 500, 2000)
+        Widths of the encoder's hidden layers (the decoder uses them in reverse).
+    loss : {"mse", "bce"}, default="mse"
+        Reconstruction loss, summed over features and averaged over the batch. "mse": linear
+        decoder output; "bce": sigmoid decoder output and binary cross-entropy, which needs
+        X in [0, 1].
+    noise : float, default=0.0
+        Input corruption level of a denoising autoencoder (0: none). The encoder sees the
+        corrupted input, the loss compares with the clean one.
+    noise_type : {"gaussian", "mask"}, default="gaussian"
+        "gaussian": additive N(0, noise^2); "mask": each input entry zeroed with probability
+        ``noise``.
+    n_epochs : int, default=20
+        Passes over the data. 20 epochs at batch 256 is the CPU budget measured on MNIST (see
+        the README); the 200+ epochs of the papers are a GPU budget.
+    batch_size : int, default=256
+    learning_rate : float, default=1e-3
+        Adam's step size.
+    weight_decay : float, default=0.0
+        Adam's L2 penalty.
+    warm_start : bool, default=False
+        When True and the model is fitted, ``fit`` continues training the same networks (and
+        optimiser state) for ``n_epochs`` more epochs instead of starting afresh.
+    device : {"auto", "cpu", "cuda"}, default="auto"
+        "auto" uses CUDA when torch sees a GPU.
+    random_state : int, RandomState or None
+        Seeds the initial weights, the batch order and the corruption. With an int, two fits
+        on the CPU with the same number of torch threads give identical weights bit for bit.
+        (torch's thread count, ``torch.set_num_threads``, is left to the caller.)
+    verbose : bool, default=False
+        tqdm progress over epochs and a log line per epoch.
+
+    Attributes
+    ----------
+    encoder_, decoder_ : torch.nn.Sequential
+        The trained networks (on ``device_``); ``decoder_`` outputs logits for loss="bce".
+    loss_curve_ : list of float
+        Mean training loss of every epoch run (over all fits when warm-starting).
+    n_iter_ : int
+        Epochs run in total.
+    n_features_in_ : int
+    device_ : str
+    timings_ : dict
+        Wall time of the last fit in seconds.
+    """
+
+    def __init__(
+        self,
+        n_components=10,
+        *,
+        hidden_dims=(500, 500, 2000),
+        loss="mse",
+        noise=0.0,
+        noise_type="gaussian",
+        n_epochs=20,
+        batch_size=256,
+        learning_rate=1e-3,
+        weight_decay=0.0,
+        warm_start=False,
+        device="auto",
+        random_state=None,
+        verbose=False,
+    ):
+        self.n_components = n_components
+        self.hidden_dims = hidden_dims
+        self.loss = loss
+        self.noise = noise
+        self.noise_type = noise_type
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.warm_start = warm_start
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- validation --------------------------------------------------------------------------
+
+    def _check_params(self):
+        check_int("n_components", self.n_components, low=1)
+        hidden = check_hidden_dims("hidden_dims", self.hidden_dims)
+        check_choice("loss", self.loss, LOSSES)
+        check_choice("noise_type", self.noise_type, NOISE_TYPES)
+        if self.noise_type == "mask":
+            check_float("noise", self.noise, low=0.0, high=1.0)
+            if self.noise == 1.0:
+                raise ValueError("noise=1.0 with noise_type='mask' zeroes every input; use a value in [0, 1)")
+        else:
+            check_float("noise", self.noise, low=0.0)
+        check_int("n_epochs", self.n_epochs, low=1)
+        check_int("batch_size", self.batch_size, low=1)
+        check_float("learning_rate", self.learning_rate, low=0.0, low_open=True)
+        check_float("weight_decay", self.weight_decay, low=0.0)
+        return hidden, resolve_device(self.device)
+
+    def _validate_X(self, X, reset):
+        X = check_array(X, dtype=np.float32, order="C", accept_sparse=False, input_name="X",
+                        ensure_min_samples=1)
+        if reset:
+            if X.shape[0] < 2:
+                raise ValueError(f"n_samples={X.shape[0]} is too few to train; at least 2 are needed")
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but AutoEncoder is expecting "
+                f"{self.n_features_in_} features as input"
+            )
+        return X
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # torch works in float32
+        return tags
+
+    # -- fitting -----------------------------------------------------------------------------
+
+    def _build(self, n_features, hidden, device, seed):
+        gen = cpu_generator(seed)
+        d = int(self.n_components)
+        encoder = mlp((n_features, *hidden, d), gen).to(device)
+        decoder = mlp((d, *reversed(hidden), n_features), gen).to(device)
+        return encoder, decoder
+
+    def fit(self, X, y=None):
+        """Train the autoencoder on X (n_samples, n_features). y is ignored."""
+        hidden, device = self._check_params()
+        continuing = bool(self.warm_start) and hasattr(self, "encoder_")
+        X = self._validate_X(X, reset=not continuing)
+        if self.loss == "bce":
+            check_unit_interval(X)
+
+        t0 = time.perf_counter()
+        if continuing:
+            encoder, decoder = self.encoder_, self.decoder_
+            if next(encoder.parameters()).device != device:
+                encoder, decoder = encoder.to(device), decoder.to(device)
+            optimizer, gen_cpu, gen_dev = self._optimizer, self._gen_cpu, self._gen_dev
+            curve = list(self.loss_curve_)
+        else:
+            seed = make_seed(self.random_state)
+            encoder, decoder = self._build(X.shape[1], hidden, device, seed)
+            params = list(encoder.parameters()) + list(decoder.parameters())
+            optimizer = torch.optim.Adam(params, lr=float(self.learning_rate),
+                                         weight_decay=float(self.weight_decay))
+            gen_cpu = cpu_generator(seed + 1)
+            gen_dev = torch.Generator(device=device)
+            gen_dev.manual_seed(seed + 2)
+            curve = []
+
+        X_t = torch.from_numpy(X).to(device)
+        n_epochs = int(self.n_epochs)
+        bar = EpochBar(n_epochs, self.verbose, "AutoEncoder")
+        encoder.train()
+        decoder.train()
+        try:
+            for epoch in range(n_epochs):
+                total, count = 0.0, 0
+                for idx in batch_indices(X.shape[0], int(self.batch_size), gen_cpu):
+                    xb = X_t[idx.to(device)]
+                    out = decoder(encoder(corrupt(xb, self.noise_type, float(self.noise), gen_dev)))
+                    loss = reconstruction_loss(out, xb, self.loss)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    total += float(loss.detach()) * idx.numel()
+                    count += idx.numel()
+                epoch_loss = total / count
+                if not np.isfinite(epoch_loss):
+                    raise FloatingPointError(
+                        f"the reconstruction loss became {epoch_loss} in epoch {epoch + 1}; "
+                        "lower learning_rate or scale the input"
+                    )
+                curve.append(epoch_loss)
+                logger.info("AutoEncoder epoch %d/%d: loss %.6g", epoch + 1, n_epochs, epoch_loss)
+                bar.update(loss=epoch_loss)
+        finally:
+            bar.close()
+        encoder.eval()
+        decoder.eval()
+
+        # Fitted attributes are set only here, so an interrupted fit leaves none half-written.
+        self.encoder_, self.decoder_ = encoder, decoder
+        self._optimizer, self._gen_cpu, self._gen_dev = optimizer, gen_cpu, gen_dev
+        self.loss_curve_ = curve
+        self.n_iter_ = len(curve)
+        self.n_features_in_ = X.shape[1]
+        self.device_ = str(device)
+        self.timings_ = {"train": time.perf_counter() - t0}
+        return self
+
+    # -- using a fitted model ----------------------------------------------------------------
+
+    def transform(self, X):
+        """Bottleneck features of X: float32 array (n_samples, n_components)."""
+        check_is_fitted(self, "encoder_")
+        X = self._validate_X(X, reset=False)
+        return apply_in_batches(self.encoder_, X, self.device_).reshape(X.shape[0], -1)
+
+    def fit_transform(self, X, y=None):
+        """Train on X and return its bottleneck features."""
+        return self.fit(X).transform(X)
+
+    def inverse_transform(self, Z):
+        """Decode bottleneck features Z (n_samples, n_components) back to input space."""
+        check_is_fitted(self, "encoder_")
+        Z = check_array(Z, dtype=np.float32, order="C", input_name="Z")
+        if Z.shape[1] != int(self.n_components):
+            raise ValueError(
+                f"Z has {Z.shape[1]} columns, but this AutoEncoder has n_components={self.n_components}"
+            )
+        out = apply_in_batches(self.decoder_, Z, self.device_)
+        if self.loss == "bce":
+            out = 1.0 / (1.0 + np.exp(-out, dtype=np.float32))
+        return out.astype(np.float32, copy=False)
+
+    def reconstruction_error(self, X):
+        """Mean per-sample loss of this model (the training criterion, without corruption)."""
+        check_is_fitted(self, "encoder_")
+        X = self._validate_X(X, reset=False)
+        if self.loss == "bce":
+            check_unit_interval(X)
+        with torch.no_grad():
+            total = 0.0
+            for start in range(0, X.shape[0], 4096):
+                xb = torch.from_numpy(X[start:start + 4096]).to(self.device_)
+                out = self.decoder_(self.encoder_(xb))
+                total += float(reconstruction_loss(out, xb, self.loss)) * xb.shape[0]
+        return total / X.shape[0]
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def save(self, path):
+        """Write the weights and the configuration to ``path`` (a torch file, loadable with
+        ``torch.load(..., weights_only=True)``)."""
+        check_is_fitted(self, "encoder_")
+        params = self.get_params()
+        if not (params["random_state"] is None or isinstance(params["random_state"], int)):
+            params["random_state"] = None  # a RandomState object is not a plain value
+        params["hidden_dims"] = list(check_hidden_dims("hidden_dims", params["hidden_dims"]))
+        state = {
+            "format": _FORMAT,
+            "version": _FORMAT_VERSION,
+            "params": params,
+            "n_features_in": int(self.n_features_in_),
+            "loss_curve": [float(v) for v in self.loss_curve_],
+            "encoder": {k: v.detach().cpu() for k, v in self.encoder_.state_dict().items()},
+            "decoder": {k: v.detach().cpu() for k, v in self.decoder_.state_dict().items()},
+        }
+        torch.save(state, path)
+
+    @classmethod
+    def load(cls, path, device=None):
+        """Rebuild a fitted AutoEncoder written by :meth:`save`. ``device`` overrides the
+        saved one ("auto", "cpu", "cuda")."""
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or state.get("format") != _FORMAT:
+            raise ValueError(f"{path!s} is not a file written by AutoEncoder.save")
+        if state.get("version") != _FORMAT_VERSION:
+            raise ValueError(
+                f"{path!s} has format version {state.get('version')!r}; this uec reads version "
+                f"{_FORMAT_VERSION}"
+            )
+        params = dict(state["params"])
+        params["hidden_dims"] = tuple(params["hidden_dims"])
+        if device is not None:
+            params["device"] = device
+        model = cls(**params)
+        hidden, dev = model._check_params()
+        n_features = int(state["n_features_in"])
+        encoder, decoder = model._build(n_features, hidden, torch.device("cpu"), 0)
+        encoder.load_state_dict(state["encoder"])
+        decoder.load_state_dict(state["decoder"])
+        model.encoder_, model.decoder_ = encoder.to(dev).eval(), decoder.to(dev).eval()
+        params_list = list(model.encoder_.parameters()) + list(model.decoder_.parameters())
+        # A warm-started fit after load continues with a fresh optimiser and generators.
+        model._optimizer = torch.optim.Adam(params_list, lr=float(model.learning_rate),
+                                            weight_decay=float(model.weight_decay))
+        seed = make_seed(model.random_state)
+        model._gen_cpu = cpu_generator(seed + 1)
+        model._gen_dev = torch.Generator(device=dev)
+        model._gen_dev.manual_seed(seed + 2)
+        model.loss_curve_ = list(state["loss_curve"])
+        model.n_iter_ = len(model.loss_curve_)
+        model.n_features_in_ = n_features
+        model.device_ = str(dev)
+        model.timings_ = {}
+        return model
