@@ -34,8 +34,9 @@ _GRAPH_BYTES_PER_KNN_ENTRY = 55
 # per entry, float64 distances and int64 indices, the re-sorting, self-first reordering.
 _EXACT_KNN_BYTES_PER_ENTRY = 100
 # NN-descent (pynndescent, low_memory): heaps of neighbours and of new/old candidates
-# (max_candidates = 60), about 1.1 KB per point, plus the random-projection forest.
-_NND_BYTES_PER_POINT = 1100
+# (max_candidates = 60), under 1 KB per point resident, plus the random-projection forest. (Its
+# update buffers reserve 1-3 GB of address space that is barely touched: not counted.)
+_NND_BYTES_PER_POINT = 800
 _NND_BYTES_PER_POINT_PER_TREE = 8
 # scikit-learn computes distance blocks within its working memory (1 GiB by default).
 _SKLEARN_WORKING_MEMORY = 1 << 30
@@ -79,7 +80,7 @@ def estimate_fit_memory(n_samples, n_features, *, n_neighbors, n_components, n_c
             trees = n_trees if n_trees is not None else min(64, 5 + int(round(n**0.5 / 20.0)))
             stages["kNN search"] = (x_bytes + n * (_NND_BYTES_PER_POINT
                                                    + _NND_BYTES_PER_POINT_PER_TREE * trees)
-                                    + 40 * n * k)
+                                    + 24 * n * k)
     stages["graph"] = _GRAPH_BYTES_PER_KNN_ENTRY * n * k
 
     if isinstance(init, str) and init == "spectral":
