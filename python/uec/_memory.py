@@ -29,17 +29,18 @@ _EDGES_PER_KNN_ENTRY = 1.6
 # their CSR and its transpose, the product P o P^T, the union and its float32 copy, the pruned
 # copy, plus the float32 row temporaries of the membership computation (measured: 50).
 _GRAPH_BYTES_PER_KNN_ENTRY = 55
-# Exact kNN (brute force, n <= 4096): scikit-learn's float32 distance block (n x n within its
-# working memory) and float64 copies of X (its upcast and ours for the direct distances);
-# per entry, float64 distances and int64 indices, the re-sorting, self-first reordering.
+# Exact kNN (brute force, n <= 4096): scikit-learn's float64 upcast of X and our float64 copy
+# for the direct distances (16 B per value), the gathered rows and their differences in chunks
+# of at most 4 Mi doubles each (2 x 32 MiB), and per entry float64 distances, int64 indices,
+# the re-sorting and the self-first reordering. (Measured with tracemalloc, after a first call:
+# 62 MiB for 4000 x 64, 121 MiB for 4000 x 784.)
+_EXACT_CHUNK_BYTES = 8 << 22
 _EXACT_KNN_BYTES_PER_ENTRY = 100
 # NN-descent (pynndescent, low_memory): heaps of neighbours and of new/old candidates
 # (max_candidates = 60), under 1 KB per point resident, plus the random-projection forest. (Its
 # update buffers reserve 1-3 GB of address space that is barely touched: not counted.)
 _NND_BYTES_PER_POINT = 800
 _NND_BYTES_PER_POINT_PER_TREE = 8
-# scikit-learn computes distance blocks within its working memory (1 GiB by default).
-_SKLEARN_WORKING_MEMORY = 1 << 30
 _DENSE_SPECTRAL_CUTOFF = 1000
 
 
@@ -73,8 +74,8 @@ def estimate_fit_memory(n_samples, n_features, *, n_neighbors, n_components, n_c
     if not knn_given:
         if exact_knn:
             # float64 copy of X for the direct distances (densified chunks when sparse)
-            stages["kNN search"] = (16 * (x_values if nnz is None else 0)
-                                    + min(4 * n * n, _SKLEARN_WORKING_MEMORY)
+            dense_values = x_values if nnz is None else 0
+            stages["kNN search"] = (16 * dense_values + 2 * min(_EXACT_CHUNK_BYTES, 8 * n * k * f)
                                     + _EXACT_KNN_BYTES_PER_ENTRY * n * k)
         else:
             trees = n_trees if n_trees is not None else min(64, 5 + int(round(n**0.5 / 20.0)))
