@@ -1,12 +1,19 @@
 // pybind11 bindings of the CPU core. The shared `optimize` entry point and the argument checks
 // live in optimize_binding.hpp (the CUDA module and its CPU emulation use the same ones).
-// Arrays must arrive with the exact dtype and C order (refused otherwise, never silently copied);
-// shapes are checked here, so a bad array raises ValueError. The GIL is released around every
-// long call.
+// Arrays must arrive with the exact dtype and C order (they
+// are refused otherwise, never silently copied: several are updated in place); Python converts
+// on purpose, once. Shapes and index ranges are checked here, so a bad array raises ValueError
+// instead of reading out of bounds. The GIL is released around every long call.
+#include <pybind11/functional.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
-#include <cstdint>
+#include <cmath>
+#include <exception>
+#include <sstream>
+#include <stdexcept>
+#include <string>
 
 #include "core/math.hpp"
 #include "cpu/epochs.hpp"
@@ -20,7 +27,11 @@ using uec_py::CArray;
 using uec_py::check_1d;
 using uec_py::check_2d;
 using uec_py::check_ab;
+using uec_py::check_centres_size;
+using uec_py::check_finite;
 using uec_py::check_mode;
+using uec_py::check_real;
+using uec_py::checked_threads;
 using uec_py::fail;
 
 py::dict optimize(CArray<float> Z, py::object M_obj, CArray<int64_t> indptr, CArray<int32_t> indices,
@@ -33,21 +44,25 @@ py::dict optimize(CArray<float> Z, py::object M_obj, CArray<int64_t> indptr, CAr
                                epoch_begin, epoch_end, callback);
 }
 
-void check_zm(const CArray<float>& Z, const CArray<float>& M) {
+void check_zm(const CArray<float>& Z, const CArray<float>& M, double a, double b, double p) {
   check_2d(Z, "embedding", -1, -1);
   check_2d(M, "centres", -1, Z.shape(1));
   if (M.shape(0) < 1) fail("centres must have at least one row");
+  check_centres_size(M.shape(0), M.shape(1));
+  check_finite(Z, "embedding");
+  check_finite(M, "centres");
+  check_ab(a, b);
+  check_real(p, "p (target_power)", 0.0, true);
 }
 
 py::tuple cluster_stats(CArray<float> Z, CArray<float> M, double a, double b, double p,
                         bool exact, int n_jobs) {
-  check_zm(Z, M);
-  check_ab(a, b);
+  check_zm(Z, M, a, b, p);
   const int C = static_cast<int>(M.shape(0));
   py::array_t<double> F(C), c(C);
   double* fp = F.mutable_data();
   double* cp = exact ? c.mutable_data() : nullptr;
-  int nt = uec::resolve_threads(n_jobs);
+  int nt = checked_threads(n_jobs, "n_jobs");
   {
     py::gil_scoped_release release;
     uec::cluster_stats(Z.data(), Z.shape(0), static_cast<int>(Z.shape(1)), M.data(), C, a, b, p, fp, cp, nt);
@@ -58,14 +73,13 @@ py::tuple cluster_stats(CArray<float> Z, CArray<float> M, double a, double b, do
 
 py::tuple cluster_gradients(CArray<float> Z, CArray<float> M, double a, double b, double p,
                             int mode, int n_jobs) {
-  check_zm(Z, M);
-  check_ab(a, b);
+  check_zm(Z, M, a, b, p);
   check_mode(mode);
   const py::ssize_t n = Z.shape(0), d = Z.shape(1), C = M.shape(0);
   py::array_t<double> gz({n, d}), gm({C, d});
   double* gzp = gz.mutable_data();
   double* gmp = gm.mutable_data();
-  int nt = uec::resolve_threads(n_jobs);
+  int nt = checked_threads(n_jobs, "n_jobs");
   {
     py::gil_scoped_release release;
     uec::cluster_gradients(Z.data(), n, static_cast<int>(d), M.data(), static_cast<int>(C), a, b, p, mode, gzp, gmp, nt);
@@ -75,8 +89,7 @@ py::tuple cluster_gradients(CArray<float> Z, CArray<float> M, double a, double b
 
 py::tuple soft_assign(CArray<float> Z, CArray<float> M, double a, double b, double p,
                       bool want_matrices, int n_jobs) {
-  check_zm(Z, M);
-  check_ab(a, b);
+  check_zm(Z, M, a, b, p);
   const py::ssize_t n = Z.shape(0), d = Z.shape(1), C = M.shape(0);
   py::array_t<int32_t> ls(n), lt(n);
   py::array_t<double> S, T;
@@ -90,7 +103,7 @@ py::tuple soft_assign(CArray<float> Z, CArray<float> M, double a, double b, doub
   }
   int32_t* lsp = ls.mutable_data();
   int32_t* ltp = lt.mutable_data();
-  int nt = uec::resolve_threads(n_jobs);
+  int nt = checked_threads(n_jobs, "n_jobs");
   {
     py::gil_scoped_release release;
     uec::soft_assign(Z.data(), n, static_cast<int>(d), M.data(), static_cast<int>(C), a, b, p, sp, tp, lsp, ltp, nt);
@@ -104,6 +117,9 @@ py::tuple soft_assign(CArray<float> Z, CArray<float> M, double a, double b, doub
 py::tuple ce_steps(CArray<float> X, CArray<float> Y, float a, float b, float gamma, int clip_mode) {
   check_2d(X, "x", -1, -1);
   check_2d(Y, "y", X.shape(0), X.shape(1));
+  check_ab(a, b);
+  check_real(gamma, "gamma", 0.0, false);
+  if (clip_mode < 0 || clip_mode > 2) fail("clip_mode must be 0, 1 or 2, got " + std::to_string(clip_mode));
   const py::ssize_t n = X.shape(0), d = X.shape(1);
   py::array_t<float> att({n, d}), rep({n, d});
   float* ap = att.mutable_data();
@@ -152,8 +168,13 @@ PYBIND11_MODULE(_core, m) {
       .def_readwrite("min_joint_epochs", &uec::EpochParams::min_joint_epochs)
       .def_readwrite("n_threads", &uec::EpochParams::n_threads);
 
-  uec_py::def_optimize(m, "optimize", &optimize,
-                       "Run epochs [epoch_begin, epoch_end) in place; returns a dict of counters.");
+  m.def("optimize", &optimize, py::arg("embedding").noconvert(), py::arg("centres"),
+        py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
+        py::arg("epochs_per_sample").noconvert(), py::arg("next_sample").noconvert(),
+        py::arg("next_negative").noconvert(), py::arg("labels"), py::arg("tail"),
+        py::arg("params"), py::arg("epoch_begin"), py::arg("epoch_end"),
+        py::arg("callback") = py::none(),
+        "Run epochs [epoch_begin, epoch_end) in place; returns a dict of counters.");
   m.def("cluster_stats", &cluster_stats, py::arg("embedding").noconvert(), py::arg("centres").noconvert(),
         py::arg("a"), py::arg("b"), py::arg("p"), py::arg("exact"), py::arg("n_jobs") = 1);
   m.def("cluster_gradients", &cluster_gradients, py::arg("embedding").noconvert(),

@@ -61,6 +61,75 @@ inline void check_mode(int mode) {
   if (mode < uec::CE_ONLY || mode > uec::PLUS) fail("mode must be 0 (ce), 1 (comma), 2 (light plus) or 3 (plus), got " + std::to_string(mode));
 }
 
+// A finite float32 array: NaN or infinity in an embedding or centres would spread to every point
+// it touches, so it is refused at the door.
+inline void check_finite(const CArray<float>& a, const char* name) {
+  const float* p = a.data();
+  const py::ssize_t size = a.size();
+  for (py::ssize_t i = 0; i < size; ++i)
+    if (!std::isfinite(p[i])) fail(std::string(name) + " contains NaN or infinity at flat index " + std::to_string(i));
+}
+
+// A real parameter that must be finite and >= low (or > low when open).
+inline void check_real(double v, const char* name, double low, bool open) {
+  if (!std::isfinite(v) || v < low || (open && v == low)) {
+    std::ostringstream os;
+    os << name << " must be a finite number " << (open ? "> " : ">= ") << low << ", got " << v;
+    fail(os.str());
+  }
+}
+
+// The upper bound on threads: more would only oversubscribe, and thousands of OpenMP threads can
+// fail to start (libgomp aborts the process then).
+inline constexpr int kMaxThreads = 1024;
+
+inline int checked_threads(int n_jobs, const char* name) {
+  if (n_jobs == 0) fail(std::string(name) + "=0 is not allowed; use a positive count or -1 for all cores");
+  int t = uec::resolve_threads(n_jobs);
+  if (t > kMaxThreads) fail(std::string(name) + "=" + std::to_string(n_jobs) + " asks for more than " + std::to_string(kMaxThreads) + " threads");
+  return t;
+}
+
+// Centres index as k * d + t in int: keep C * d (and the partials' C * (4d + 2)) well inside int.
+inline void check_centres_size(py::ssize_t C, py::ssize_t d) {
+  if (C * (4 * d + 2) >= (py::ssize_t(1) << 31))
+    fail("centres of shape (" + std::to_string(C) + ", " + std::to_string(d) + ") are too large for the core");
+}
+
+// An optional array argument taken as py::object (it may be None) must already be what the core
+// writes into: a cast would silently convert a Fortran-ordered, strided or other-typed array into
+// a temporary copy, and the in-place updates would be lost.
+template <typename T>
+CArray<T> exact_array(const py::object& obj, const char* name, const char* dtype) {
+  if (!py::isinstance<CArray<T>>(obj))
+    throw py::type_error(std::string(name) + " must be a C-contiguous " + dtype + " numpy array, got " +
+                         std::string(py::str(py::type::of(obj).attr("__name__"))) +
+                         (py::isinstance<py::array>(obj) ? " of dtype " + std::string(py::str(obj.attr("dtype"))) + " (or not C-contiguous)" : ""));
+  return obj.cast<CArray<T>>();
+}
+
+inline void check_params(const uec::EpochParams& p) {
+  check_real(p.gamma, "gamma (repulsion_strength)", 0.0, false);
+  check_real(p.negative_sample_rate, "negative_sample_rate", 0.0, true);
+  check_real(p.alpha, "alpha", 0.0, false);
+  check_real(p.beta, "beta", 0.0, false);
+  check_real(p.learning_rate, "learning_rate", 0.0, false);
+  check_real(p.centre_lr, "centre_lr", 0.0, false);
+  check_real(p.target_power, "target_power", 0.0, true);
+  check_real(p.step_factor, "step_factor", 0.0, false);
+  check_real(p.attract_scale, "attract_scale", 0.0, false);
+  check_real(p.tol, "tol", 0.0, false);
+  if (p.clip_mode < 0 || p.clip_mode > 2) fail("clip_mode must be 0, 1 or 2, got " + std::to_string(p.clip_mode));
+  if (p.schedule < 0 || p.schedule > 1) fail("schedule must be 0 (linear) or 1 (step), got " + std::to_string(p.schedule));
+  if (p.step_every < 1) fail("step_every must be >= 1, got " + std::to_string(p.step_every));
+  if (p.centre_update < 0 || p.centre_update > 2)
+    fail("centre_update must be 0 (gradient), 1 (mean) or 2 (fixed point), got " + std::to_string(p.centre_update));
+  if (p.n_epochs_total < 1) fail("n_epochs_total must be >= 1, got " + std::to_string(p.n_epochs_total));
+  if (p.min_joint_epochs < 0) fail("min_joint_epochs must be >= 0, got " + std::to_string(p.min_joint_epochs));
+  if (p.n_threads < 1 || p.n_threads > kMaxThreads)
+    fail("n_threads must be in [1, " + std::to_string(kMaxThreads) + "], got " + std::to_string(p.n_threads));
+}
+
 // Signature of uec::run_epochs; every backend implements it.
 using EpochRunner = std::function<uec::RunResult(
     const uec::Graph& g, float* Z, int d, float* M, int C, const float* tail, int32_t* labels_t,
@@ -84,16 +153,18 @@ inline py::dict optimize_with(const EpochRunner& run, CArray<float> Z, py::objec
   check_1d(next_negative, "next_negative", nnz);
   check_mode(params.mode);
   check_ab(params.a, params.b);
-  if (!(params.negative_sample_rate > 0.0f)) fail("negative_sample_rate must be > 0");
-  if (params.clip_mode < 0 || params.clip_mode > 2) fail("clip_mode must be 0, 1 or 2");
+  check_params(params);
   if (epoch_begin < 0 || epoch_end < epoch_begin) fail("epoch range must satisfy 0 <= begin <= end");
+  if (n >= (py::ssize_t(1) << 31)) fail("the embedding has more rows than int32 indices can address");
+  check_finite(Z, "embedding");
 
   const float* tail = nullptr;
   CArray<float> tail_arr;
   py::ssize_t n_tail = n;
   if (!tail_obj.is_none()) {
-    tail_arr = tail_obj.cast<CArray<float>>();
+    tail_arr = exact_array<float>(tail_obj, "tail", "float32");
     check_2d(tail_arr, "tail", -1, d);
+    check_finite(tail_arr, "tail");
     tail = tail_arr.data();
     n_tail = tail_arr.shape(0);
   }
@@ -105,11 +176,19 @@ inline py::dict optimize_with(const EpochRunner& run, CArray<float> Z, py::objec
     if (ip[i + 1] < ip[i]) fail("indptr must be non-decreasing");
   const int32_t* ix = indices.data();
   const float* eps = epochs_per_sample.data();
+  const float* ns = next_sample.data();
+  const float* nn = next_negative.data();
   for (py::ssize_t e = 0; e < nnz; ++e) {
     if (ix[e] < 0 || ix[e] >= n_tail)
       fail("indices[" + std::to_string(e) + "] = " + std::to_string(ix[e]) + " is outside [0, " + std::to_string(n_tail) + ")");
     if (!(eps[e] > 0.0f) || !std::isfinite(eps[e]))
-      fail("epochs_per_sample must be positive and finite");
+      fail("epochs_per_sample must be positive and finite, got " + std::to_string(eps[e]) + " at " + std::to_string(e));
+    // The sampling state is an epoch count: a negative or infinite one would ask for an unbounded
+    // number of negative samples (and the float-to-int conversion would be undefined).
+    if (!(ns[e] >= 0.0f) || !std::isfinite(ns[e]))
+      fail("next_sample must be finite and >= 0, got " + std::to_string(ns[e]) + " at " + std::to_string(e));
+    if (!(nn[e] >= 0.0f) || !std::isfinite(nn[e]))
+      fail("next_negative must be finite and >= 0, got " + std::to_string(nn[e]) + " at " + std::to_string(e));
   }
 
   float* M = nullptr;
@@ -118,12 +197,14 @@ inline py::dict optimize_with(const EpochRunner& run, CArray<float> Z, py::objec
   int32_t* labels = nullptr;
   CArray<int32_t> lab_arr;
   if (params.mode != uec::CE_ONLY) {
-    M_arr = M_obj.cast<CArray<float>>();
+    M_arr = exact_array<float>(M_obj, "centres", "float32");
     check_2d(M_arr, "centres", -1, d);
+    if (M_arr.shape(0) < 1) fail("centres must have at least one row");
+    check_centres_size(M_arr.shape(0), d);
+    check_finite(M_arr, "centres");
     C = static_cast<int>(M_arr.shape(0));
-    if (C < 1) fail("centres must have at least one row");
     M = M_arr.mutable_data();
-    lab_arr = labels_obj.cast<CArray<int32_t>>();
+    lab_arr = exact_array<int32_t>(labels_obj, "labels", "int32");
     check_1d(lab_arr, "labels", n);
     labels = lab_arr.mutable_data();
   }

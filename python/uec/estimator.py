@@ -6,15 +6,18 @@ import logging
 import time
 
 import numpy as np
+import scipy.sparse
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import _core
+from ._degenerate import warn_duplicates, warn_empty_clusters, warn_few_distinct
 from ._device import optimizer, resolve_device
+from ._memory import check_fit_memory
 from ._progress import stage
 from ._validation import check_choice, check_float, check_int
-from .graph import build_graph, epochs_per_sample, find_ab_params
+from .graph import EXACT_KNN_MAX_SAMPLES, build_graph, epochs_per_sample, find_ab_params
 from .init import initial_centres, initial_embedding
 
 logger = logging.getLogger(__name__)
@@ -87,7 +90,9 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
     init : {"spectral", "pca", "random"} or ndarray of shape (n_samples, n_components)
     centre_init : {"kmeans", "gmm", "random", "spectral"} or ndarray (n_clusters, n_components)
     tol : float, default=1e-3
-        Stop when the fraction of points whose argmax T changed in an epoch falls below tol.
+        Stop when the fraction of points whose argmax T changed in an epoch falls below tol,
+        once the learning rate has decayed to a tenth of its start (the last 10% of the linear
+        schedule): before that the layout has not settled, and stopping leaves stray points.
     min_joint_epochs : int, default=10
         Clustering epochs always run before the tolerance may stop the fit.
     labels_from : {"S", "T"}, default="S"
@@ -228,7 +233,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         check_int("min_joint_epochs", self.min_joint_epochs, low=0)
         check_choice("labels_from", self.labels_from, ("S", "T"))
         if self.n_jobs is not None:
-            check_int("n_jobs", self.n_jobs)
+            check_int("n_jobs", self.n_jobs, high=1024)
             if self.n_jobs == 0:
                 raise ValueError("n_jobs=0 is not allowed; use a positive count or -1 for all cores")
         if not isinstance(self.verbose, (bool, np.bool_, int)):
@@ -243,11 +248,24 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
     # -- fitting -----------------------------------------------------------------------------
 
     def fit(self, X, y=None):
-        """Fit the embedding and the clusters of X (n_samples, n_features). y is ignored."""
+        """Fit the embedding and the clusters of X (n_samples, n_features). y is ignored.
+
+        X may be a dense array (any real dtype, any memory order; converted to float32) or a
+        scipy sparse matrix (converted to float32 CSR; the kNN is searched on it directly, as
+        umap-learn does)."""
         X = check_array(X, dtype=np.float32, order="C", ensure_min_samples=2,
-                        accept_sparse=False, input_name="X")
+                        accept_sparse="csr", input_name="X")
+        if scipy.sparse.issparse(X) and not X.has_canonical_format:
+            X = X.copy()
+            X.sum_duplicates()  # sorted, without repeated entries (pynndescent needs this)
         n = X.shape[0]
         device = self._check_params(n)
+        check_fit_memory(
+            n, X.shape[1], n_neighbors=self.n_neighbors, n_components=self.n_components,
+            n_clusters=self.n_clusters, nnz=X.nnz if scipy.sparse.issparse(X) else None,
+            knn_given=self.knn is not None, init=self.init, centre_init=self.centre_init,
+            x_allocated=True,
+        )
         rs = check_random_state(self.random_state)
         n_threads = _core.resolve_threads(-1 if self.n_jobs is None else self.n_jobs)
         n_epochs = self._resolved_epochs(n)
@@ -258,12 +276,21 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         times = {}
 
         t0 = time.perf_counter()
+        # NN-descent's result depends on its thread count (17 of 6,000 rows differed between 1
+        # and 2 threads): with a seed it runs on one thread, as in umap-learn, so that a seeded
+        # fit is the same whatever n_jobs. The exact search and the epochs do not need this.
+        knn_jobs = n_threads
+        if self.random_state is not None and self.knn is None and n > EXACT_KNN_MAX_SAMPLES:
+            knn_jobs = 1
+            logger.info("random_state is set: the NN-descent kNN search runs on one thread")
         with stage("kNN graph", self.verbose):
             graph, knn_indices, knn_dists, search_index = build_graph(
                 X, int(self.n_neighbors), n_epochs, metric=self.metric, knn=self.knn,
-                random_state=rs, n_jobs=n_threads, return_index=True,
+                random_state=rs, n_jobs=knn_jobs, return_index=True,
             )
         times["graph"] = time.perf_counter() - t0
+        warn_few_distinct(X, knn_dists, n_clusters)
+        warn_duplicates(knn_dists, int(self.n_neighbors))
         a, b = find_ab_params(self.spread, self.min_dist)
 
         t0 = time.perf_counter()
@@ -298,7 +325,8 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         params.attract_scale = 1.0
         params.seed = int(rs.randint(0, 2**31 - 1)) * 2654435761 + 1
         params.tol = float(self.tol)
-        params.min_joint_epochs = int(self.min_joint_epochs)
+        params.min_joint_epochs = max(int(self.min_joint_epochs),
+                                      _first_settled_epoch(params) - warmup + 1)
         params.n_threads = n_threads
 
         progress = _Progress(n_epochs, self.verbose, show_change=self.variant != "ce")
@@ -337,13 +365,14 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         finally:
             progress.close()
 
-        labels_s, labels_tt, _, _ = _core.soft_assign(Z, M, a, b, float(self.target_power),
-                                                      False, n_threads)
-        labels = labels_s if self.labels_from == "S" else labels_tt
         if not (np.isfinite(Z).all() and np.isfinite(M).all()):
             raise FloatingPointError(
                 "the optimisation produced non-finite values; lower learning_rate or beta"
             )
+        labels_s, labels_tt, _, _ = _core.soft_assign(Z, M, a, b, float(self.target_power),
+                                                      False, n_threads)
+        labels = labels_s if self.labels_from == "S" else labels_tt
+        warn_empty_clusters(labels, n_clusters, self.labels_from)
 
         # Every fitted attribute is set here, at the end, so that an interrupted fit
         # (KeyboardInterrupt from the core) leaves nothing half-written.
@@ -408,6 +437,15 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         _, _, S, T = _core.soft_assign(self.embedding_, self.cluster_centers_, self.a_,
                                        self.b_, float(self.target_power), True, 1)
         return S, T
+
+
+def _first_settled_epoch(params):
+    """First epoch at which the learning-rate factor is <= 0.1 (linear: 0.9 of the schedule;
+    step: after the first step). Measured on far-apart blobs, whose labels are trivially right:
+    a stop at 80% of the schedule still left stray points mislabelled, at 90% none."""
+    if params.schedule == _SCHEDULE["step"]:
+        return max(int(params.step_every), 1)
+    return int(np.ceil(0.9 * params.n_epochs_total))
 
 
 class _Progress:

@@ -40,6 +40,33 @@ MIN_K_DIST_SCALE = 1e-3
 EXACT_KNN_MAX_SAMPLES = 4096
 _FLOAT32_MAX = np.float32(np.finfo(np.float32).max)
 
+# Metrics with d(s x, s y) = |s|^degree d(x, y): for these the kNN of X and of X scaled by a power
+# of two are the same, so data of extreme magnitude can be searched at a safe scale (squared
+# differences of 1e30 overflow float32, those of 1e-30 underflow it).
+_HOMOGENEOUS_METRICS = {
+    "euclidean": 1, "l2": 1, "manhattan": 1, "l1": 1, "cityblock": 1, "taxicab": 1,
+    "chebyshev": 1, "linf": 1, "linfinity": 1, "infinity": 1, "minkowski": 1,
+    "cosine": 0, "correlation": 0,
+}
+# Magnitudes (powers of two) outside which X or the kNN distances are rescaled: inside, nothing
+# changes (so the graph stays equal to umap-learn's); outside, squares overflow or underflow
+# float32, or sigma's bisection (64 steps from 1) cannot reach the distance scale.
+_SAFE_EXPONENT_X = 32
+_SAFE_EXPONENT_DIST = 20
+
+
+def _power_of_two_scale(magnitude, limit):
+    """2**e with e = round(log2(magnitude)) when |e| > limit, else 1.0 (also for 0 or non-finite)."""
+    if not (np.isfinite(magnitude) and magnitude > 0.0):
+        return 1.0
+    e = int(np.round(np.log2(magnitude)))
+    return 1.0 if abs(e) <= limit else float(2.0**e)
+
+
+def _max_abs(X):
+    data = X.data if scipy.sparse.issparse(X) else X
+    return float(np.max(np.abs(data))) if data.size else 0.0
+
 
 def _exp32(x):
     """float32 exp via float64 (equals glibc ``expf``, used by umap, up to rare 1-ulp cases)."""
@@ -94,20 +121,27 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
     if exact is None:
         exact = n <= EXACT_KNN_MAX_SAMPLES
     index = None
+    degree = _HOMOGENEOUS_METRICS.get(metric) if isinstance(metric, str) else None
+    scale = _power_of_two_scale(_max_abs(X), _SAFE_EXPONENT_X) if degree is not None else 1.0
+    if scale != 1.0:
+        # search at unit magnitude (exact: a power of two), report distances in X's units
+        logger.debug("kNN: X has magnitude ~%g; searching X / %g", scale, scale)
+        found = nearest_neighbors(X * (1.0 / scale), k, metric, random_state, n_jobs, exact,
+                                  return_index=return_index)
+        indices, distances = found[0], found[1]
+        distances = (distances.astype(np.float64) * scale**degree).astype(np.float32)
+        _check_finite_distances(distances, X)
+        # an index built on the rescaled data would need rescaled queries: not kept
+        return (indices, distances, None) if return_index else (indices, distances)
     if exact:
         from sklearn.neighbors import NearestNeighbors
 
         nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric=metric, n_jobs=n_jobs)
         distances, indices = nn.fit(X).kneighbors(X, n_neighbors=k)
-        if metric in ("euclidean", "l2") and not scipy.sparse.issparse(X):
+        if metric in ("euclidean", "l2"):
             # the GEMM expansion loses precision (duplicates at 1e-8 instead of 0):
             # recompute the selected distances directly and re-sort the rows
-            Xd = np.asarray(X, dtype=np.float64).reshape(n, -1)
-            distances = np.empty(indices.shape, dtype=np.float64)
-            step = max(1, (1 << 22) // max(1, k * Xd.shape[1]))
-            for s in range(0, n, step):
-                diff = Xd[indices[s : s + step]] - Xd[s : s + step, None, :]
-                distances[s : s + step] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+            distances = _exact_euclidean(X, indices)
             order = np.argsort(distances, axis=1, kind="stable")
             indices = np.take_along_axis(indices, order, axis=1)
             distances = np.take_along_axis(distances, order, axis=1)
@@ -126,9 +160,41 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
         if np.any(indices < 0):
             logger.warning("NN-descent found fewer than %d neighbours for some points", k)
     indices, distances = _self_first(np.asarray(indices), np.asarray(distances))
+    _check_finite_distances(distances, X)
     if return_index:
         return indices, distances, index
     return indices, distances
+
+
+def _exact_euclidean(X, indices):
+    """Euclidean distances from every row of X to the rows ``indices[i]`` (float64, direct sums)."""
+    n, k = indices.shape
+    sparse = scipy.sparse.issparse(X)
+    if not sparse:
+        X = np.asarray(X, dtype=np.float64).reshape(n, -1)
+    out = np.empty(indices.shape, dtype=np.float64)
+    step = max(1, (1 << 22) // max(1, k * X.shape[1]))
+    for s in range(0, n, step):
+        idx = indices[s : s + step]
+        if sparse:
+            # row differences as a sparse matrix, one row per (point, neighbour) pair
+            heads = np.repeat(np.arange(s, s + idx.shape[0]), k)
+            diff = (X[idx.ravel()] - X[heads]).astype(np.float64)
+            sq = np.asarray(diff.multiply(diff).sum(axis=1)).ravel()
+            out[s : s + step] = np.sqrt(sq).reshape(idx.shape)
+        else:
+            diff = X[idx] - X[s : s + step, None, :]
+            out[s : s + step] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+    return out
+
+
+def _check_finite_distances(distances, X):
+    bad = ~np.isfinite(distances)
+    if bad.any():
+        raise ValueError(
+            f"the kNN distances of X overflow float32 ({int(bad.sum())} of them; X has values up to "
+            f"{_max_abs(X):.3g} in magnitude): rescale X"
+        )
 
 
 def validate_knn(knn, n_samples, n_neighbors):
@@ -209,6 +275,15 @@ def smooth_knn_dist(distances, k, n_iter=64, local_connectivity=1.0, bandwidth=1
     stopping exactly when umap's scalar loop would.
     """
     d = np.ascontiguousarray(distances, dtype=np.float32)
+    positive = d[d > 0.0]
+    scale = _power_of_two_scale(positive.mean(dtype=np.float64) if positive.size else 0.0,
+                                _SAFE_EXPONENT_DIST)
+    if scale != 1.0:
+        # the bisection starts at sigma = 1 and doubles or halves 64 times at most, which
+        # cannot reach distances of 1e30 or 1e-30: solve at unit scale (exact, a power of
+        # two); sigma and rho scale with the distances, the memberships do not change
+        sigma, rho = smooth_knn_dist(d * np.float32(1.0 / scale), k, n_iter, local_connectivity, bandwidth)
+        return sigma * np.float32(scale), rho * np.float32(scale)
     n = d.shape[0]
     target = np.log2(float(k)) * float(bandwidth)
     rho = _local_rho(d, local_connectivity)

@@ -349,10 +349,17 @@ def _pca_coords(X, dim, random_state):
     """The first ``min(dim, n_samples, n_features)`` principal components of X (float64)."""
     from sklearn.decomposition import PCA, TruncatedSVD
 
+    from .graph import _SAFE_EXPONENT_X, _max_abs, _power_of_two_scale
+
     n, f = X.shape
     k = min(dim, n, f)
     if n < 2:
         return np.zeros((n, k))
+    # PCA's float32 covariance overflows for values of 1e30 (and underflows for 1e-30): work at
+    # unit magnitude, exactly (a power of two); the layout is min-max scaled afterwards anyway.
+    scale = _power_of_two_scale(_max_abs(X), _SAFE_EXPONENT_X)
+    if scale != 1.0:
+        X = X * (1.0 / scale)
     if sp.issparse(X):
         if k < min(n, f):
             try:

@@ -1,0 +1,202 @@
+"""Memory model of a fit, and the fail-fast check made before anything large is allocated.
+
+A fit holds, from start to end, a float32 copy of X, the kNN (int32 indices and float32
+distances), the fuzzy graph (CSR) and the optimiser's per-edge state; on top of that each stage
+has temporaries that are freed when it ends (the kNN search, building the graph, the initial
+layout, the initial centres). The peak is the persistent part plus the largest stage. The byte
+counts below were read off the code and checked against the peak resident memory of real fits
+(README, "Memory"); they aim at a realistic peak, not a worst case, so that the check refuses
+only fits that clearly cannot run.
+
+``UEC_MAX_MEMORY`` overrides the memory available to a fit (bytes, or with a K/M/G/T suffix);
+``UEC_MAX_MEMORY=off`` disables the check.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+
+logger = logging.getLogger(__name__)
+
+ENV_VAR = "UEC_MAX_MEMORY"
+
+# Edges of the symmetrised fuzzy graph per kNN entry: between 1 (all neighbourhoods mutual) and
+# 2 (none); 1.50-1.55 measured on clustered data, digits and MNIST.
+_EDGES_PER_KNN_ENTRY = 1.6
+# Bytes per kNN entry (n * k of them) while the graph is built: the directed strengths as COO,
+# their CSR and its transpose, the product P o P^T, the union and its float32 copy, the pruned
+# copy, plus the float32 row temporaries of the membership computation (measured: 50).
+_GRAPH_BYTES_PER_KNN_ENTRY = 55
+# Exact kNN (brute force, n <= 4096): scikit-learn's float64 upcast of X and our float64 copy
+# for the direct distances (16 B per value), the gathered rows and their differences in chunks
+# of at most 4 Mi doubles each (2 x 32 MiB), and per entry float64 distances, int64 indices,
+# the re-sorting and the self-first reordering. (Measured with tracemalloc, after a first call:
+# 62 MiB for 4000 x 64, 121 MiB for 4000 x 784.)
+_EXACT_CHUNK_BYTES = 8 << 22
+_EXACT_KNN_BYTES_PER_ENTRY = 100
+# NN-descent (pynndescent, low_memory): heaps of neighbours and of new/old candidates
+# (max_candidates = 60), under 1 KB per point resident, plus the random-projection forest. (Its
+# update buffers reserve 1-3 GB of address space that is barely touched: not counted.)
+_NND_BYTES_PER_POINT = 800
+_NND_BYTES_PER_POINT_PER_TREE = 8
+_DENSE_SPECTRAL_CUTOFF = 1000
+
+
+def estimate_fit_memory(n_samples, n_features, *, n_neighbors, n_components, n_clusters,
+                        nnz=None, knn_given=False, exact_knn=None, init="spectral",
+                        centre_init="kmeans", n_trees=None, x_allocated=False):
+    """Estimated peak memory of ``UEC.fit`` in bytes, and its parts (a dict, in bytes).
+
+    ``nnz`` is the number of stored values when X is sparse (None: dense). With
+    ``x_allocated`` the float32 copy of X is left out (it exists already when the check runs,
+    and the available memory has shrunk by it).
+    """
+    n, f, k, d, C = (int(n_samples), int(n_features), int(n_neighbors), int(n_components),
+                     int(n_clusters))
+    if exact_knn is None:
+        exact_knn = n <= 4096
+    x_values = int(nnz) if nnz is not None else n * f
+    x_bytes = 8 * x_values + 4 * (n + 1) if nnz is not None else 4 * x_values  # CSR: data+index
+    edges = int(_EDGES_PER_KNN_ENTRY * n * k)
+
+    persistent = {} if x_allocated else {"X (float32 copy)": x_bytes}
+    persistent.update({
+        "kNN (indices, distances)": 8 * n * k,
+        "graph (CSR)": 8 * edges + 4 * (n + 1),
+        # indptr (int64); indices, epochs_per_sample, next_sample, next_negative (4 B each);
+        # Z and its epoch-start snapshot; labels of the core, of S and of T, labels_ (intp)
+        "optimiser state": 8 * (n + 1) + 16 * edges + 8 * n * d + 4 * 3 * n + 8 * n,
+    })
+
+    stages = {}
+    if not knn_given:
+        if exact_knn:
+            # float64 copy of X for the direct distances (densified chunks when sparse)
+            dense_values = x_values if nnz is None else 0
+            stages["kNN search"] = (16 * dense_values + 2 * min(_EXACT_CHUNK_BYTES, 8 * n * k * f)
+                                    + _EXACT_KNN_BYTES_PER_ENTRY * n * k)
+        else:
+            trees = n_trees if n_trees is not None else min(64, 5 + int(round(n**0.5 / 20.0)))
+            stages["kNN search"] = (x_bytes + n * (_NND_BYTES_PER_POINT
+                                                   + _NND_BYTES_PER_POINT_PER_TREE * trees)
+                                    + 24 * n * k)
+    stages["graph"] = _GRAPH_BYTES_PER_KNN_ENTRY * n * k
+
+    if isinstance(init, str) and init == "spectral":
+        if n <= _DENSE_SPECTRAL_CUTOFF:
+            stages["initial layout"] = 32 * n * n  # dense normalised adjacency and its copies
+        else:
+            ncv = max(2 * d + 1, 20)  # Lanczos vectors of ARPACK
+            # D^-1/2 A D^-1/2 and its intermediate products (measured: 48 B per edge)
+            stages["initial layout"] = 8 * ncv * n + 48 * edges
+    elif isinstance(init, str) and init == "pca":
+        dense_x = 4 * n * f if nnz is not None else 0  # PCA densifies small sparse inputs
+        stages["initial layout"] = dense_x + 3 * 4 * n * f if nnz is None else dense_x + 8 * x_values
+    else:
+        stages["initial layout"] = 16 * n * d
+
+    if isinstance(centre_init, str) and centre_init == "gmm":
+        stages["initial centres"] = 8 * n * C * (3 + d)
+    elif isinstance(centre_init, str) and centre_init == "spectral":
+        ncv = max(2 * C + 1, 20)
+        stages["initial centres"] = 8 * ncv * n + 16 * n * C + 48 * edges
+    else:  # k-means on Z (chunked Lloyd iterations, k-means++ trials), or an array
+        stages["initial centres"] = 8 * n * (d + C + 4)
+
+    parts = dict(persistent)
+    peak_stage = max(stages, key=stages.get)
+    parts[f"largest stage: {peak_stage}"] = stages[peak_stage]
+    return sum(parts.values()), parts
+
+
+def _parse_bytes(text):
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kmgt]?)i?b?\s*", text, flags=re.IGNORECASE)
+    if not m:
+        raise ValueError(
+            f"{ENV_VAR}={text!r} is not a size: give bytes, a size with a K/M/G/T suffix "
+            f"(e.g. '8G'), or 'off' to disable the memory check"
+        )
+    power = "kmgt".find(m.group(2).lower()) + 1 if m.group(2) else 0
+    return int(float(m.group(1)) * 1024**power)
+
+
+def _cgroup_available():
+    """Memory left under this process's cgroup limit (containers), or None."""
+    for limit_path, usage_path in (
+        ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),  # cgroup v2
+        ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
+         "/sys/fs/cgroup/memory/memory.usage_in_bytes"),  # cgroup v1
+    ):
+        try:
+            with open(limit_path) as fh:
+                limit = fh.read().strip()
+            with open(usage_path) as fh:
+                usage = int(fh.read().strip())
+        except (OSError, ValueError):
+            continue
+        if limit == "max" or not limit.isdigit() or int(limit) >= 1 << 60:
+            return None
+        return max(int(limit) - usage, 0)
+    return None
+
+
+def available_memory():
+    """Bytes a fit may use: ``UEC_MAX_MEMORY`` if set, else what the machine (and its cgroup
+    limit) has available; None when unknown or when the check is disabled."""
+    env = os.environ.get(ENV_VAR)
+    if env is not None and env.strip():
+        if env.strip().lower() in ("off", "none", "no", "false"):
+            return None
+        return _parse_bytes(env)
+    avail = None
+    try:
+        import psutil
+
+        avail = int(psutil.virtual_memory().available)
+    except Exception:  # psutil missing or unsupported platform
+        try:
+            with open("/proc/meminfo") as fh:
+                for line in fh:
+                    if line.startswith("MemAvailable:"):
+                        avail = int(line.split()[1]) * 1024
+                        break
+        except (OSError, ValueError, IndexError):
+            pass
+        if avail is None:
+            try:
+                avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+            except (ValueError, OSError, AttributeError):
+                avail = None
+    cg = _cgroup_available()
+    if cg is not None:
+        avail = cg if avail is None else min(avail, cg)
+    return avail
+
+
+def _fmt(nbytes):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(nbytes) < 1024 or unit == "TiB":
+            return f"{nbytes:.0f} {unit}" if unit == "B" else f"{nbytes:.1f} {unit}"
+        nbytes /= 1024.0
+    return f"{nbytes} B"  # pragma: no cover
+
+
+def check_fit_memory(n_samples, n_features, **kwargs):
+    """Raise MemoryError, before anything large is allocated, when the estimated peak of the fit
+    exceeds the available memory. Returns the estimate (bytes)."""
+    total, parts = estimate_fit_memory(n_samples, n_features, **kwargs)
+    avail = available_memory()
+    logger.info("estimated peak memory of the fit: %s (available: %s)", _fmt(total),
+                "unknown" if avail is None else _fmt(avail))
+    if avail is not None and total > avail:
+        detail = ", ".join(f"{name} {_fmt(v)}" for name, v in parts.items())
+        raise MemoryError(
+            f"UEC.fit needs about {_fmt(total)} for n_samples={n_samples}, n_features={n_features}, "
+            f"n_neighbors={kwargs.get('n_neighbors')}, n_components={kwargs.get('n_components')}, "
+            f"n_clusters={kwargs.get('n_clusters')} ({detail}), but only {_fmt(avail)} is available. "
+            f"Use fewer samples or neighbours, or set {ENV_VAR} (e.g. {ENV_VAR}=64G, or 'off') if "
+            f"the estimate is wrong for this machine."
+        )
+    return total

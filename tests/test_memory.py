@@ -1,0 +1,134 @@
+"""The memory check: a fit whose estimated peak exceeds the available memory fails at once, before
+the kNN, with a MemoryError that gives the estimate; the estimate follows real fits."""
+
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from uec import UEC
+from uec import _memory
+from uec import estimator as estimator_module
+
+
+@pytest.fixture
+def no_graph(monkeypatch):
+    """Make any attempt to build the graph fail loudly: the check must come first."""
+    def forbidden(*args, **kwargs):
+        raise AssertionError("the graph was built although the memory check should have failed")
+
+    monkeypatch.setattr(estimator_module, "build_graph", forbidden)
+
+
+def X_of(n, f, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, f)).astype(np.float32)
+
+
+def test_too_little_memory_fails_fast_with_the_estimate(monkeypatch, no_graph):
+    monkeypatch.delenv(_memory.ENV_VAR, raising=False)
+    monkeypatch.setattr(_memory, "available_memory", lambda: 8 << 20)  # 8 MiB
+    X = X_of(3000, 20)
+    est, _ = _memory.estimate_fit_memory(3000, 20, n_neighbors=15, n_components=2, n_clusters=5,
+                                         x_allocated=True)
+    with pytest.raises(MemoryError) as info:
+        UEC(n_clusters=5).fit(X)
+    msg = str(info.value)
+    assert f"needs about {_memory._fmt(est)}" in msg
+    assert "n_samples=3000, n_features=20, n_neighbors=15" in msg
+    assert "only 8.0 MiB is available" in msg
+    assert "graph (CSR)" in msg and "largest stage: kNN search" in msg
+    assert _memory.ENV_VAR in msg
+
+
+def test_enough_memory_passes(monkeypatch):
+    monkeypatch.setattr(_memory, "available_memory", lambda: 1 << 40)
+    model = UEC(n_clusters=3, n_epochs=10, random_state=0).fit(X_of(200, 5))
+    assert np.isfinite(model.embedding_).all()
+
+
+def test_environment_variable_sets_the_limit(monkeypatch, no_graph):
+    monkeypatch.setenv(_memory.ENV_VAR, "1M")
+    assert _memory.available_memory() == 1 << 20
+    with pytest.raises(MemoryError, match="only 1.0 MiB is available"):
+        UEC(n_clusters=2).fit(X_of(500, 4))
+
+
+def test_environment_variable_off_disables_the_check(monkeypatch):
+    monkeypatch.setenv(_memory.ENV_VAR, "off")
+    assert _memory.available_memory() is None
+    assert _memory.check_fit_memory(10**9, 10**4, n_neighbors=15, n_components=2, n_clusters=10) > 1 << 40
+
+
+@pytest.mark.parametrize("text,value", [("123", 123), ("8G", 8 << 30), ("1.5m", 3 << 19),
+                                        ("2 GiB", 2 << 30), ("64kb", 64 << 10), ("1T", 1 << 40)])
+def test_sizes_parse(text, value):
+    assert _memory._parse_bytes(text) == value
+
+
+def test_a_bad_size_names_the_variable(monkeypatch):
+    monkeypatch.setenv(_memory.ENV_VAR, "lots")
+    with pytest.raises(ValueError, match="UEC_MAX_MEMORY='lots' is not a size"):
+        UEC(n_clusters=2).fit(X_of(50, 3))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/meminfo")
+def test_available_memory_is_detected(monkeypatch):
+    monkeypatch.delenv(_memory.ENV_VAR, raising=False)
+    avail = _memory.available_memory()
+    assert isinstance(avail, int) and 0 < avail
+    with open("/proc/meminfo") as fh:
+        total = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("MemTotal:"))
+    assert avail <= total
+
+
+def test_without_psutil_proc_meminfo_is_read(monkeypatch):
+    monkeypatch.delenv(_memory.ENV_VAR, raising=False)
+    monkeypatch.setitem(sys.modules, "psutil", None)  # import psutil -> ImportError
+    avail = _memory.available_memory()
+    if sys.platform.startswith("linux"):
+        assert isinstance(avail, int) and avail > 0
+
+
+def test_huge_problems_are_refused_on_any_machine(monkeypatch, no_graph):
+    # 10^8 x 100 floats need ~40 GB for X alone; a problem 1000x larger cannot fit anywhere
+    monkeypatch.delenv(_memory.ENV_VAR, raising=False)
+    if _memory.available_memory() is None:
+        pytest.skip("available memory unknown here")
+    with pytest.raises(MemoryError, match="needs about"):
+        _memory.check_fit_memory(10**11, 100, n_neighbors=15, n_components=2, n_clusters=10)
+
+
+def test_the_estimate_grows_as_the_model_says():
+    base = dict(n_neighbors=15, n_components=2, n_clusters=10, init="random", knn_given=True)
+    e1, p1 = _memory.estimate_fit_memory(10**5, 50, **base)
+    e2, _ = _memory.estimate_fit_memory(2 * 10**5, 50, **base)
+    assert 1.9 * e1 < e2 < 2.1 * e1  # linear in n once the kNN is given
+    e3, p3 = _memory.estimate_fit_memory(10**5, 50, **dict(base, n_neighbors=30))
+    assert p3["graph (CSR)"] > 1.9 * p1["graph (CSR)"]
+    dense, _ = _memory.estimate_fit_memory(10**5, 10**4, **base)
+    sparse, _ = _memory.estimate_fit_memory(10**5, 10**4, nnz=10**6, **base)
+    assert sparse < dense / 10
+    # the exact kNN's float64 copies of X grow with the features
+    _, p64 = _memory.estimate_fit_memory(4000, 64, n_neighbors=15, n_components=2, n_clusters=5)
+    _, p784 = _memory.estimate_fit_memory(4000, 784, n_neighbors=15, n_components=2, n_clusters=5)
+    assert p784["largest stage: kNN search"] > p64["largest stage: kNN search"] + 16 * 4000 * 700
+
+
+@pytest.mark.parametrize("init", ["spectral", "pca"])
+def test_estimate_bounds_the_memory_a_real_fit_allocates(init):
+    # numpy's allocations are traced by tracemalloc (the C++ core's are not, but they are a
+    # small part); the estimate is a realistic peak: above what is measured, not far above.
+    n, f = 3000, 32
+    X = X_of(n, f)
+    UEC(n_clusters=2, n_epochs=2, random_state=0).fit(X[:200])  # first-call set-up of libraries
+    model = UEC(n_clusters=8, n_epochs=50, init=init, random_state=0, n_jobs=1)
+    tracemalloc.start()
+    try:
+        model.fit(X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    est, _ = _memory.estimate_fit_memory(n, f, n_neighbors=15, n_components=2, n_clusters=8,
+                                         init=init, x_allocated=True)
+    assert peak <= est <= 2.5 * peak, (peak, est)
