@@ -40,6 +40,12 @@ def data(tmp_path_factory):
     return d, X, y
 
 
+def test_cli_default_variant_is_the_estimators():
+    from uec.cli import DEFAULT_VARIANT
+
+    assert DEFAULT_VARIANT == UEC().variant
+
+
 def test_fit_writes_every_output(data, tmp_path):
     d, X, y = data
     out = tmp_path / "out"
@@ -56,7 +62,7 @@ def test_fit_writes_every_output(data, tmp_path):
     np.testing.assert_array_equal(emb, model.embedding_)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["data"]["n_samples"] == 300 and summary["data"]["n_features"] == 64
-    assert summary["parameters"]["n_clusters"] == 6 and summary["parameters"]["variant"] == "plus"
+    assert summary["parameters"]["n_clusters"] == 6 and summary["parameters"]["variant"] == UEC().variant
     assert summary["n_epochs"] == 30 and 1 <= summary["n_iter"] <= 30
     for stage in ("load", "graph", "init", "joint", "fit_total"):
         assert summary["times_s"][stage] >= 0

@@ -85,3 +85,29 @@ def test_same_bits_in_another_process_with_another_hash_seed():
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                          check=True, timeout=300)
     assert out.stdout.strip().splitlines()[-1] == digest(UEC(n_jobs=1, **KW).fit(X))
+
+
+def test_same_bits_whatever_blas_threads():
+    # The exact kNN and the spectral layout go through BLAS, whose summation order depends on
+    # its thread count; a seeded fit pins those stages to one thread, so OMP_NUM_THREADS does
+    # not change the result (it did before: graph and layout bits differed between 1 and 2).
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib, numpy as np; from sklearn.datasets import load_digits; from uec import UEC;"
+        "X = load_digits().data[:400];"
+        "m = UEC(n_clusters=5, n_epochs=20, random_state=0, n_jobs=1).fit(X);"
+        "print(hashlib.sha1(m.embedding_.tobytes() + m.graph_.data.tobytes()).hexdigest())"
+    )
+    digests = set()
+    for threads in ("1", "2"):
+        env = dict(os.environ, OMP_NUM_THREADS=threads, OPENBLAS_NUM_THREADS=threads,
+                   MKL_NUM_THREADS=threads)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, timeout=300)
+        assert out.returncode == 0, out.stderr
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1, digests

@@ -29,7 +29,8 @@ import numpy as np
 
 logger = logging.getLogger("uec.cli")
 
-VARIANTS = ("plus", "light_plus", "comma", "ce")
+VARIANTS = ("comma", "plus", "light_plus", "ce")
+DEFAULT_VARIANT = "comma"  # the estimator's default (tests/test_cli.py checks they agree)
 DATA_KEYS = ("X", "data")
 LABEL_KEYS = ("y", "labels", "target")
 PLOT_HINT = "matplotlib is not installed (pip install uec[plot])"
@@ -296,7 +297,7 @@ def build_parser():
     fit.add_argument("data", metavar="DATA", help="data file: .npy, .npz or .csv (n_samples x n_features)")
     fit.add_argument("--n-clusters", type=int, required=True, metavar="K")
     fit.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
-    fit.add_argument("--variant", default="plus", choices=VARIANTS)
+    fit.add_argument("--variant", default=DEFAULT_VARIANT, choices=VARIANTS)
     fit.add_argument("--labels", metavar="LABELS",
                      help="true labels (.npy/.npz/.csv) to score the result: ACC, NMI, ARI")
     fit.add_argument("--key", help="array of DATA when it is an .npz (default: X, data, or the first)")
@@ -313,7 +314,7 @@ def build_parser():
     fit.set_defaults(func=_fit)
 
     demo = sub.add_parser("demo", help="cluster scikit-learn's digits and print ACC and time")
-    demo.add_argument("--variant", default="plus", choices=VARIANTS)
+    demo.add_argument("--variant", default=DEFAULT_VARIANT, choices=VARIANTS)
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--n-jobs", type=int, default=-1)
     demo.add_argument("-v", "--verbose", action="store_true")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
@@ -240,6 +241,17 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"verbose={self.verbose!r} must be a bool")
         return resolve_device(self.device)
 
+    def _seeded_threads(self):
+        """With a seed, the NumPy/SciPy/scikit-learn stages (exact kNN, initial layout, initial
+        centres) run on one BLAS/OpenMP thread: a multi-threaded BLAS sums in an order that
+        depends on its thread count, which changed the bits of the graph and the spectral layout
+        between OMP_NUM_THREADS=1 and 2. The compiled epochs do not need this."""
+        if self.random_state is None:
+            return contextlib.nullcontext()
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=1)
+
     def _resolved_epochs(self, n_samples):
         if self.n_epochs is not None:
             return int(self.n_epochs)
@@ -283,7 +295,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         if self.random_state is not None and self.knn is None and n > EXACT_KNN_MAX_SAMPLES:
             knn_jobs = 1
             logger.info("random_state is set: the NN-descent kNN search runs on one thread")
-        with stage("kNN graph", self.verbose):
+        with stage("kNN graph", self.verbose), self._seeded_threads():
             graph, knn_indices, knn_dists, search_index = build_graph(
                 X, int(self.n_neighbors), n_epochs, metric=self.metric, knn=self.knn,
                 random_state=rs, n_jobs=knn_jobs, return_index=True,
@@ -294,7 +306,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         a, b = find_ab_params(self.spread, self.min_dist)
 
         t0 = time.perf_counter()
-        with stage("init embedding", self.verbose):
+        with stage("init embedding", self.verbose), self._seeded_threads():
             Z = initial_embedding(self.init, X, graph, int(self.n_components), rs)
         Z = np.ascontiguousarray(Z, dtype=np.float32)
         if Z.shape != (n, int(self.n_components)):
@@ -344,7 +356,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             times["warmup"] = time.perf_counter() - t0
 
             t1 = time.perf_counter()
-            with stage("init centres", self.verbose):
+            with stage("init centres", self.verbose), self._seeded_threads():
                 M = initial_centres(self.centre_init, Z, n_clusters, rs, graph=graph)
             M = np.ascontiguousarray(M, dtype=np.float32)
             if M.shape != (n_clusters, int(self.n_components)):
