@@ -44,11 +44,13 @@ def test_umap_sample_count_replays_umap_loop():
     assert speed.umap_sample_counts(eps, n_epochs, rate) == (pos, neg)
 
 
-def test_quick_parts_1_and_3(tmp_path):
+def test_quick_part_1(tmp_path):
+    # Part 3 (cold start) spawns fresh interpreters that compile umap-learn's numba code: about
+    # a minute, so it is left to the benchmark run itself.
     out = tmp_path / "speed.json"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--parts", "1", "3", "--threads", "1",
+        [sys.executable, str(SCRIPT), "--quick", "--parts", "1", "--threads", "1",
          "--out", str(out)],
         capture_output=True, text=True, timeout=600, env=env,
     )
@@ -73,8 +75,3 @@ def test_quick_parts_1_and_3(tmp_path):
     assert row["trust_uec"] > 0.9 and row["trust_umap"] > 0.9
     assert abs(row["trust_uec"] - row["trust_umap"]) < 0.05
 
-    cold = rep["cold_start"]
-    for m in ("uec", "umap"):
-        assert cold["methods"][m]["median_s"] > 0
-        assert cold["methods"][m]["ari"] > 0.4  # digits are clustered, not just timed
-    assert cold["ratio"] > 0
