@@ -18,7 +18,7 @@ CXX=${CXX:-c++}
 command -v cmake > /dev/null || "$PY" -m pip install --quiet cmake
 
 mkdir -p build
-cmake -S . -B "$BUILD" -DUEC_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S . -B "$BUILD" -DUEC_SANITIZE=ON -DUEC_CUDA=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_COMPILER="$CXX" -DPython_EXECUTABLE="$(command -v "$PY")" \
   -Dpybind11_DIR="$("$PY" -m pybind11 --cmakedir)" > "$BUILD.configure.log"
 cmake --build "$BUILD" -j 2
