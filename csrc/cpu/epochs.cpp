@@ -319,15 +319,7 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
       res.joint_epochs += 1;
       res.last_change = change;
     }
-    res.epochs_run += 1;
-    if (on_epoch && !on_epoch(epoch, change)) {
-      res.interrupted = true;
-      break;
-    }
-    if (clustering && res.joint_epochs >= p.min_joint_epochs && change < p.tol) {
-      res.converged = true;
-      break;
-    }
+    if (end_epoch(res, p, clustering, epoch, change, on_epoch)) break;
   }
   return res;
 }

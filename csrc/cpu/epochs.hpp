@@ -52,6 +52,22 @@ struct RunResult {
 // Called after every epoch with (epoch index, fraction changed); returning false stops the run.
 using EpochCallback = std::function<bool(int, double)>;
 
+// End-of-epoch bookkeeping of every backend: count the epoch, call the callback, then apply the
+// assignment-change stop. Returns true when the run must stop.
+inline bool end_epoch(RunResult& res, const EpochParams& p, bool clustering, int epoch,
+                      double change, const EpochCallback& on_epoch) {
+  res.epochs_run += 1;
+  if (on_epoch && !on_epoch(epoch, change)) {
+    res.interrupted = true;
+    return true;
+  }
+  if (clustering && res.joint_epochs >= p.min_joint_epochs && change < p.tol) {
+    res.converged = true;
+    return true;
+  }
+  return false;
+}
+
 // Runs epochs [epoch_begin, epoch_end) of the schedule in place.
 // Z: (n_head, d) moved in place. M: (C, d) moved in place (unused for CE_ONLY).
 // tail: (n_tail, d) fixed embedding the heads are attracted to / repelled from, or nullptr to

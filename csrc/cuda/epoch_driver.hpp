@@ -182,15 +182,7 @@ RunResult run_epochs_on(Dev& dev, const Graph& g, float* Z, int d, float* M, int
     } else {
       dev.synchronize();  // the epoch is done before the callback (keeps Ctrl-C responsive)
     }
-    res.epochs_run += 1;
-    if (on_epoch && !on_epoch(epoch, change)) {
-      res.interrupted = true;
-      break;
-    }
-    if (clustering && res.joint_epochs >= p.min_joint_epochs && change < p.tol) {
-      res.converged = true;
-      break;
-    }
+    if (end_epoch(res, p, clustering, epoch, change, on_epoch)) break;
   }
 
   dev.download(Z, dZ, nd);
