@@ -240,9 +240,7 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
   const int64_t n = g.n_head;
   const bool clustering = p.mode != CE_ONLY;
   const bool self_tail = tail == nullptr;
-  if (self_tail && g.n_tail != n) throw std::invalid_argument("n_tail must equal n_head when fitting");
-  if (clustering && (C < 1 || M == nullptr || labels_t == nullptr))
-    throw std::invalid_argument("clustering modes need centres and a label buffer");
+  check_run_args(g, M, C, tail, labels_t, p);
   const int nt = std::max(1, p.n_threads);
   Blocks blocks(n);
   std::vector<float> snap(self_tail ? static_cast<size_t>(n * d) : 0);

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <stdexcept>
 
 namespace uec {
 
@@ -51,6 +52,15 @@ struct RunResult {
 
 // Called after every epoch with (epoch index, fraction changed); returning false stops the run.
 using EpochCallback = std::function<bool(int, double)>;
+
+// What every backend's run_epochs requires of its arguments (throws std::invalid_argument).
+inline void check_run_args(const Graph& g, const float* M, int C, const float* tail,
+                           const int32_t* labels_t, const EpochParams& p) {
+  if (tail == nullptr && g.n_tail != g.n_head)
+    throw std::invalid_argument("n_tail must equal n_head when fitting");
+  if (p.mode != 0 /* CE_ONLY */ && (C < 1 || M == nullptr || labels_t == nullptr))
+    throw std::invalid_argument("clustering modes need centres and a label buffer");
+}
 
 // End-of-epoch bookkeeping of every backend: count the epoch, call the callback, then apply the
 // assignment-change stop. Returns true when the run must stop.

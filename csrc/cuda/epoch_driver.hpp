@@ -65,9 +65,7 @@ RunResult run_epochs_on(Dev& dev, const Graph& g, float* Z, int d, float* M, int
   const int64_t n = g.n_head;
   const bool clustering = p.mode != CE_ONLY;
   const bool self_tail = tail == nullptr;
-  if (self_tail && g.n_tail != n) throw std::invalid_argument("n_tail must equal n_head when fitting");
-  if (clustering && (C < 1 || M == nullptr || labels_t == nullptr))
-    throw std::invalid_argument("clustering modes need centres and a label buffer");
+  check_run_args(g, M, C, tail, labels_t, p);
   const bool fused = p.mode == LIGHT_PLUS || p.mode == PLUS;
   const int bd = dev.block_dim();
   const PointBlocks blocks(n);
