@@ -15,9 +15,12 @@ namespace uec {
 // next_sample, next_negative and n_tail; ParamsT has a, b, gamma, negative_sample_rate, alpha,
 // attract_scale and clip_mode. self_tail: tail is the epoch-start snapshot of the points being
 // fitted (false for a fixed tail, as in transform).
-template <class GraphT, class ParamsT>
-UEC_HD void edge_updates(const GraphT& g, int64_t i, float* z, int d, const float* tail,
-                         bool self_tail, const ParamsT& p, float ep1, float lr, Rng& rng) {
+// D > 0 fixes the dimension at compile time (the loops over coordinates unroll); D = 0 reads d.
+template <int D, class GraphT, class ParamsT>
+UEC_HD void edge_updates_dim(const GraphT& g, int64_t i, float* z, int d_runtime,
+                             const float* tail, bool self_tail, const ParamsT& p, float ep1,
+                             float lr, Rng& rng) {
+  const int d = D > 0 ? D : d_runtime;
   const float step_scale = lr * p.alpha;
   const uint32_t n_tail = static_cast<uint32_t>(g.n_tail);
   for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
@@ -51,6 +54,16 @@ UEC_HD void edge_updates(const GraphT& g, int64_t i, float* z, int d, const floa
     }
     if (n_neg > 0) g.next_negative[e] += static_cast<float>(n_neg) * eps_neg;
   }
+}
+
+// The same for any dimension, with 2-D (the default embedding) specialised.
+template <class GraphT, class ParamsT>
+UEC_HD void edge_updates(const GraphT& g, int64_t i, float* z, int d, const float* tail,
+                         bool self_tail, const ParamsT& p, float ep1, float lr, Rng& rng) {
+  if (d == 2)
+    edge_updates_dim<2>(g, i, z, d, tail, self_tail, p, ep1, lr, rng);
+  else
+    edge_updates_dim<0>(g, i, z, d, tail, self_tail, p, ep1, lr, rng);
 }
 
 }  // namespace uec
