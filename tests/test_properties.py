@@ -44,8 +44,10 @@ def problem(draw):
     n = X.shape[0]
     n_epochs = draw(st.integers(1, 25))
     variant = draw(st.sampled_from(["plus", "light_plus", "comma", "ce"]))
+    n_clusters = draw(st.integers(1, n))
     params = dict(
-        n_clusters=draw(st.integers(1, n)),
+        n_clusters=n_clusters,
+        n_subclusters=draw(st.one_of(st.none(), st.integers(n_clusters, n))),
         variant=variant,
         n_components=draw(st.integers(1, 3)),
         n_neighbors=draw(st.integers(2, min(15, n - 1))),
@@ -91,9 +93,12 @@ def test_any_valid_fit_is_sane(case):
     assert np.isfinite(S).all() and np.isfinite(T).all()
     assert ((S > 0) & (S <= 1)).all()
     np.testing.assert_allclose(T.sum(axis=1), 1.0, rtol=1e-9)
+    sub, mapping, Msub = model.subcluster_labels_, model.subcluster_to_cluster_, model.subcluster_centers_
+    assert np.array_equal(labels, mapping[sub])
+    assert set(mapping) <= set(range(C)) and len(mapping) == Msub.shape[0] >= C
     if params["labels_from"] == "S":
-        d2 = ((Z[:, None, :].astype(np.float64) - M[None].astype(np.float64)) ** 2).sum(-1)
-        assert (d2[np.arange(n), labels] <= d2.min(axis=1) * (1 + 1e-6) + 1e-12).all()
+        d2 = ((Z[:, None, :].astype(np.float64) - Msub[None].astype(np.float64)) ** 2).sum(-1)
+        assert (d2[np.arange(n), sub] <= d2.min(axis=1) * (1 + 1e-6) + 1e-12).all()
     again = fit(X, params)
     np.testing.assert_array_equal(again.embedding_, Z)
     np.testing.assert_array_equal(again.labels_, labels)

@@ -180,16 +180,19 @@ def transform(model, X, n_epochs=None, n_threads=1, verbose=False):
 
 
 def assign(model, Z):
-    """Cluster of each row of Z (an embedding against ``model``), per ``model.labels_from``."""
-    M = np.asarray(model.cluster_centers_, dtype=np.float64)
+    """Cluster of each row of Z (an embedding against ``model``): its sub-cluster, per
+    ``model.labels_from``, mapped to the sub-cluster's cluster."""
+    M = np.asarray(model.subcluster_centers_, dtype=np.float64)
     Zd = np.asarray(Z, dtype=np.float64)
     r = ((Zd[:, None, :] - M[None, :, :]) ** 2).sum(axis=-1)  # (m, C)
     if model.labels_from == "S":
-        return np.argmin(r, axis=1).astype(np.intp)
-    # T_ik is proportional to S_ik^p / F_k, F the column sums of the training S
-    F, _ = _core.cluster_stats(np.ascontiguousarray(model.embedding_, dtype=np.float32),
-                               np.ascontiguousarray(model.cluster_centers_, dtype=np.float32),
-                               model.a_, model.b_, float(model.target_power), False, 1)
-    log_s = -np.log1p(model.a_ * np.power(r, model.b_))
-    score = float(model.target_power) * log_s - np.log(np.maximum(F, np.finfo(float).tiny))
-    return np.argmax(score, axis=1).astype(np.intp)
+        sub = np.argmin(r, axis=1)
+    else:
+        # T_ik is proportional to S_ik^p / F_k, F the column sums of the training S
+        F, _ = _core.cluster_stats(np.ascontiguousarray(model.embedding_, dtype=np.float32),
+                                   np.ascontiguousarray(model.subcluster_centers_, dtype=np.float32),
+                                   model.a_, model.b_, float(model.target_power), False, 1)
+        log_s = -np.log1p(model.a_ * np.power(r, model.b_))
+        score = float(model.target_power) * log_s - np.log(np.maximum(F, np.finfo(float).tiny))
+        sub = np.argmax(score, axis=1)
+    return model.subcluster_to_cluster_[sub].astype(np.intp)

@@ -20,6 +20,7 @@ from ._progress import stage
 from ._validation import check_choice, check_float, check_int
 from .graph import EXACT_KNN_MAX_SAMPLES, build_graph, epochs_per_sample, find_ab_params
 from .init import initial_centres, initial_embedding
+from .merge import merge_subclusters
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,14 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
     ----------
     n_clusters : int, default=8
         Number of clusters.
+    n_subclusters : int or None, default=None
+        Number of centres the clustering term optimises; the sub-clusters are then merged
+        into ``n_clusters`` clusters along the kNN graph (greedy modularity merges, see
+        ``uec.merge``). None: ``3 * n_clusters`` (at most n_samples; 1 when n_clusters is 1).
+        ``n_subclusters=n_clusters`` is the paper's form (one centre per cluster, no merge).
+        A cluster that the embedding draws as several islands or as a long arm keeps its
+        points together this way, and two touching classes are not cut along a wrong line:
+        digits ACC 0.96 against 0.90, MNIST 0.94 against 0.79 (README, "Clustering quality").
     variant : {"comma", "plus", "light_plus", "ce"}, default="comma"
         How the two losses are combined: "plus" (joint, exact gradient through the target T),
         "light_plus" (joint, T constant within an epoch), "comma" (CE step then clustering step
@@ -68,8 +77,10 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         Sharpening power p of the target distribution T (1 in the paper's Eq. 7, 2 in DEC).
     n_epochs : int or None, default=None
         Total epochs (warm-up plus joint). None: 500 for up to 10,000 samples, else 200.
-    warmup_epochs : int, default=0
-        Epochs of CE alone before the centres are initialised.
+    warmup_epochs : int or None, default=None
+        Epochs of CE alone before the centres are initialised (k-means on the layout so far).
+        None: half of ``n_epochs``. With sub-clusters this was better than starting the
+        clustering term at the spectral layout (MNIST 0.93-0.95 against 0.77-0.89).
     learning_rate : float, default=1.0
         Initial learning rate of the embedding.
     centre_lr : float, default=1.0
@@ -89,7 +100,9 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         [-4, 4] then divided by 4, KL clipped to [-1, 1]); or CE as UMAP and each point's
         clustering step rescaled to length <= 1.
     init : {"spectral", "pca", "random"} or ndarray of shape (n_samples, n_components)
-    centre_init : {"kmeans", "gmm", "random", "spectral"} or ndarray (n_clusters, n_components)
+    centre_init : {"kmeans", "gmm", "random", "spectral"} or ndarray (n_subclusters, n_components)
+        An array gives the sub-cluster centres; with ``n_subclusters=None`` it must have
+        ``n_clusters`` rows (one centre per cluster, no merge).
     tol : float, default=1e-3
         Stop when the fraction of points whose argmax T changed in an epoch falls below tol,
         once the learning rate has decayed to a tenth of its start (the last 10% of the linear
@@ -115,7 +128,14 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
     ----------
     embedding_ : ndarray (n_samples, n_components), float32
     cluster_centers_ : ndarray (n_clusters, n_components), float32
+        Mean embedding of each cluster's points; with ``n_subclusters == n_clusters`` (no
+        merge) the optimised centres themselves.
     labels_ : ndarray (n_samples,), int
+    subcluster_centers_ : ndarray (n_subclusters, n_components), float32
+        The centres the clustering term optimised.
+    subcluster_labels_ : ndarray (n_samples,), int
+    subcluster_to_cluster_ : ndarray (n_subclusters,), int
+        Cluster of each sub-cluster (``labels_ == subcluster_to_cluster_[subcluster_labels_]``).
     n_iter_ : int
         Epochs run (warm-up plus clustering epochs).
     """
@@ -124,6 +144,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         self,
         n_clusters=8,
         *,
+        n_subclusters=None,
         variant="comma",
         n_components=2,
         n_neighbors=15,
@@ -134,7 +155,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         beta=1.0,
         target_power=2.0,
         n_epochs=None,
-        warmup_epochs=0,
+        warmup_epochs=None,
         learning_rate=1.0,
         centre_lr=1.0,
         centre_update="fixed_point",
@@ -154,6 +175,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         verbose=False,
     ):
         self.n_clusters = n_clusters
+        self.n_subclusters = n_subclusters
         self.variant = variant
         self.n_components = n_components
         self.n_neighbors = n_neighbors
@@ -192,6 +214,13 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"n_clusters={self.n_clusters} must be <= n_samples={n_samples}"
             )
+        if self.n_subclusters is not None:
+            check_int("n_subclusters", self.n_subclusters, low=1)
+            if not self.n_clusters <= self.n_subclusters <= n_samples:
+                raise ValueError(
+                    f"n_subclusters={self.n_subclusters} must be between n_clusters="
+                    f"{self.n_clusters} and n_samples={n_samples}, or None"
+                )
         check_int("n_components", self.n_components, low=1)
         check_int("n_neighbors", self.n_neighbors, low=2)
         if n_samples < 3:
@@ -214,8 +243,8 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError("alpha=0 and beta=0: at least one of the two losses must have a positive weight")
         check_float("target_power", self.target_power, low=0.0, low_open=True, high=10.0)
         n_epochs = check_int("n_epochs", self.n_epochs, low=1, allow_none=True)
-        warm = check_int("warmup_epochs", self.warmup_epochs, low=0)
-        if n_epochs is not None and warm >= n_epochs and self.variant != "ce":
+        warm = check_int("warmup_epochs", self.warmup_epochs, low=0, allow_none=True)
+        if n_epochs is not None and warm is not None and warm >= n_epochs and self.variant != "ce":
             raise ValueError(
                 f"warmup_epochs={warm} must be < n_epochs={n_epochs} so that clustering epochs remain"
             )
@@ -252,6 +281,14 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
 
         return threadpool_limits(limits=1)
 
+    def _resolved_subclusters(self, n_samples):
+        if self.n_subclusters is not None:
+            return int(self.n_subclusters)
+        k = int(self.n_clusters)
+        if not isinstance(self.centre_init, str):
+            return k  # the user's centres, one per cluster
+        return 1 if k == 1 else min(n_samples, 3 * k)
+
     def _resolved_epochs(self, n_samples):
         if self.n_epochs is not None:
             return int(self.n_epochs)
@@ -274,17 +311,23 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         device = self._check_params(n)
         check_fit_memory(
             n, X.shape[1], n_neighbors=self.n_neighbors, n_components=self.n_components,
-            n_clusters=self.n_clusters, nnz=X.nnz if scipy.sparse.issparse(X) else None,
+            n_clusters=self._resolved_subclusters(n), nnz=X.nnz if scipy.sparse.issparse(X) else None,
             knn_given=self.knn is not None, init=self.init, centre_init=self.centre_init,
             x_allocated=True,
         )
         rs = check_random_state(self.random_state)
         n_threads = _core.resolve_threads(-1 if self.n_jobs is None else self.n_jobs)
         n_epochs = self._resolved_epochs(n)
-        warmup = int(self.warmup_epochs) if self.variant != "ce" else 0
+        if self.variant == "ce":
+            warmup = 0
+        elif self.warmup_epochs is None:
+            warmup = n_epochs // 2
+        else:
+            warmup = int(self.warmup_epochs)
         if warmup >= n_epochs:
             raise ValueError(f"warmup_epochs={warmup} must be < n_epochs={n_epochs}")
         n_clusters = int(self.n_clusters)
+        n_sub = self._resolved_subclusters(n)
         times = {}
 
         t0 = time.perf_counter()
@@ -357,11 +400,12 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
 
             t1 = time.perf_counter()
             with stage("init centres", self.verbose), self._seeded_threads():
-                M = initial_centres(self.centre_init, Z, n_clusters, rs, graph=graph)
+                M = initial_centres(self.centre_init, Z, n_sub, rs, graph=graph)
             M = np.ascontiguousarray(M, dtype=np.float32)
-            if M.shape != (n_clusters, int(self.n_components)):
+            if M.shape != (n_sub, int(self.n_components)):
                 raise ValueError(
-                    f"centre_init has shape {M.shape}, expected ({n_clusters}, {self.n_components})"
+                    f"centre_init has shape {M.shape}, expected (n_subclusters={n_sub}, "
+                    f"n_components={self.n_components})"
                 )
             times["centre_init"] = time.perf_counter() - t1
 
@@ -383,14 +427,25 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             )
         labels_s, labels_tt, _, _ = _core.soft_assign(Z, M, a, b, float(self.target_power),
                                                       False, n_threads)
-        labels = labels_s if self.labels_from == "S" else labels_tt
+        sub_labels = (labels_s if self.labels_from == "S" else labels_tt).astype(np.intp)
+        t1 = time.perf_counter()
+        mapping = merge_subclusters(sub_labels, graph, n_clusters, n_sub)
+        labels = mapping[sub_labels]
+        times["merge"] = time.perf_counter() - t1
+        if n_sub == n_clusters:
+            centres = M
+        else:
+            centres = _cluster_means(Z, labels, n_clusters, M, mapping)
         warn_empty_clusters(labels, n_clusters, self.labels_from)
 
         # Every fitted attribute is set here, at the end, so that an interrupted fit
         # (KeyboardInterrupt from the core) leaves nothing half-written.
         self.embedding_ = Z
-        self.cluster_centers_ = M
+        self.cluster_centers_ = centres
         self.labels_ = labels.astype(np.intp)
+        self.subcluster_centers_ = M
+        self.subcluster_labels_ = sub_labels
+        self.subcluster_to_cluster_ = mapping
         self.n_iter_ = int(n_iter)
         self.n_epochs_ = n_epochs
         self.a_, self.b_ = float(a), float(b)
@@ -444,11 +499,35 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         return X
 
     def soft_assignments(self):
-        """Soft assignments S and targets T (n_samples, n_clusters) of the training data."""
+        """Soft assignments S and targets T (n_samples, n_clusters) of the training data: those
+        of the sub-clusters (``subcluster_centers_``) summed over each cluster's sub-clusters
+        (T stays normalised), and for S the largest of the cluster's sub-cluster kernels (the
+        nearest of its centres), so that argmax S is the label when ``labels_from="S"``."""
         check_is_fitted(self, "embedding_")
-        _, _, S, T = _core.soft_assign(self.embedding_, self.cluster_centers_, self.a_,
+        _, _, S, T = _core.soft_assign(self.embedding_, self.subcluster_centers_, self.a_,
                                        self.b_, float(self.target_power), True, 1)
-        return S, T
+        mapping = self.subcluster_to_cluster_
+        if mapping.shape[0] == int(self.n_clusters):
+            return S, T
+        C = int(self.n_clusters)
+        P = np.zeros((mapping.shape[0], C), dtype=T.dtype)
+        P[np.arange(mapping.shape[0]), mapping] = 1
+        S_max = np.zeros((S.shape[0], C), dtype=S.dtype)
+        for j in range(C):
+            S_max[:, j] = S[:, mapping == j].max(axis=1)
+        return S_max, T @ P
+
+
+def _cluster_means(Z, labels, n_clusters, sub_centres, mapping):
+    """Mean embedding of each cluster's points (float32); a cluster without points gets the
+    mean of its sub-clusters' centres."""
+    centres = np.zeros((n_clusters, Z.shape[1]), dtype=np.float64)
+    np.add.at(centres, labels, Z.astype(np.float64))
+    counts = np.bincount(labels, minlength=n_clusters)
+    for j in np.flatnonzero(counts == 0):
+        centres[j] = sub_centres[mapping == j].astype(np.float64).mean(axis=0)
+        counts[j] = 1
+    return np.ascontiguousarray(centres / counts[:, None], dtype=np.float32)
 
 
 def _first_settled_epoch(params):
