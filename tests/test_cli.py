@@ -164,3 +164,17 @@ def test_demo_still_runs():
     assert res.returncode == 0, res.stderr
     acc = float(res.stdout.split("ACC")[1].split()[0])
     assert acc > 0.8, res.stdout
+
+
+def test_fit_passes_subclusters_and_warmup(data, tmp_path):
+    d, X, _ = data
+    out = tmp_path / "paper_form"
+    res = run_cli("fit", d / "X.npy", "--out", out, "--n-subclusters", "6", "--warmup-epochs", "0",
+                  "--no-plot", *FIT_ARGS)
+    assert res.returncode == 0, res.stderr
+    model = UEC(n_clusters=6, n_subclusters=6, warmup_epochs=0, n_epochs=30, random_state=3,
+                n_jobs=1).fit(X)
+    np.testing.assert_array_equal(np.load(out / "labels.npy"), model.labels_)
+    np.testing.assert_array_equal(np.load(out / "centres.npy"), model.cluster_centers_)
+    res = run_cli("fit", d / "X.npy", "--out", tmp_path / "bad", "--n-subclusters", "2", *FIT_ARGS)
+    assert res.returncode != 0 and "n_subclusters=2 must be between n_clusters=6" in res.stderr

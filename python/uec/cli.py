@@ -198,6 +198,7 @@ def _fit(args) -> int:
     from .metrics import evaluate
 
     model = UEC(n_clusters=args.n_clusters, variant=args.variant, n_components=args.n_components,
+                n_subclusters=args.n_subclusters, warmup_epochs=args.warmup_epochs,
                 n_neighbors=args.n_neighbors, min_dist=args.min_dist, n_epochs=args.n_epochs,
                 random_state=args.random_state, n_jobs=args.n_jobs, verbose=args.verbose)
     t0 = time.perf_counter()
@@ -307,6 +308,10 @@ def build_parser():
     fit.add_argument("--n-jobs", type=int, default=-1, metavar="N", help="threads (-1: all cores)")
     fit.add_argument("--n-epochs", type=int, default=None, metavar="N")
     fit.add_argument("--n-components", type=int, default=2, metavar="D")
+    fit.add_argument("--n-subclusters", type=int, default=None, metavar="K2",
+                     help="centres before the merge (default: 3 x n-clusters; = n-clusters: no merge)")
+    fit.add_argument("--warmup-epochs", type=int, default=None, metavar="N",
+                     help="CE-only epochs before the centres (default: half of the epochs)")
     fit.add_argument("--n-neighbors", type=int, default=15, metavar="K")
     fit.add_argument("--min-dist", type=float, default=0.1)
     fit.add_argument("--no-plot", action="store_true", help="do not write embedding.png")
