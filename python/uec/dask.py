@@ -22,14 +22,18 @@ per task. A ``DaskUEC`` keeps the Future (or key) for later calls with the same 
 What a row's result depends on: ``UEC.transform`` draws its random numbers per call, keyed by
 each row's position in the call, and scales its edge sampling by the largest membership weight
 of the call, so placing rows in different groups moves them slightly (placed chunk by chunk,
-0.03-0.5% of the labels of 6,000 new points changed between chunkings). Here rows are therefore always placed in fixed
-batches of ``batch_size`` consecutive rows counted from the first row of X: the result of row
-``i`` equals ``model.transform(X[j:j + batch_size])[i - j]`` with ``j = i - i % batch_size``,
-bit for bit, whatever the chunking and wherever the task runs. For that the array is rechunked
-so that chunk boundaries fall on multiples of ``batch_size`` (a no-op when the chunk sizes are
-already multiples of it) and the result is rechunked back to X's row chunks.
-``batch_size=None`` places each chunk in one call instead (no rechunking; the result then
-equals ``model.transform`` of each chunk and depends on the chunking).
+0.03-0.5% of the labels of 6,000 new points changed between chunkings). Here rows are therefore
+always placed in fixed batches of ``batch_size`` consecutive rows counted from the first row of
+X: the result of row ``i`` equals ``model.transform(X[j:j + batch_size])[i - j]`` with
+``j = i - i % batch_size``, bit for bit, whatever the chunking and wherever the task runs. For
+that the array is rechunked so that chunk boundaries fall on multiples of ``batch_size`` (a
+no-op when the chunk sizes are already multiples of it) and the result is rechunked back to X's
+row chunks. ``batch_size=None`` places each chunk in one call instead (no rechunking; the result
+then equals ``model.transform`` of each chunk and depends on the chunking).
+
+Threads: each task runs the core with ``n_jobs`` threads (-1: every core of the machine, in
+each task). Tasks of one worker process that share a model run one at a time, because
+NN-descent's query reuses one search workspace per index: use worker processes, not threads.
 """
 
 from __future__ import annotations
@@ -78,7 +82,8 @@ def _generator(random_state):
     """numpy Generator for the sample: an int seeds it; a RandomState gives one draw of it."""
     if random_state is None:
         return np.random.default_rng()
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, (bool, np.bool_)):
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state,
+                                                                     (bool, np.bool_)):
         return np.random.default_rng(int(random_state))
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(int(random_state.randint(0, 2**31 - 1)))
@@ -321,14 +326,15 @@ def _apply(model, X, what, batch_size, n_jobs, ref, feature_names=None):
     columns a DataFrame must have (those of the fit), or None."""
     d = model.embedding_.shape[1]
     if _is_dask_dataframe(X):
+        import dask.dataframe as dd
+        import pandas as pd
+
         _check_frame_columns(X)
         _check_features(len(X.columns), model.n_features_in_)
         if feature_names is not None and [str(c) for c in X.columns] != list(feature_names):
             raise ValueError(f"X has columns {[str(c) for c in X.columns]}, but the model was "
                              f"fitted on columns {list(feature_names)}")
         if batch_size is None:
-            import pandas as pd
-
             index = X._meta.index[:0]
             if what == "predict":
                 meta = pd.Series(np.empty(0, dtype=np.intp), index=index, name=LABEL_NAME)
@@ -337,16 +343,12 @@ def _apply(model, X, what, batch_size, n_jobs, ref, feature_names=None):
                                     columns=_components(model))
             # one delayed task per partition (map_partitions of older Dask versions passes a
             # Delayed argument through unresolved)
-            import dask.dataframe as dd
-
             task = dask.delayed(_partition_task, pure=True)
             parts = [task(part, ref, what, None, n_jobs, _components(model))
                      for part in X.to_delayed()]
             return dd.from_delayed(parts, meta=meta, divisions=X.divisions, verify_meta=False)
         arr = X.to_dask_array(lengths=True)  # global row positions need the partition lengths
         out = _apply(model, arr, what, batch_size, n_jobs, ref)
-        import dask.dataframe as dd
-
         columns = LABEL_NAME if what == "predict" else _components(model)
         return dd.from_dask_array(out, columns=columns, index=X.index)
 
@@ -429,7 +431,9 @@ def predict(model, X, *, batch_size=DEFAULT_BATCH_SIZE, n_jobs=None):
         Column chunks are merged into one (``X.rechunk({1: -1})``).
     batch_size : int or None, default=4096
         Rows placed per call of ``UEC.predict``, counted from X's first row, so the result does
-        not depend on the chunking (see the module's doc); None: one call per chunk.
+        not depend on the chunking (see the module's doc); None: one call per chunk. With a
+        batch_size, a DataFrame's partition lengths are counted when this is called (one pass
+        over its partitions) to know each row's position.
     n_jobs : int or None
         Threads of the core in each task; None: the model's ``n_jobs`` (-1 means every core of
         the worker's machine in *each* task, so with several worker threads or processes per
