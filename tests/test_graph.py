@@ -328,3 +328,16 @@ def test_build_graph(datasets):
         G.build_graph(X, K, 200, knn=(wide_i[:-1], wide_d[:-1]))
     with pytest.raises(ValueError, match="n_epochs"):
         G.build_graph(X, K, 0)
+
+
+def test_import_sets_a_passive_openmp_wait_policy_unless_chosen():
+    # The core's threads must not spin at barriers on a shared machine; a user's choice stays.
+    base = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    base["PYTHONPATH"] = os.pathsep.join(sys.path)
+    code = "import os, uec; print(os.environ['OMP_WAIT_POLICY'])"
+    out = subprocess.run([sys.executable, "-c", code], check=True, env=base, capture_output=True,
+                         text=True).stdout.strip()
+    assert out == "PASSIVE"
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                         env=dict(base, OMP_WAIT_POLICY="active")).stdout.strip()
+    assert out == "active"

@@ -4,9 +4,16 @@ Learns a low-dimensional embedding of the data and cluster centres in it at the 
 with a compiled C++/OpenMP core. See ``uec.UEC``.
 """
 
+import os
 from importlib import import_module
 
 __version__ = "0.1.0"
+
+# The core's OpenMP threads sleep at the barriers of an epoch instead of spinning, unless the
+# user chose a policy: on a machine shared with other work, spinning threads took a digits fit
+# from 3.2 s to 17 s (README, "Speed"); on an idle one the difference is a few microseconds per
+# barrier. libgomp reads this when it is loaded, i.e. at the first import of the core.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # Names are resolved on first use so that ``import uec`` stays cheap (no pynndescent/numba,
 # no scikit-learn estimators) until a model is actually built.
