@@ -29,22 +29,12 @@ import time
 
 import numpy as np
 
-CURVE_TERMS = 8  # h in make_manifold_clusters
-
-
 def geometry(n_clusters, n_features, seed, intrinsic_dim=2, separation=3.0):
     """Centres, sheets and bends of the clusters (small arrays, drawn once)."""
-    rng = np.random.default_rng([seed, 0])
-    D, m, h = n_features, intrinsic_dim, CURVE_TERMS
-    centres = rng.normal(0.0, separation / np.sqrt(2 * D), size=(n_clusters, D))
-    A = np.empty((n_clusters, m, D))
-    for k in range(n_clusters):
-        q, _ = np.linalg.qr(rng.normal(size=(D, m)))
-        A[k] = q.T
-    B = rng.normal(0.0, 1.0 / np.sqrt(h * D), size=(n_clusters, h, D))
-    W = rng.normal(0.0, 2.0, size=(n_clusters, m, h))
-    phi = rng.uniform(0.0, 2 * np.pi, size=(n_clusters, h))
-    return centres, A, B, W, phi
+    from uec.datasets import manifold_geometry
+
+    return manifold_geometry(np.random.default_rng([seed, 0]), n_clusters, n_features,
+                             intrinsic_dim, separation)
 
 
 def chunk_labels(i, rows, n_clusters, seed):

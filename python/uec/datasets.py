@@ -120,6 +120,26 @@ def load_mnist(path=None, *, scale=True, dtype=np.float32):
     return out, np.asarray(y).astype(np.int64)
 
 
+CURVE_TERMS = 8  # sine terms that bend each cluster's sheet
+
+
+def manifold_geometry(rng, n_clusters, n_features, intrinsic_dim=2, separation=3.0):
+    """Centres ``(k, D)``, orthonormal sheets ``A (k, m, D)``, bend directions ``B (k, h, D)``,
+    frequencies ``W (k, m, h)`` and phases ``phi (k, h)`` of ``make_manifold_clusters``, drawn
+    from the NumPy Generator ``rng`` in a fixed order (the out-of-core benchmark draws the same
+    geometry once and makes its chunks apart)."""
+    m, D, h = intrinsic_dim, n_features, CURVE_TERMS
+    centres = rng.normal(0.0, separation / np.sqrt(2 * D), size=(n_clusters, D))
+    A = np.empty((n_clusters, m, D))
+    for k in range(n_clusters):
+        q, _ = np.linalg.qr(rng.normal(size=(D, m)))
+        A[k] = q.T
+    B = rng.normal(0.0, 1.0 / np.sqrt(h * D), size=(n_clusters, h, D))
+    W = rng.normal(0.0, 2.0, size=(n_clusters, m, h))
+    phi = rng.uniform(0.0, 2 * np.pi, size=(n_clusters, h))
+    return centres, A, B, W, phi
+
+
 def make_manifold_clusters(
     n_samples=10_000,
     n_clusters=20,
@@ -173,15 +193,9 @@ def make_manifold_clusters(
     y = np.repeat(np.arange(n_clusters, dtype=np.int64), counts)
     y = y[rng.permutation(n_samples)]
 
-    m, D, h = intrinsic_dim, n_features, 8
-    centres = rng.normal(0.0, separation / np.sqrt(2 * D), size=(n_clusters, D))
-    A = np.empty((n_clusters, m, D))
-    for k in range(n_clusters):
-        q, _ = np.linalg.qr(rng.normal(size=(D, m)))
-        A[k] = q.T
-    B = rng.normal(0.0, 1.0 / np.sqrt(h * D), size=(n_clusters, h, D))
-    W = rng.normal(0.0, 2.0, size=(n_clusters, m, h))
-    phi = rng.uniform(0.0, 2 * np.pi, size=(n_clusters, h))
+    m, D = intrinsic_dim, n_features
+    centres, A, B, W, phi = manifold_geometry(rng, n_clusters, D, m, separation)
+    h = B.shape[1]
 
     X = np.empty((n_samples, D), dtype=dtype)
     base = int(rng.integers(0, 2**63 - 1))
