@@ -559,18 +559,27 @@ struct Searched {
   std::vector<int32_t> order;  // (n) original index of each searched row
   std::vector<Tree> trees;     // leaves in searched indices
   Kernels kern;
+  const float* input = nullptr;  // (n, d) the rows as given
+  int d = 0;
 
   const float* row(int64_t i) const { return x.data() + i * len; }
 
+  // Sum of squared differences of the rows as given: centring would round the coordinates of a
+  // point far from the mean by more than its distances to its neighbours (the differences of two
+  // close floats are exact).
+  float direct(int32_t p, int32_t q) const {
+    return sq_dist_direct(input + static_cast<int64_t>(order[p]) * d,
+                          input + static_cast<int64_t>(order[q]) * d, d);
+  }
   // The squared distance of a pair, a pure function of the pair: from its dot product (taken by
   // a tile kernel) unless either point is flagged.
   float from_dot(int32_t p, int32_t q, float dot) const {
-    if (ill[p] | ill[q]) return sq_dist_direct(row(p), row(q), len);
+    if (ill[p] | ill[q]) return direct(p, q);
     const float d = (norm[p] + norm[q]) - 2.0f * dot;
     return d > 0.0f ? d : 0.0f;
   }
   float pair(int32_t p, int32_t q) const {
-    if (ill[p] | ill[q]) return sq_dist_direct(row(p), row(q), len);
+    if (ill[p] | ill[q]) return direct(p, q);
     const float* a = row(p);
     const float* b = row(q);
     float dot;
@@ -585,6 +594,8 @@ Searched prepare(const float* X, int64_t n, int d, const KnnParams& p, int nt, E
   Searched S;
   S.n = n;
   S.kern = pick_kernels();
+  S.input = X;
+  S.d = d;
   std::vector<int> keep;
   std::vector<float> mean;
   searched_features(X, n, d, nt, errors, keep, mean);
@@ -791,7 +802,7 @@ void join_lists(const Searched& S, const Heaps& H, const int32_t* list, int n_ro
           float d;
           if (js.ill[a] | js.ill[b]) {
             ++direct;
-            d = sq_dist_direct(A[u], B[v], len);
+            d = S.direct(p, q);
           } else {
             d = (js.norm[a] + js.norm[b]) - 2.0f * dots[u * kTileB + v];
             d = d > 0.0f ? d : 0.0f;
@@ -831,22 +842,23 @@ void join_leaf(const Searched& S, Heaps& H, const int32_t* list, int size, Count
       S.kern.tile(A, B, len, dots);
       for (int u = 0; u < na; ++u) {
         const int a = a0 + u;
-        const int64_t p = list[a];
+        const int32_t p = list[a];
         for (int v = 0; v < nb; ++v) {
           const int b = b0 + v;
           if (b <= a) continue;
-          const int64_t q = list[b];
+          const int32_t q = list[b];
           ++pairs;
           float d;
           if (js.ill[a] | js.ill[b]) {
             ++direct;
-            d = sq_dist_direct(A[u], B[v], len);
+            d = S.direct(p, q);
           } else {
             d = (js.norm[a] + js.norm[b]) - 2.0f * dots[u * kTileB + v];
             d = d > 0.0f ? d : 0.0f;
           }
-          heap_push(&H.dist[p * K], &H.index[p * K], &H.flags[p * K], K, d, static_cast<int32_t>(q), kNew);
-          heap_push(&H.dist[q * K], &H.index[q * K], &H.flags[q * K], K, d, static_cast<int32_t>(p), kNew);
+          const int64_t pk = static_cast<int64_t>(p) * K, qk = static_cast<int64_t>(q) * K;
+          heap_push(&H.dist[pk], &H.index[pk], &H.flags[pk], K, d, q, kNew);
+          heap_push(&H.dist[qk], &H.index[qk], &H.flags[qk], K, d, p, kNew);
         }
       }
     }
@@ -1029,7 +1041,7 @@ void final_row(const Searched& S, int32_t t, const float* dist, const int32_t* i
     const int32_t q = idx[u];
     float d = dist[u];
     if (!(S.ill[t] | S.ill[q]) && d <= eps * (S.norm[t] + S.norm[q]))
-      d = sq_dist_direct(S.row(t), S.row(q), S.len);
+      d = S.direct(t, q);
     out[u] = {d, S.order[q]};
   }
 }
