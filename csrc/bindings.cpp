@@ -17,6 +17,7 @@
 
 #include "core/math.hpp"
 #include "cpu/epochs.hpp"
+#include "cpu/knn.hpp"
 #include "optimize_binding.hpp"
 
 namespace py = pybind11;
@@ -139,6 +140,132 @@ py::tuple ce_steps(CArray<float> X, CArray<float> Y, float a, float b, float gam
   return py::make_tuple(att, rep);
 }
 
+// ---- kNN (csrc/cpu/knn.cpp) ------------------------------------------------------------------
+
+void check_int(long long v, const char* name, long long low, long long high, const char* what) {
+  if (v < low || v > high) {
+    std::ostringstream os;
+    os << name << " must be " << what << ", got " << v;
+    fail(os.str());
+  }
+}
+
+py::tuple nn_descent(CArray<float> X, int k, int n_trees, int leaf_size, int max_candidates,
+                     int n_iters, double delta, uint64_t seed, int heap_k, int proj_dim,
+                     int n_threads) {
+  check_2d(X, "X", -1, -1);
+  const py::ssize_t n = X.shape(0);
+  if (n < 1) fail("X must have at least one row, got 0");
+  if (n >= INT32_MAX) fail("X has " + std::to_string(n) + " rows; at most 2^31 - 2 are supported");
+  if (X.shape(1) > INT32_MAX / 2) fail("X has too many features");
+  check_int(k, "k (n_neighbors)", 1, n, ("an integer in [1, n_samples = " + std::to_string(n) + "]").c_str());
+  check_int(heap_k, "heap_k", 0, INT32_MAX, "an integer >= 0 (0: k)");
+  check_int(n_trees, "n_trees", 0, 1024, "an integer in [0, 1024]");
+  check_int(leaf_size, "leaf_size", 2, INT32_MAX, "an integer >= 2");
+  check_int(max_candidates, "max_candidates", 1, 4096, "an integer in [1, 4096]");
+  check_int(n_iters, "n_iters", 0, 1000, "an integer in [0, 1000]");
+  if (!(delta >= 0.0 && delta <= 1.0)) fail("delta must be a number in [0, 1], got " + std::to_string(delta));
+  if (!(proj_dim == -1 || (proj_dim >= 0 && proj_dim <= 1024 && proj_dim % 16 == 0)))
+    fail("proj_dim must be -1 (auto), 0 (none) or a multiple of 16 up to 1024, got " + std::to_string(proj_dim));
+  check_finite(X, "X");
+  uec::KnnParams p;
+  p.k = k;
+  p.heap_k = heap_k;
+  p.n_trees = n_trees;
+  p.leaf_size = leaf_size;
+  p.max_candidates = max_candidates;
+  p.n_iters = n_iters;
+  p.delta = delta;
+  p.seed = seed;
+  p.proj_dim = proj_dim;
+  p.n_threads = checked_threads(n_threads, "n_threads");
+  py::array_t<int32_t> idx({n, static_cast<py::ssize_t>(k)});
+  py::array_t<float> dist({n, static_cast<py::ssize_t>(k)});
+  int32_t* ip = idx.mutable_data();
+  float* dp = dist.mutable_data();
+  uec::KnnStats st;
+  {
+    py::gil_scoped_release release;
+    st = uec::nn_descent(X.data(), n, static_cast<int>(X.shape(1)), p, ip, dp);
+  }
+  py::dict stats;
+  stats["iterations"] = st.iterations;
+  stats["features"] = st.features;
+  stats["flagged"] = st.flagged;
+  stats["distances"] = st.distances;
+  stats["direct"] = st.direct;
+  stats["changes"] = st.changes;
+  return py::make_tuple(idx, dist, stats);
+}
+
+py::tuple knn_search_graph(CArray<int32_t> graph, CArray<float> graph_sq_dist, int max_reverse) {
+  check_2d(graph, "graph", -1, -1);
+  const py::ssize_t n = graph.shape(0);
+  if (n < 1 || graph.shape(1) < 1) fail("graph must have at least one row and one column");
+  if (n >= INT32_MAX) fail("graph has too many rows");
+  check_2d(graph_sq_dist, "graph_sq_dist", n, graph.shape(1));
+  check_int(max_reverse, "max_reverse", 0, 1 << 20, "an integer in [0, 2^20]");
+  const int32_t* g = graph.data();
+  for (py::ssize_t i = 0; i < graph.size(); ++i)
+    if (g[i] < 0 || g[i] >= n)
+      fail("graph indices must lie in [0, " + std::to_string(n) + "), got " + std::to_string(g[i]) +
+           " at flat index " + std::to_string(i));
+  std::vector<int64_t> indptr;
+  std::vector<int32_t> to;
+  {
+    py::gil_scoped_release release;
+    uec::knn_search_graph(n, g, graph_sq_dist.data(), static_cast<int>(graph.shape(1)), max_reverse,
+                          indptr, to);
+  }
+  py::array_t<int64_t> ip(static_cast<py::ssize_t>(indptr.size()));
+  py::array_t<int32_t> ix(static_cast<py::ssize_t>(to.size()));
+  std::copy(indptr.begin(), indptr.end(), ip.mutable_data());
+  std::copy(to.begin(), to.end(), ix.mutable_data());
+  return py::make_tuple(ip, ix);
+}
+
+py::tuple knn_search(CArray<float> data, CArray<int64_t> indptr, CArray<int32_t> adj,
+                     CArray<float> queries, int k, int ef, int n_entries, uint64_t seed,
+                     int n_threads) {
+  check_2d(data, "data", -1, -1);
+  const py::ssize_t n = data.shape(0);
+  if (n < 1) fail("data must have at least one row, got 0");
+  if (n >= INT32_MAX) fail("data has " + std::to_string(n) + " rows; at most 2^31 - 2 are supported");
+  check_1d(indptr, "indptr", n + 1);
+  check_1d(adj, "adj", -1);
+  const int64_t* ip = indptr.data();
+  if (ip[0] != 0 || ip[n] != adj.shape(0)) fail("indptr must start at 0 and end at len(adj)");
+  for (py::ssize_t i = 0; i < n; ++i)
+    if (ip[i + 1] < ip[i]) fail("indptr must be non-decreasing");
+  const int32_t* a = adj.data();
+  for (py::ssize_t i = 0; i < adj.shape(0); ++i)
+    if (a[i] < 0 || a[i] >= n)
+      fail("adj indices must lie in [0, " + std::to_string(n) + "), got " + std::to_string(a[i]));
+  check_2d(queries, "queries", -1, data.shape(1));
+  check_int(k, "k (n_neighbors)", 1, n, ("an integer in [1, n_samples = " + std::to_string(n) + "]").c_str());
+  check_int(ef, "ef", 1, 1 << 20, "an integer in [1, 2^20]");
+  check_int(n_entries, "n_entries", 1, 1 << 20, "an integer in [1, 2^20]");
+  check_finite(data, "data");
+  check_finite(queries, "queries");
+  uec::SearchParams p;
+  p.k = k;
+  p.ef = ef;
+  p.n_entries = n_entries;
+  p.seed = seed;
+  p.n_threads = checked_threads(n_threads, "n_threads");
+  const py::ssize_t m = queries.shape(0);
+  py::array_t<int32_t> idx({m, static_cast<py::ssize_t>(k)});
+  py::array_t<float> dist({m, static_cast<py::ssize_t>(k)});
+  int32_t* op = idx.mutable_data();
+  float* dp = dist.mutable_data();
+  {
+    py::gil_scoped_release release;
+    uec::knn_search(data.data(), n, static_cast<int>(data.shape(1)), ip, a, queries.data(), m, p,
+                    op, dp);
+  }
+  return py::make_tuple(idx, dist);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -184,6 +311,21 @@ PYBIND11_MODULE(_core, m) {
         py::arg("a"), py::arg("b"), py::arg("p"), py::arg("matrices") = false, py::arg("n_jobs") = 1);
   m.def("ce_steps", &ce_steps, py::arg("x").noconvert(), py::arg("y").noconvert(), py::arg("a"),
         py::arg("b"), py::arg("gamma") = 1.0f, py::arg("clip_mode") = 0);
+  m.def("nn_descent", &nn_descent, py::arg("X").noconvert(), py::arg("k"), py::arg("n_trees"),
+        py::arg("leaf_size"), py::arg("max_candidates"), py::arg("n_iters"), py::arg("delta"),
+        py::arg("seed"), py::arg("heap_k") = 0, py::arg("proj_dim") = -1, py::arg("n_threads") = 1,
+        "Euclidean kNN of every row of X by NN-descent: (indices (n, k) int32 with the row itself "
+        "first, squared distances (n, k) float32, stats dict). Same bits for a seed whatever "
+        "n_threads.");
+  m.def("knn_search_graph", &knn_search_graph, py::arg("graph").noconvert(),
+        py::arg("graph_sq_dist").noconvert(), py::arg("max_reverse"),
+        "The search graph of a kNN graph, CSR (indptr int64, indices int32): each point's "
+        "neighbours and up to max_reverse of the points listing it.");
+  m.def("knn_search", &knn_search, py::arg("data").noconvert(), py::arg("indptr").noconvert(),
+        py::arg("indices").noconvert(), py::arg("queries").noconvert(), py::arg("k"),
+        py::arg("ef") = 64, py::arg("n_entries") = 64, py::arg("seed") = 0, py::arg("n_threads") = 1,
+        "k nearest rows of data to each query by a beam search of a search graph (from "
+        "knn_search_graph): (indices (m, k) int32, squared distances (m, k) float32), rows sorted.");
   m.def("resolve_threads", &uec::resolve_threads, py::arg("n_jobs"));
   m.def("have_openmp", &uec::have_openmp);
   m.attr("MODE_CE") = static_cast<int>(uec::CE_ONLY);

@@ -3,8 +3,8 @@
 The same procedure as umap-learn's ``UMAP.transform``:
 
 1. the k = n_neighbors nearest *training* points of each new point: exact brute force when the
-   fit used it (at most 4096 training points, or a user-given kNN), else a query of the fit's
-   NN-descent index;
+   fit used it (at most 4096 training points, or a user-given kNN), else a search of the fit's
+   kNN graph (``uec._knn``, dense euclidean data) or a query of pynndescent's index;
 2. membership weights ``w_ij = exp(-(d_ij - rho_i) / sigma_i)`` of that bipartite kNN with the
    same smooth-kNN bandwidth search as the fit, with ``local_connectivity`` lowered by one (to 0,
    so ``rho_i = 0``: a new point is not assumed to have a neighbour at distance 0), no
@@ -53,6 +53,13 @@ def query_training_neighbours(model, X, k, n_jobs):
     """(indices, distances) of the k nearest training points of each row of X, rows sorted."""
     index = getattr(model, "_knn_search_index", None)
     train = model._raw_data
+    from ._knn import KnnGraphIndex
+
+    if isinstance(index, KnnGraphIndex):
+        # our NN-descent's graph: a beam search of it (the same answer whatever n_jobs)
+        indices, distances = index.query(train, X, k, n_jobs=n_jobs)
+        logger.debug("transform kNN: graph search of %d points, k=%d", X.shape[0], k)
+        return indices, np.asarray(distances, dtype=np.float32)
     if index is not None:
         # same epsilon as umap-learn's transform (0.12; 0.24 for angular trees)
         epsilon = 0.24 if getattr(index, "_angular_trees", False) else 0.12

@@ -21,10 +21,13 @@ import warnings
 import numpy as np
 import scipy.sparse
 
+from . import _knn
+
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "nearest_neighbors",
+    "knn_backend",
     "validate_knn",
     "smooth_knn_dist",
     "compute_membership_strengths",
@@ -111,8 +114,10 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
     Returns ``(indices, distances)``: int32 and float32 arrays of shape
     ``(n_samples, n_neighbors)``, rows sorted by distance, column 0 the point
     itself at distance 0.  ``exact=None`` uses brute force for at most 4096
-    samples and pynndescent's NN-descent above that.  With ``return_index=True`` a third
-    element is the NN-descent index (``None`` for brute force), kept to place new points.
+    samples and NN-descent above that: our own (``uec._knn``) for dense data and a euclidean
+    metric, whose result for a given ``random_state`` does not depend on ``n_jobs``, else
+    pynndescent's, whose result does (see :func:`knn_backend`).  With ``return_index=True`` a
+    third element is the search index for new points (``None`` for brute force).
     """
     if not scipy.sparse.issparse(X):
         X = np.asarray(X)
@@ -146,6 +151,9 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
             indices = np.take_along_axis(indices, order, axis=1)
             distances = np.take_along_axis(distances, order, axis=1)
         logger.debug("exact kNN: n=%d k=%d metric=%s", n, k, metric)
+    elif _knn.supports(X, metric):
+        indices, distances, index = _knn.knn_graph(X, k, metric=metric, random_state=random_state,
+                                                   n_jobs=n_jobs)
     else:
         import pynndescent
 
@@ -164,6 +172,19 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
     if return_index:
         return indices, distances, index
     return indices, distances
+
+
+def knn_backend(X, metric="euclidean", exact=None):
+    """Which search :func:`nearest_neighbors` runs on ``X``: ``"exact"`` (brute force),
+    ``"nn_descent"`` (ours: dense data, euclidean metric; the same result for a seed whatever
+    ``n_jobs``) or ``"pynndescent"`` (every other metric, sparse data; its result depends on the
+    thread count, so a seeded fit runs it on one thread)."""
+    n = X.shape[0]
+    if exact is None:
+        exact = n <= EXACT_KNN_MAX_SAMPLES
+    if exact:
+        return "exact"
+    return "nn_descent" if _knn.supports(X, metric) else "pynndescent"
 
 
 def _exact_euclidean(X, indices):
