@@ -18,7 +18,7 @@ from ._device import optimizer, resolve_device
 from ._memory import check_fit_memory
 from ._progress import stage
 from ._validation import check_choice, check_float, check_int
-from .graph import EXACT_KNN_MAX_SAMPLES, build_graph, epochs_per_sample, find_ab_params
+from .graph import build_graph, epochs_per_sample, find_ab_params, knn_backend
 from .init import initial_centres, initial_embedding
 from .merge import merge_subclusters
 
@@ -331,13 +331,15 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         times = {}
 
         t0 = time.perf_counter()
-        # NN-descent's result depends on its thread count (17 of 6,000 rows differed between 1
+        # pynndescent's result depends on its thread count (17 of 6,000 rows differed between 1
         # and 2 threads): with a seed it runs on one thread, as in umap-learn, so that a seeded
-        # fit is the same whatever n_jobs. The exact search and the epochs do not need this.
+        # fit is the same whatever n_jobs. Our own NN-descent (dense euclidean data), the exact
+        # search and the epochs do not need this.
         knn_jobs = n_threads
-        if self.random_state is not None and self.knn is None and n > EXACT_KNN_MAX_SAMPLES:
+        if (self.random_state is not None and self.knn is None
+                and knn_backend(X, self.metric) == "pynndescent"):
             knn_jobs = 1
-            logger.info("random_state is set: the NN-descent kNN search runs on one thread")
+            logger.info("random_state is set: pynndescent's kNN search runs on one thread")
         with stage("kNN graph", self.verbose), self._seeded_threads():
             graph, knn_indices, knn_dists, search_index = build_graph(
                 X, int(self.n_neighbors), n_epochs, metric=self.metric, knn=self.knn,
