@@ -93,9 +93,14 @@ struct Counters {
   char pad[48];  // keep two threads' counters off one cache line
 };
 
-// Stage timings on stderr when UEC_KNN_DEBUG is set (a development aid).
+// Stage timings on stderr in a build with -DUEC_KNN_TIMING and UEC_KNN_DEBUG set (a development
+// aid; compiled out otherwise).
 struct DebugClock {
+#ifdef UEC_KNN_TIMING
   bool on = std::getenv("UEC_KNN_DEBUG") != nullptr;
+#else
+  static constexpr bool on = false;
+#endif
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
   void lap(const char* what, const std::vector<Counters>* c = nullptr) {
     if (!on) return;
@@ -352,6 +357,7 @@ void searched_features(const float* X, int64_t n, int d, int nt, Errors& errors,
   }
 }
 
+UEC_KNN_CLONES
 void covariance_row(const double* St, int dp, int s, int a, double* C) {
   const double* ra = St + static_cast<int64_t>(a) * s;
   for (int b = a; b < dp; ++b) {
@@ -366,6 +372,7 @@ void covariance_row(const double* St, int dp, int s, int a, double* C) {
   }
 }
 
+UEC_KNN_CLONES
 void multiply_row(const double* C, const double* Q, int dp, int m, int a, double* Y) {
   double* y = Y + static_cast<int64_t>(a) * m;
   for (int c = 0; c < m; ++c) y[c] = 0.0;
@@ -473,23 +480,22 @@ struct Tree {
   std::vector<std::pair<int32_t, int32_t>> leaves;  // [begin, end) ranges of perm
 };
 
-// margin[t] = h . rows[t] - offset for count contiguous rows
+// margin[t] = h . R.row(pts[t]) - offset
 UEC_KNN_CLONES
-void tree_margins(const float* rows, int len, int64_t count, const float* h, float offset,
+void tree_margins(Rows R, const int32_t* pts, int64_t count, const float* h, float offset,
                   float* margin) {
-  for (int64_t t = 0; t < count; ++t) margin[t] = dot_padded(h, rows + t * len, len) - offset;
+  for (int64_t t = 0; t < count; ++t) margin[t] = dot_padded(h, R.row(pts[t]), R.len) - offset;
 }
 
 // One tree, built serially from its own stream: split each node by the hyperplane halfway
 // between two random members (pynndescent's euclidean split) until nodes have <= leaf_size
-// points. The rows are kept in a private copy in the order of the points, so that every node's
-// rows are contiguous (a pass over a node streams through memory).
+// points. The partition is stable, so a node's points stay in increasing order and a pass over
+// its rows reads memory forwards (copying the rows along to make them contiguous was slower).
 Tree build_tree(Rows R, int64_t n, int leaf_size, uint64_t seed, int tree) {
   const int len = R.len;
   Tree T;
   T.perm.resize(n);
   std::iota(T.perm.begin(), T.perm.end(), 0);
-  std::vector<float> rows(R.data, R.data + n * len), rows_tmp(n * len);
   std::vector<float> h(len), margin(n);
   std::vector<int32_t> tmp(n);
   std::vector<uint8_t> side(n);
@@ -509,19 +515,18 @@ Tree build_tree(Rows R, int64_t n, int leaf_size, uint64_t seed, int tree) {
     }
     Rng rng(seed, (kTagTree << 32) | static_cast<uint64_t>(tree), node_id++);
     int32_t* pts = T.perm.data() + node.begin;
-    float* nrows = rows.data() + node.begin * len;
     const uint32_t a = rng.below(static_cast<uint32_t>(size));
     uint32_t b = rng.below(static_cast<uint32_t>(size - 1));
     if (b >= a) ++b;
-    const float* ra = nrows + static_cast<int64_t>(a) * len;
-    const float* rb = nrows + static_cast<int64_t>(b) * len;
+    const float* ra = R.row(pts[a]);
+    const float* rb = R.row(pts[b]);
     float offset = 0.0f;
     for (int j = 0; j < len; ++j) {
       h[j] = ra[j] - rb[j];
       offset += h[j] * (ra[j] + rb[j]) * 0.5f;
     }
-    // sides first (ties drawn in member order), then a stable partition of points and rows
-    tree_margins(nrows, len, size, h.data(), offset, margin.data());
+    // sides first (ties drawn in member order), then a stable partition
+    tree_margins(R, pts, size, h.data(), offset, margin.data());
     int64_t left = 0;
     for (int64_t t = 0; t < size; ++t) {
       side[t] = margin[t] > 0.0f || (margin[t] == 0.0f && (rng.next() & 1));
@@ -532,13 +537,8 @@ Tree build_tree(Rows R, int64_t n, int leaf_size, uint64_t seed, int tree) {
       mid = size / 2;  // degenerate split (all on one side): halve in the current order
     } else {
       int64_t l = 0, r = left;
-      for (int64_t t = 0; t < size; ++t) {
-        const int64_t to = side[t] ? l++ : r++;
-        tmp[to] = pts[t];
-        std::memcpy(&rows_tmp[to * len], nrows + t * len, sizeof(float) * len);
-      }
+      for (int64_t t = 0; t < size; ++t) tmp[side[t] ? l++ : r++] = pts[t];
       std::copy(tmp.begin(), tmp.begin() + size, pts);
-      std::memcpy(nrows, rows_tmp.data(), sizeof(float) * size * len);
     }
     // right child pushed first, so the left one is processed (and its leaves listed) first
     stack.push_back({node.begin + mid, node.end, node.depth + 1});
@@ -759,8 +759,9 @@ class Updates {
 
 // Per-thread copies of the norms, thresholds and flags of a join's points (read once per pair).
 struct JoinScratch {
-  std::vector<float> norm, thr;
+  std::vector<float> norm, thr, mat;
   std::vector<uint8_t> ill;
+  std::vector<std::pair<float, int32_t>> offer;
 };
 
 // The pairs (list[a], list[b]) with a < n_rows and a < b < n_cols, except a point with itself
@@ -817,18 +818,23 @@ void join_lists(const Searched& S, const Heaps& H, const int32_t* list, int n_ro
   cnt.direct += direct;
 }
 
-// The pairs of one leaf, pushed straight into both points' heaps: within one tree each point is
-// in exactly one leaf, so the thread that joins a leaf is the only one touching its points' heaps.
+// The pairs of one leaf, pushed straight into the heaps: within one tree each point is in exactly
+// one leaf, so the thread that joins a leaf is the only one touching its points' heaps. The
+// leaf's distance matrix is taken first; then each point is offered only the best K of the leaf
+// mates that beat its root (fewer heap operations than offering every pair in turn; the heap's
+// final content is the same).
 void join_leaf(const Searched& S, Heaps& H, const int32_t* list, int size, Counters& cnt,
                JoinScratch& js) {
   if (size < 2) return;
   const int len = S.len, K = H.K;
   js.norm.resize(size);
   js.ill.resize(size);
+  js.mat.resize(static_cast<size_t>(size) * size);
   for (int b = 0; b < size; ++b) {
     js.norm[b] = S.norm[list[b]];
     js.ill[b] = S.ill[list[b]];
   }
+  float* mat = js.mat.data();
   const float* A[kTileA];
   const float* B[kTileB];
   float dots[kTileA * kTileB];
@@ -842,28 +848,40 @@ void join_leaf(const Searched& S, Heaps& H, const int32_t* list, int size, Count
       S.kern.tile(A, B, len, dots);
       for (int u = 0; u < na; ++u) {
         const int a = a0 + u;
-        const int32_t p = list[a];
         for (int v = 0; v < nb; ++v) {
           const int b = b0 + v;
           if (b <= a) continue;
-          const int32_t q = list[b];
           ++pairs;
           float d;
           if (js.ill[a] | js.ill[b]) {
             ++direct;
-            d = S.direct(p, q);
+            d = S.direct(list[a], list[b]);
           } else {
             d = (js.norm[a] + js.norm[b]) - 2.0f * dots[u * kTileB + v];
             d = d > 0.0f ? d : 0.0f;
           }
-          const int64_t pk = static_cast<int64_t>(p) * K, qk = static_cast<int64_t>(q) * K;
-          heap_push(&H.dist[pk], &H.index[pk], &H.flags[pk], K, d, q, kNew);
-          heap_push(&H.dist[qk], &H.index[qk], &H.flags[qk], K, d, p, kNew);
+          mat[a * size + b] = d;
+          mat[b * size + a] = d;
         }
       }
     }
   }
-  for (int b = 0; b < size; ++b) H.refresh(list[b]);
+  std::vector<std::pair<float, int32_t>>& offer = js.offer;
+  for (int a = 0; a < size; ++a) {
+    const int64_t pk = static_cast<int64_t>(list[a]) * K;
+    float* hd = &H.dist[pk];
+    int32_t* hi = &H.index[pk];
+    offer.clear();
+    for (int b = 0; b < size; ++b)
+      if (b != a && before(mat[a * size + b], list[b], hd[0], hi[0]))
+        offer.emplace_back(mat[a * size + b], list[b]);
+    if (static_cast<int>(offer.size()) > K) {
+      std::nth_element(offer.begin(), offer.begin() + K, offer.end());
+      offer.resize(K);
+    }
+    for (const auto& o : offer) heap_push(hd, hi, &H.flags[pk], K, o.first, o.second, kNew);
+    H.refresh(list[a]);
+  }
   cnt.distances += pairs;
   cnt.direct += direct;
 }
@@ -1046,6 +1064,20 @@ void final_row(const Searched& S, int32_t t, const float* dist, const int32_t* i
   }
 }
 
+// Asks for the first cache lines of the rows the next point's join reads (the hardware then
+// streams the rest), so that their latency overlaps the current join.
+inline void prefetch_list(const Searched& S, const Candidates& cand, int64_t i) {
+  const int32_t* list = &cand.lists[i * 2 * cand.C];
+  const int count = cand.n_fresh[i] + cand.n_old[i];
+  for (int b = 0; b < count; ++b) {
+    const char* row = reinterpret_cast<const char*>(S.row(list[b]));
+    __builtin_prefetch(row, 0, 2);
+    __builtin_prefetch(row + 64, 0, 2);
+    __builtin_prefetch(row + 128, 0, 2);
+    __builtin_prefetch(row + 192, 0, 2);
+  }
+}
+
 int64_t block_size_for(int64_t n) { return std::max<int64_t>(4096, std::min<int64_t>(16384, n / 8)); }
 
 }  // namespace
@@ -1120,6 +1152,7 @@ KnnStats nn_descent(const float* X, int64_t n, int d, const KnnParams& p, int32_
       for (int64_t i = b0; i < b1; ++i)
         errors.run([&] {
           const int tid = thread_id();
+          if (i + 1 < b1) prefetch_list(S, cand, i + 1);
           const int32_t* list = &cand.lists[i * 2 * cand.C];
           const int nf = cand.n_fresh[i];
           join_lists(S, H, list, nf, nf + cand.n_old[i], U, tid, cnt[tid], scratch[tid]);
