@@ -150,3 +150,22 @@ def test_pickle_round_trip_in_a_new_process(fitted, split, tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "z.npy"), fitted.transform(Xte))
     np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), fitted.predict(Xte))
     np.testing.assert_array_equal(np.load(tmp_path / "labels.npy"), fitted.labels_)
+
+
+def test_transform_does_not_depend_on_the_blas_thread_count(fitted, split):
+    # digits' pixels are integers: many new points have exact ties at their k-th training
+    # neighbour, and the GEMM expansion of the brute-force search breaks them by rounding that
+    # depends on the BLAS thread count (a pickled model gave other coordinates in a new process)
+    from threadpoolctl import threadpool_limits
+
+    Xte = split[1]
+    with threadpool_limits(limits=1):
+        one = fitted.transform(Xte)
+    with threadpool_limits(limits=2):
+        two = fitted.transform(Xte)
+    np.testing.assert_array_equal(one, two)
+    idx, dist = _transform.query_training_neighbours(fitted, Xte, 15, 1)
+    assert (np.diff(dist, axis=1) >= 0).all()
+    ties = np.diff(dist, axis=1) == 0
+    assert ties.any()  # the case this guards is really there
+    assert (np.diff(idx, axis=1)[ties] > 0).all()  # ties in index order

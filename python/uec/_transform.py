@@ -72,9 +72,15 @@ def query_training_neighbours(model, X, k, n_jobs):
     if train.shape[0] > EXACT_KNN_MAX_SAMPLES:
         logger.info("transform: exact kNN against %d training points (the fit had no search index)",
                     train.shape[0])
-    nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric=model.metric, n_jobs=n_jobs)
-    distances, indices = nn.fit(train).kneighbors(X, n_neighbors=k)
-    if model.metric in ("euclidean", "l2"):
+    exact_l2 = model.metric in ("euclidean", "l2")
+    # For the euclidean metric a few more candidates than k come from the GEMM expansion, whose
+    # rounding depends on the BLAS thread count; their exact distances then decide, ties by
+    # index, so the neighbours of a row are the same in every process (integer-valued data such
+    # as digits has many exact ties at the k-th distance).
+    k_query = min(train.shape[0], k + 16) if exact_l2 else k
+    nn = NearestNeighbors(n_neighbors=k_query, algorithm="brute", metric=model.metric, n_jobs=n_jobs)
+    distances, indices = nn.fit(train).kneighbors(X, n_neighbors=k_query)
+    if exact_l2:
         # as in the fit's kNN: recompute the chosen distances exactly (the GEMM expansion gives
         # 1e-4 instead of 0 for duplicates), then re-sort each row
         Xd = np.asarray(X, dtype=np.float64)
@@ -84,7 +90,7 @@ def query_training_neighbours(model, X, k, n_jobs):
         for s in range(0, Xd.shape[0], step):
             diff = Td[indices[s : s + step]] - Xd[s : s + step, None, :]
             distances[s : s + step] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
-        order = np.argsort(distances, axis=1, kind="stable")
+        order = np.lexsort((indices, distances), axis=1)[:, :k]  # by distance, then index
         indices = np.take_along_axis(indices, order, axis=1)
         distances = np.take_along_axis(distances, order, axis=1)
     return np.ascontiguousarray(indices, dtype=np.int32), np.ascontiguousarray(distances, dtype=np.float32)
