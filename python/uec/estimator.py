@@ -79,8 +79,9 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         Total epochs (warm-up plus joint). None: 500 for up to 10,000 samples, else 200.
     warmup_epochs : int or None, default=None
         Epochs of CE alone before the centres are initialised (k-means on the layout so far).
-        None: half of ``n_epochs``. With sub-clusters this was better than starting the
-        clustering term at the spectral layout (MNIST 0.93-0.95 against 0.77-0.89).
+        None: three quarters of ``n_epochs``. With sub-clusters this was better than starting
+        the clustering term at the spectral layout (MNIST 0.93-0.95 against 0.77-0.89) and than
+        half the epochs (MNIST 0.944 against 0.872 over 3 seeds; README).
     learning_rate : float, default=1.0
         Initial learning rate of the embedding.
     centre_lr : float, default=1.0
@@ -321,7 +322,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         if self.variant == "ce":
             warmup = 0
         elif self.warmup_epochs is None:
-            warmup = n_epochs // 2
+            warmup = (3 * n_epochs) // 4
         else:
             warmup = int(self.warmup_epochs)
         if warmup >= n_epochs:
