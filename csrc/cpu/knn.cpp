@@ -1,33 +1,39 @@
-// NN-descent (Dong, Charikar & Li 2011, in pynndescent's form) for the euclidean kNN graph, and a
-// beam search of that graph for new points.
+// NN-descent (Dong, Charikar & Li 2011, in pynndescent's form: random-projection-tree leaves for
+// the initial graph, new/old candidate flags, at most max_candidates sampled per point, local
+// joins with reverse neighbours, early stop at delta * n * k changes) for the euclidean kNN
+// graph, and a beam search of that graph for new points.
 //
-// How the graph search stays deterministic whatever the thread count:
+// Deterministic whatever the thread count:
 // - every random choice (tree splits, candidate sampling, random fill, entry points) comes from
 //   a counter-based stream keyed by (seed, stage, item), never from a thread's position;
-// - a point's heap holds the K = k - 1 smallest (distance, index) pairs offered to it, a strict
-//   total order, skipping indices already present. The heap's content is then a pure function
-//   of the *set* of pairs offered, whatever their order, provided a pair's distance is a pure
-//   function of the two points: every pair is always computed by the same float operations in
-//   the same order, whichever point comes first (products and sums of the two are commutative);
-// - work runs in fixed blocks (one per tree, then blocks of points whose size depends on n only).
-//   Within a block, threads read the heaps frozen at the block's start and write proposed
-//   updates to per-thread buffers; the updates are then applied by target partition. Which
-//   updates are proposed depends only on the frozen state, and applying them is
-//   order-independent, so the heaps after a block do not depend on the threads. The count that
-//   steers the run (entries changed, for the early stop) is taken on the final heaps, not on the
-//   push attempts.
+// - a point's heap holds the K smallest (distance, index) pairs offered to it, a strict total
+//   order, skipping indices already present. Its content is then a pure function of the *set* of
+//   pairs offered, whatever their order, provided a pair's distance is a pure function of the
+//   two points: every pair is computed by the same float operations in the same order wherever
+//   it is taken and whichever point comes first (products and sums of two are commutative);
+// - within one tree each point is in exactly one leaf, so the thread joining a leaf is the only
+//   one touching its points' heaps. The iterations run in fixed blocks of points (their size a
+//   function of n only): within a block, threads read the heaps frozen at the block's start and
+//   write proposed updates to per-thread buffers, then the updates are applied by target
+//   partition. Which updates are proposed depends only on the frozen state and applying them is
+//   order-independent ("pull"/Jacobi within a block), so the heaps after a block do not depend
+//   on the threads. The count that steers the run (entries changed, for the early stop) is taken
+//   on the final heaps, not on the push attempts.
+// The bits may differ between machines: with FMA the dot products round differently (see
+// dot_tile_fma); they never differ between thread counts.
 //
 // Speed. NN-descent spends its time on distances between the candidates of a point (the "local
-// join"), a few dozen rows compared all against all. Here that is done as a small matrix product:
+// join"), a few dozen rows compared all against all. Here that is a small matrix product:
 // squared distances as |x|^2 + |y|^2 - 2 x.y on centred float32 rows, 4 x 3 pairs at a time
-// (register tiles: each loaded 8-float block serves 3 or 4 products), which is 2-3x faster than
-// pairwise differences. The cancellation of that form is harmless while |x|^2 is not much larger
-// than the point's neighbour distances; points where it is (tight groups far from the centre,
-// duplicates) are flagged once, before any distance is taken, and every pair involving one uses
-// the direct sum of squared differences instead. The distances returned are recomputed directly
-// from the input rows. The rows are also reordered by the leaves of the first tree, so points
-// close in space are close in memory. For wide data the trees split a PCA projection (m << d
-// dimensions) instead of the rows.
+// (register tiles: each loaded 8-float block serves 3 or 4 products), 2-3x faster than pairwise
+// differences. That form's cancellation is harmless while |x|^2 is not much larger than the
+// point's neighbour distances; points where it is (tight groups far from the centre) are flagged
+// once, before any distance is taken, and every pair involving one uses the direct sum of squared
+// differences of the rows as given. The heaps keep a few more neighbours than asked for (heap_k),
+// which lifts the recall of the k asked for more cheaply than more trees or iterations. The rows
+// are reordered by the leaves of the first tree, so points close in space are close in memory,
+// and the next point's rows are prefetched during a join. For wide data the trees split a PCA
+// projection (m << d dimensions; it also made better trees than the full rows on MNIST).
 #include "cpu/knn.hpp"
 
 #include <algorithm>
@@ -751,6 +757,11 @@ class Updates {
     buf_[static_cast<size_t>(tid) * parts_ + (target >> shift_)].push_back({target, index, dist});
   }
   std::vector<Update>& at(int tid, int part) { return buf_[static_cast<size_t>(tid) * parts_ + part]; }
+  size_t pending() const {
+    size_t s = 0;
+    for (const auto& b : buf_) s += b.size();
+    return s;
+  }
 
  private:
   int threads_, shift_, parts_;
@@ -1078,6 +1089,8 @@ inline void prefetch_list(const Searched& S, const Candidates& cand, int64_t i) 
   }
 }
 
+// Points per block of the NN-descent iterations (a function of n only): heaps are frozen within a
+// block, so smaller blocks tighten the thresholds sooner; the updates of a block are buffered.
 int64_t block_size_for(int64_t n) { return std::max<int64_t>(4096, std::min<int64_t>(16384, n / 8)); }
 
 }  // namespace
@@ -1158,6 +1171,7 @@ KnnStats nn_descent(const float* X, int64_t n, int d, const KnnParams& p, int32_
           join_lists(S, H, list, nf, nf + cand.n_old[i], U, tid, cnt[tid], scratch[tid]);
         });
       errors.rethrow();
+      if (clock.on) std::fprintf(stderr, "[knn] block %lld: %zu updates\n", static_cast<long long>(b0), U.pending());
       changed += apply_updates(H, U, touched, nt, errors);
     }
     clock.lap("joined", &cnt);

@@ -30,7 +30,7 @@ EUCLIDEAN_METRICS = ("euclidean", "l2", "sqeuclidean")
 # the recall of the k = 15 nearest neighbours is at least pynndescent's with the settings of
 # uec.graph (benchmarks/knn.py): a few more neighbours kept than asked for (HEAP_EXTRA) lift the
 # recall of the k more cheaply than more trees or iterations do.
-HEAP_EXTRA = 3
+HEAP_EXTRA = 4
 LEAF_SIZE = 40
 MAX_CANDIDATES = 60
 DELTA = 0.001
@@ -55,7 +55,7 @@ def default_params(n_samples: int, n_neighbors: int) -> dict:
     """The NN-descent settings for n_samples points and n_neighbors neighbours (self included)."""
     n = int(n_samples)
     return dict(
-        n_trees=min(48, 5 + int(round(np.sqrt(n) / 40.0))),
+        n_trees=min(48, 5 + int(round(np.sqrt(n) / 25.0))),
         leaf_size=LEAF_SIZE,
         max_candidates=MAX_CANDIDATES,
         n_iters=max(5, int(round(np.log2(max(n, 2))))),
