@@ -16,18 +16,13 @@
 #endif
 
 #include "core/math.hpp"
+#include "cpu/threads.hpp"
 #include "core/edges.hpp"
 #include "core/rng.hpp"
 
 namespace uec {
 
 namespace {
-
-#ifdef UEC_HAVE_OPENMP
-inline int thread_id() { return omp_get_thread_num(); }
-#else
-inline int thread_id() { return 0; }
-#endif
 
 // Blocks depend on n only, never on the thread count.
 struct Blocks {

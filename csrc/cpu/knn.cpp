@@ -56,6 +56,8 @@
 #include <omp.h>
 #endif
 
+#include "cpu/threads.hpp"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(UEC_NO_AVX2)
 #define UEC_KNN_AVX2 1
 #include <immintrin.h>
@@ -76,11 +78,6 @@ namespace uec {
 
 namespace {
 
-#ifdef UEC_HAVE_OPENMP
-inline int thread_id() { return omp_get_thread_num(); }
-#else
-inline int thread_id() { return 0; }
-#endif
 
 constexpr int kLane = 16;             // rows are padded to a multiple of 16 floats
 constexpr int32_t kNone = INT32_MAX;  // empty heap slot: sorts after every point
