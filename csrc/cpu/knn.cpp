@@ -772,20 +772,18 @@ struct JoinScratch {
   std::vector<std::pair<float, int32_t>> offer;
 };
 
-// The pairs (list[a], list[b]) with a < n_rows and a < b < n_cols, except a point with itself
+// Every pair (list[a], list[b]) with a < n_rows and a < b < n_cols, except a point with itself
 // (list[0, n_rows) has distinct points, list[n_rows, n_cols) too, but the two parts may share
-// some), in 4 x 3 dot-product tiles; proposes each pair to both heaps where it can beat the
-// frozen threshold.
-void join_lists(const Searched& S, const Heaps& H, const int32_t* list, int n_rows, int n_cols,
-                Updates& U, int tid, Counters& cnt, JoinScratch& js) {
-  if (n_rows < 1 || n_cols < 2) return;
+// some), its squared distance taken in 4 x 3 dot-product tiles (or directly for flagged rows),
+// handed to pair(a, b, d) in a fixed order. Fills js.norm and js.ill for list[0, n_cols).
+template <class Pair>
+void tile_pairs(const Searched& S, const int32_t* list, int n_rows, int n_cols, Counters& cnt,
+                JoinScratch& js, Pair&& pair) {
   const int len = S.len;
   js.norm.resize(n_cols);
-  js.thr.resize(n_cols);
   js.ill.resize(n_cols);
   for (int b = 0; b < n_cols; ++b) {
     js.norm[b] = S.norm[list[b]];
-    js.thr[b] = H.thr[list[b]];
     js.ill[b] = S.ill[list[b]];
   }
   const float* A[kTileA];
@@ -816,14 +814,25 @@ void join_lists(const Searched& S, const Heaps& H, const int32_t* list, int n_ro
             d = (js.norm[a] + js.norm[b]) - 2.0f * dots[u * kTileB + v];
             d = d > 0.0f ? d : 0.0f;
           }
-          if (d <= js.thr[a]) U.emit(tid, p, q, d);
-          if (d <= js.thr[b]) U.emit(tid, q, p, d);
+          pair(a, b, d);
         }
       }
     }
   }
   cnt.distances += pairs;
   cnt.direct += direct;
+}
+
+// The pairs of tile_pairs, each proposed to both heaps where it can beat the frozen threshold.
+void join_lists(const Searched& S, const Heaps& H, const int32_t* list, int n_rows, int n_cols,
+                Updates& U, int tid, Counters& cnt, JoinScratch& js) {
+  if (n_rows < 1 || n_cols < 2) return;
+  js.thr.resize(n_cols);
+  for (int b = 0; b < n_cols; ++b) js.thr[b] = H.thr[list[b]];
+  tile_pairs(S, list, n_rows, n_cols, cnt, js, [&](int a, int b, float d) {
+    if (d <= js.thr[a]) U.emit(tid, list[a], list[b], d);
+    if (d <= js.thr[b]) U.emit(tid, list[b], list[a], d);
+  });
 }
 
 // The pairs of one leaf, pushed straight into the heaps: within one tree each point is in exactly
@@ -834,46 +843,13 @@ void join_lists(const Searched& S, const Heaps& H, const int32_t* list, int n_ro
 void join_leaf(const Searched& S, Heaps& H, const int32_t* list, int size, Counters& cnt,
                JoinScratch& js) {
   if (size < 2) return;
-  const int len = S.len, K = H.K;
-  js.norm.resize(size);
-  js.ill.resize(size);
+  const int K = H.K;
   js.mat.resize(static_cast<size_t>(size) * size);
-  for (int b = 0; b < size; ++b) {
-    js.norm[b] = S.norm[list[b]];
-    js.ill[b] = S.ill[list[b]];
-  }
   float* mat = js.mat.data();
-  const float* A[kTileA];
-  const float* B[kTileB];
-  float dots[kTileA * kTileB];
-  int64_t pairs = 0, direct = 0;
-  for (int a0 = 0; a0 < size; a0 += kTileA) {
-    const int na = std::min(kTileA, size - a0);
-    for (int u = 0; u < kTileA; ++u) A[u] = S.row(list[a0 + std::min(u, na - 1)]);
-    for (int b0 = a0 + 1; b0 < size; b0 += kTileB) {
-      const int nb = std::min(kTileB, size - b0);
-      for (int v = 0; v < kTileB; ++v) B[v] = S.row(list[b0 + std::min(v, nb - 1)]);
-      S.kern.tile(A, B, len, dots);
-      for (int u = 0; u < na; ++u) {
-        const int a = a0 + u;
-        for (int v = 0; v < nb; ++v) {
-          const int b = b0 + v;
-          if (b <= a) continue;
-          ++pairs;
-          float d;
-          if (js.ill[a] | js.ill[b]) {
-            ++direct;
-            d = S.direct(list[a], list[b]);
-          } else {
-            d = (js.norm[a] + js.norm[b]) - 2.0f * dots[u * kTileB + v];
-            d = d > 0.0f ? d : 0.0f;
-          }
-          mat[a * size + b] = d;
-          mat[b * size + a] = d;
-        }
-      }
-    }
-  }
+  tile_pairs(S, list, size, size, cnt, js, [&](int a, int b, float d) {
+    mat[a * size + b] = d;
+    mat[b * size + a] = d;
+  });
   std::vector<std::pair<float, int32_t>>& offer = js.offer;
   for (int a = 0; a < size; ++a) {
     const int64_t pk = static_cast<int64_t>(list[a]) * K;
@@ -890,8 +866,6 @@ void join_leaf(const Searched& S, Heaps& H, const int32_t* list, int size, Count
     for (const auto& o : offer) heap_push(hd, hi, &H.flags[pk], K, o.first, o.second, kNew);
     H.refresh(list[a]);
   }
-  cnt.distances += pairs;
-  cnt.direct += direct;
 }
 
 // Applies every proposed update (parallel over target partitions; order-independent) and returns
