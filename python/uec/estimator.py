@@ -61,8 +61,8 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         "light_plus" (joint, T constant within an epoch), "comma" (CE step then clustering step
         each epoch), or "ce" (embedding only; centres are fitted to the final embedding).
         "comma" is the default: on digits the three joint variants are level (ACC 0.965-0.966
-        over 8 seeds) and on MNIST within seed noise of each other (comma 0.944, light plus
-        0.945, plus 0.951 over 3 seeds), and comma was the most robust to other settings; see
+        over 8 seeds) and on MNIST within seed noise of each other (comma 0.952, light plus
+        0.948, plus 0.945 over 3 seeds), and comma was the most robust to other settings; see
         the README's results.
     n_components : int, default=2
         Dimension of the embedding.
@@ -82,7 +82,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         Epochs of CE alone before the centres are initialised (k-means on the layout so far).
         None: three quarters of ``n_epochs``. With sub-clusters this was better than starting
         the clustering term at the spectral layout (MNIST 0.93-0.95 against 0.77-0.89) and than
-        half the epochs (MNIST 0.944 against 0.872 over 3 seeds; README).
+        half the epochs (MNIST 0.944 against 0.872 over 3 seeds, same kNN; README).
     learning_rate : float, default=1.0
         Initial learning rate of the embedding.
     centre_lr : float, default=1.0
