@@ -252,22 +252,22 @@ def test_pickle_round_trip(digits):
 
 
 def test_digits_accuracy_beats_kmeans_on_its_autoencoder(digits):
-    # Small nets so that this runs in seconds. Measured over seeds 0-5 with this budget:
-    # ReprNet 0.786-0.817 against 0.735-0.818 for k-means on the same pretrained features
-    # (better in 5 of 6 seeds, equal in one). Longer training (100 pretraining and 40 joint
-    # epochs) reached 0.829-0.903 (mean 0.865); see the README.
+    # Small nets so that this runs in seconds: 50 pretraining and 20 joint epochs, batch 64,
+    # Adam 3e-3. Measured over seeds 0-7 with this budget (README): ReprNet 0.849-0.923 (mean
+    # 0.88), k-means on the same pretrained features 0.75-0.90 (mean 0.81). Batch 128 and Adam
+    # 1e-3 gave 0.79-0.82.
     X, y = digits
     hidden = (128, 128, 256)
     accs, base = [], []
     for seed in (0, 1):
-        ae = AutoEncoder(10, hidden_dims=hidden, loss="bce", n_epochs=50, batch_size=128,
-                         random_state=seed).fit(X)
+        ae = AutoEncoder(10, hidden_dims=hidden, loss="bce", n_epochs=50, batch_size=64,
+                         learning_rate=3e-3, random_state=seed).fit(X)
         base.append(clustering_accuracy(
             y, KMeans(10, n_init=10, random_state=seed).fit_predict(ae.transform(X))))
         m = ReprNet(10, hidden_dims=hidden, repr_hidden_dims=(256, 128, 128), n_epochs=20,
-                    batch_size=128, pretrained=ae, random_state=seed).fit(X)
+                    batch_size=64, learning_rate=3e-3, pretrained=ae, random_state=seed).fit(X)
         accs.append(clustering_accuracy(y, m.labels_))
-    assert np.mean(accs) >= 0.78, (accs, base)
+    assert np.mean(accs) >= 0.85, (accs, base)
     assert np.mean(accs) > np.mean(base) + 0.01, (accs, base)
 
 

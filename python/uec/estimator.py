@@ -20,7 +20,7 @@ from ._progress import stage
 from ._validation import check_choice, check_float, check_int
 from .graph import build_graph, epochs_per_sample, find_ab_params, knn_backend
 from .init import initial_centres, initial_embedding
-from .merge import merge_subclusters
+from .merge import merge_subclusters, split_disconnected
 
 logger = logging.getLogger(__name__)
 
@@ -133,10 +133,21 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         Mean embedding of each cluster's points; with ``n_subclusters == n_clusters`` (no
         merge) the optimised centres themselves.
     labels_ : ndarray (n_samples,), int
-    subcluster_centers_ : ndarray (n_subclusters, n_components), float32
-        The centres the clustering term optimised.
+    subcluster_centers_ : ndarray (n_subclusters + n_pieces, n_components), float32
+        The ``n_subclusters`` centres the clustering term optimised, then one row per piece cut
+        off a sub-cluster (its mean embedding; see ``subcluster_labels_``).
     subcluster_labels_ : ndarray (n_samples,), int
-    subcluster_to_cluster_ : ndarray (n_subclusters,), int
+        The sub-cluster of each point: its nearest centre (argmax S, or argmax T), except that a
+        sub-cluster whose points fall into several connected pieces of the kNN graph is cut into
+        them before the merge. The largest piece keeps the sub-cluster's index; another piece of
+        at least ``n_neighbors`` points becomes a new sub-cluster (index ``n_subclusters`` on);
+        a smaller fragment joins the piece it shares most graph weight with. (The clustering
+        term can draw two unconnected sheets into one blob around one centre; the graph still
+        tells them apart.) Not done when ``n_subclusters == n_clusters`` (the paper's form).
+    n_subclusters_ : int
+        Number of centres the clustering term optimised (the first rows of
+        ``subcluster_centers_``).
+    subcluster_to_cluster_ : ndarray (len(subcluster_centers_),), int
         Cluster of each sub-cluster (``labels_ == subcluster_to_cluster_[subcluster_labels_]``).
     n_iter_ : int
         Epochs run (warm-up plus clustering epochs).
@@ -433,13 +444,23 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
                                                       False, n_threads)
         sub_labels = (labels_s if self.labels_from == "S" else labels_tt).astype(np.intp)
         t1 = time.perf_counter()
-        mapping = merge_subclusters(sub_labels, graph, n_clusters, n_sub)
+        sub_centres = M
+        if n_sub > n_clusters:
+            # sub-clusters whose points the graph does not connect are cut into their pieces
+            sub_labels, parent = split_disconnected(sub_labels, graph, n_sub,
+                                                    min_size=int(self.n_neighbors))
+            if parent.size > n_sub:
+                sub_centres = np.concatenate(
+                    [M, _group_means(Z, sub_labels, n_sub, parent.size)])
+                logger.info("%d sub-clusters were not connected in the kNN graph; %d pieces "
+                            "added", len(np.unique(parent[n_sub:])), parent.size - n_sub)
+        mapping = merge_subclusters(sub_labels, graph, n_clusters, sub_centres.shape[0])
         labels = mapping[sub_labels]
         times["merge"] = time.perf_counter() - t1
         if n_sub == n_clusters:
             centres = M
         else:
-            centres = _cluster_means(Z, labels, n_clusters, M, mapping)
+            centres = _cluster_means(Z, labels, n_clusters, sub_centres, mapping)
         warn_empty_clusters(labels, n_clusters, self.labels_from)
 
         # Every fitted attribute is set here, at the end, so that an interrupted fit
@@ -447,7 +468,8 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.embedding_ = Z
         self.cluster_centers_ = centres
         self.labels_ = labels.astype(np.intp)
-        self.subcluster_centers_ = M
+        self.subcluster_centers_ = sub_centres
+        self.n_subclusters_ = int(n_sub)
         self.subcluster_labels_ = sub_labels
         self.subcluster_to_cluster_ = mapping
         self.n_iter_ = int(n_iter)
@@ -520,6 +542,16 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         for j in range(C):
             S_max[:, j] = S[:, mapping == j].max(axis=1)
         return S_max, T @ P
+
+
+def _group_means(Z, labels, first, stop):
+    """Mean embedding (float32) of the points of each group ``first <= g < stop`` (none empty)."""
+    sel = (labels >= first) & (labels < stop)
+    g = labels[sel] - first
+    sums = np.zeros((stop - first, Z.shape[1]), dtype=np.float64)
+    np.add.at(sums, g, Z[sel].astype(np.float64))
+    counts = np.bincount(g, minlength=stop - first)
+    return (sums / counts[:, None]).astype(np.float32)
 
 
 def _cluster_means(Z, labels, n_clusters, sub_centres, mapping):

@@ -66,6 +66,18 @@ def _power_of_two_scale(magnitude, limit):
     return 1.0 if abs(e) <= limit else float(2.0**e)
 
 
+def _times_power_of_two(X, factor):
+    """X * factor for a power of two ``factor``, exactly and in X's dtype: a float32 array
+    times ``np.float32(2.0**130)`` would overflow the factor to inf although every product is
+    finite (a constant X of 1e-39 is scaled to 1)."""
+    e = int(np.round(np.log2(factor)))
+    if scipy.sparse.issparse(X):
+        X = X.copy()
+        X.data = np.ldexp(X.data, e)
+        return X
+    return np.ldexp(X, e)
+
+
 def _max_abs(X):
     data = X.data if scipy.sparse.issparse(X) else X
     return float(np.max(np.abs(data))) if data.size else 0.0
@@ -131,7 +143,7 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
     if scale != 1.0:
         # search at unit magnitude (exact: a power of two), report distances in X's units
         logger.debug("kNN: X has magnitude ~%g; searching X / %g", scale, scale)
-        found = nearest_neighbors(X * (1.0 / scale), k, metric, random_state, n_jobs, exact,
+        found = nearest_neighbors(_times_power_of_two(X, 1.0 / scale), k, metric, random_state, n_jobs, exact,
                                   return_index=return_index)
         indices, distances = found[0], found[1]
         distances = (distances.astype(np.float64) * scale**degree).astype(np.float32)
@@ -303,8 +315,9 @@ def smooth_knn_dist(distances, k, n_iter=64, local_connectivity=1.0, bandwidth=1
         # the bisection starts at sigma = 1 and doubles or halves 64 times at most, which
         # cannot reach distances of 1e30 or 1e-30: solve at unit scale (exact, a power of
         # two); sigma and rho scale with the distances, the memberships do not change
-        sigma, rho = smooth_knn_dist(d * np.float32(1.0 / scale), k, n_iter, local_connectivity, bandwidth)
-        return sigma * np.float32(scale), rho * np.float32(scale)
+        sigma, rho = smooth_knn_dist(_times_power_of_two(d, 1.0 / scale), k, n_iter,
+                                     local_connectivity, bandwidth)
+        return _times_power_of_two(sigma, scale), _times_power_of_two(rho, scale)
     n = d.shape[0]
     target = np.log2(float(k)) * float(bandwidth)
     rho = _local_rho(d, local_connectivity)

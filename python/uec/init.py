@@ -349,7 +349,7 @@ def _pca_coords(X, dim, random_state):
     """The first ``min(dim, n_samples, n_features)`` principal components of X (float64)."""
     from sklearn.decomposition import PCA, TruncatedSVD
 
-    from .graph import _SAFE_EXPONENT_X, _max_abs, _power_of_two_scale
+    from .graph import _SAFE_EXPONENT_X, _max_abs, _power_of_two_scale, _times_power_of_two
 
     n, f = X.shape
     k = min(dim, n, f)
@@ -359,7 +359,7 @@ def _pca_coords(X, dim, random_state):
     # unit magnitude, exactly (a power of two); the layout is min-max scaled afterwards anyway.
     scale = _power_of_two_scale(_max_abs(X), _SAFE_EXPONENT_X)
     if scale != 1.0:
-        X = X * (1.0 / scale)
+        X = _times_power_of_two(X, 1.0 / scale)
     if sp.issparse(X):
         if k < min(n, f):
             try:

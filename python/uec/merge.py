@@ -9,16 +9,28 @@ merges first; two classes that touch in the embedding (4 and 9) share few graph 
 size and stay apart. Centres alone cannot see this: with one centre per cluster, k-means-style
 centres split the 4-and-9 mass along the wrong line and the clustering term then pulls the
 halves together (README, "Clustering quality").
+
+Two rules keep the merge faithful to the graph when the clustering term has drawn two
+unconnected groups of points together (two sheets that touch in the embedding but share no kNN
+edge): ``split_disconnected`` first cuts every sub-cluster into the connected pieces of the graph
+restricted to it, and the merge takes a pair that shares edges before any pair that shares none
+(modularity alone prefers joining two small unconnected groups to joining two large connected
+halves of one cluster once every gain is negative: its resolution limit).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse
+import scipy.sparse.csgraph
 
 
 def merge_subclusters(labels, graph, n_clusters, n_subclusters=None):
     """Map sub-clusters to clusters by greedy modularity merges on ``graph``.
+
+    Each step merges the pair with the largest modularity gain among the pairs that share
+    graph weight; pairs that share none are merged (by the same gain) only when no connected
+    pair is left, so a connected component of the graph is never cut while another is joined.
 
     Parameters
     ----------
@@ -46,23 +58,33 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None):
         raise ValueError(f"n_clusters={k} must be between 1 and n_subclusters={k2}")
     if k == k2:
         return np.arange(k2, dtype=np.intp)
-    P = scipy.sparse.csr_matrix((np.ones(n), (np.arange(n), labels)), shape=(n, k2))
-    A = scipy.sparse.csr_matrix(graph, dtype=np.float64)
-    W = np.asarray((P.T @ A @ P).todense(), dtype=np.float64)  # weights between sub-clusters
-    W = 0.5 * (W + W.T)
+    W = _group_weights(labels, graph, k2)
     vol = W.sum(axis=1)
     m2 = vol.sum()
     if not m2 > 0.0:
         m2 = 1.0  # no edges at all: every gain is 0, merges go by index
+    # Score of merging a and b: the modularity gain (up to the factor 2 / m2)
+    # w_ab - vol_a vol_b / m2, which lies in [-m2 / 4, m2]; pairs with w_ab = 0 are moved below
+    # every connected pair by subtracting 2 m2. Each row keeps its best partner (first maximum),
+    # so a merge costs O(k2) plus a rescan of the rows whose best partner was a or b.
     alive = np.ones(k2, dtype=bool)
+
+    def scores(r):
+        row = W[r] - vol[r] * vol / m2 - np.where(W[r] > 0.0, 0.0, 2.0 * m2)
+        row[~alive] = -np.inf
+        row[r] = -np.inf
+        return row
+
+    best = np.empty(k2, dtype=np.intp)
+    best_val = np.empty(k2)
+    for r in range(k2):
+        row = scores(r)
+        best[r] = int(np.argmax(row))
+        best_val[r] = row[best[r]]
     root = np.arange(k2)
     for _ in range(k2 - k):
-        # modularity gain of merging a and b (up to the factor 2 / m2): w_ab - vol_a vol_b / m2
-        gain = W - np.outer(vol, vol) / m2
-        gain[~(alive[:, None] & alive[None, :])] = -np.inf
-        np.fill_diagonal(gain, -np.inf)
-        flat = int(np.argmax(gain))  # first maximum: deterministic ties
-        a, b = sorted(divmod(flat, k2))
+        a = int(np.argmax(np.where(alive, best_val, -np.inf)))  # first maximum: deterministic
+        a, b = sorted((a, int(best[a])))
         W[a, :] += W[b, :]
         W[:, a] += W[:, b]
         W[b, :] = 0.0
@@ -71,7 +93,88 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None):
         vol[b] = 0.0
         alive[b] = False
         root[root == b] = a
+        best_val[b] = -np.inf
+        # only scores involving a changed; rows that pointed at a or b are rescanned
+        for r in np.flatnonzero(alive):
+            if r == a or best[r] == a or best[r] == b:
+                row = scores(r)
+                best[r] = int(np.argmax(row))
+                best_val[r] = row[best[r]]
+            else:
+                s_ra = W[r, a] - vol[r] * vol[a] / m2 - (0.0 if W[r, a] > 0.0 else 2.0 * m2)
+                if s_ra > best_val[r] or (s_ra == best_val[r] and a < best[r]):
+                    best[r], best_val[r] = a, s_ra
     order = np.flatnonzero(alive)  # roots, ascending: cluster j is the j-th root
     rank = np.empty(k2, dtype=np.intp)
     rank[order] = np.arange(order.size)
     return rank[root]
+
+
+def _group_weights(labels, graph, n_groups):
+    """Dense symmetric (n_groups, n_groups) float64 matrix of the graph weight between groups
+    (the diagonal holds the weight inside each group)."""
+    n = labels.shape[0]
+    P = scipy.sparse.csr_matrix((np.ones(n), (np.arange(n), labels)), shape=(n, n_groups))
+    A = scipy.sparse.csr_matrix(graph, dtype=np.float64)
+    W = np.asarray((P.T @ A @ P).todense(), dtype=np.float64)
+    return 0.5 * (W + W.T)
+
+
+def split_disconnected(labels, graph, n_subclusters, min_size, max_pieces=1024):
+    """Cut each sub-cluster into the connected pieces of ``graph`` restricted to its points.
+
+    The largest piece of sub-cluster ``k`` keeps the index ``k``. Every other piece of at least
+    ``min_size`` points becomes a new sub-cluster, numbered from ``n_subclusters`` on (ordered
+    by parent, then by decreasing size, then by first point; at most ``max_pieces`` of them, the
+    largest). A smaller fragment joins the piece it shares the most graph weight with, or the
+    largest piece of its own sub-cluster when it shares none with any kept piece.
+
+    Returns
+    -------
+    new_labels : int array (n_samples,)
+        Piece of each point, in ``[0, n_pieces)``.
+    parent : int array (n_pieces,)
+        Sub-cluster each piece was cut from (``parent[k] == k`` for ``k < n_subclusters``).
+    """
+    labels = np.asarray(labels, dtype=np.intp)
+    n = labels.shape[0]
+    k2 = int(n_subclusters)
+    A = scipy.sparse.coo_matrix(graph)
+    inside = (labels[A.row] == labels[A.col]) & (A.data > 0)
+    H = scipy.sparse.csr_matrix((np.ones(int(inside.sum())), (A.row[inside], A.col[inside])),
+                                shape=(n, n))
+    n_comp, comp = scipy.sparse.csgraph.connected_components(H, directed=False)
+    size = np.bincount(comp, minlength=n_comp)
+    first = np.full(n_comp, n, dtype=np.intp)
+    np.minimum.at(first, comp, np.arange(n))
+    comp_parent = labels[first]
+    # order pieces by (parent, -size, first point): the first of each parent is its largest
+    order = np.lexsort((first, -size, comp_parent))
+    is_head = np.ones(n_comp, dtype=bool)
+    is_head[1:] = comp_parent[order[1:]] != comp_parent[order[:-1]]
+    heads = order[is_head]
+    extra = order[~is_head]
+    extra = extra[size[extra] >= int(min_size)]
+    if extra.size > max_pieces:  # keep the largest, in the same order
+        keep = np.sort(np.argsort(-size[extra], kind="stable")[:max_pieces])
+        extra = extra[keep]
+    piece = np.full(n_comp, -1, dtype=np.intp)
+    piece[heads] = comp_parent[heads]
+    piece[extra] = k2 + np.arange(extra.size)
+    n_pieces = k2 + extra.size
+    parent = np.concatenate([np.arange(k2), comp_parent[extra]]).astype(np.intp)
+    frag = np.flatnonzero(piece < 0)
+    if frag.size:
+        # graph weight from each fragment to each kept piece
+        kept_of_point = piece[comp]
+        Pf = scipy.sparse.csr_matrix(
+            (np.ones(n), (np.arange(n), np.where(kept_of_point < 0, n_pieces, kept_of_point))),
+            shape=(n, n_pieces + 1))
+        F = scipy.sparse.csr_matrix((np.ones(n), (np.arange(n), comp)), shape=(n, n_comp))
+        Wf = (F[:, frag].T @ scipy.sparse.csr_matrix(graph, dtype=np.float64) @ Pf).tocsr()
+        Wf = Wf[:, :n_pieces].tocsr()
+        Wf.sum_duplicates()
+        target = np.asarray(Wf.argmax(axis=1)).ravel()
+        has = np.asarray(Wf.max(axis=1).toarray()).ravel() > 0.0
+        piece[frag] = np.where(has, target, comp_parent[frag])
+    return piece[comp], parent
