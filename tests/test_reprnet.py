@@ -254,7 +254,7 @@ def test_pickle_round_trip(digits):
 def test_digits_accuracy_beats_kmeans_on_its_autoencoder(digits):
     # Small nets so that this runs in seconds: 50 pretraining and 20 joint epochs, batch 64,
     # Adam 3e-3. Measured over seeds 0-7 with this budget (README): ReprNet 0.849-0.923 (mean
-    # 0.88), k-means on the same pretrained features 0.75-0.90 (mean 0.81). Batch 128 and Adam
+    # 0.88), k-means on the same pretrained features 0.775-0.895 (mean 0.81). Batch 128 and Adam
     # 1e-3 gave 0.79-0.82.
     X, y = digits
     hidden = (128, 128, 256)
