@@ -151,6 +151,9 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         Cluster of each sub-cluster (``labels_ == subcluster_to_cluster_[subcluster_labels_]``).
     n_iter_ : int
         Epochs run (warm-up plus clustering epochs).
+    timings_ : dict
+        Wall seconds of each stage: "knn", "graph" (fuzzy union and pruning), "init",
+        "warmup", "centre_init", "joint" and "merge".
     """
 
     def __init__(
@@ -356,9 +359,9 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         with stage("kNN graph", self.verbose), self._seeded_threads():
             graph, knn_indices, knn_dists, search_index = build_graph(
                 X, int(self.n_neighbors), n_epochs, metric=self.metric, knn=self.knn,
-                random_state=rs, n_jobs=knn_jobs, return_index=True,
+                random_state=rs, n_jobs=knn_jobs, return_index=True, timings=times,
             )
-        times["graph"] = time.perf_counter() - t0
+        times["graph"] = time.perf_counter() - t0 - times["knn"]
         warn_few_distinct(X, knn_dists, n_clusters)
         warn_duplicates(knn_dists, int(self.n_neighbors))
         a, b = find_ab_params(self.spread, self.min_dist)

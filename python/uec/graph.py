@@ -16,6 +16,7 @@ Pipeline (see :func:`build_graph`)::
 """
 
 import logging
+import time
 import warnings
 
 import numpy as np
@@ -484,12 +485,15 @@ def build_graph(
     local_connectivity=1.0,
     exact=None,
     return_index=False,
+    timings=None,
 ):
     """kNN (computed, or the user's ``knn``), fuzzy union, pruning.
 
     Returns ``(graph_csr, knn_indices, knn_distances)``, and with ``return_index=True`` a
     fourth element: the NN-descent search index, or ``None`` (brute force or a given ``knn``).
+    ``timings``, a dict, receives the seconds of the kNN stage under ``"knn"``.
     """
+    t0 = time.perf_counter()
     index = None
     if knn is not None:
         if X_or_none is not None:
@@ -506,6 +510,8 @@ def build_graph(
             X_or_none, n_neighbors, metric=metric, random_state=random_state, n_jobs=n_jobs, exact=exact,
             return_index=True,
         )
+    if timings is not None:
+        timings["knn"] = time.perf_counter() - t0
     graph = fuzzy_simplicial_set(
         indices, distances, set_op_mix_ratio=set_op_mix_ratio, local_connectivity=local_connectivity
     )
