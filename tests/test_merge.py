@@ -26,18 +26,23 @@ def _modularity(A, groups):
 
 def _greedy_reference(A, sub, k2, k):
     """Greedy agglomeration by recomputing the whole modularity for every candidate merge; a
-    pair of groups that shares no edge is taken only when every remaining pair shares none."""
+    pair with an empty group is taken first, and a pair of groups that shares no edge only when
+    every remaining pair shares none."""
     root = np.arange(k2)
     while len(np.unique(root)) > k:
         best = None
         for a, b in itertools.combinations(np.unique(root), 2):
-            connected = A[np.ix_(np.isin(sub, np.flatnonzero(root == a)),
-                                 np.isin(sub, np.flatnonzero(root == b)))].sum() > 0
+            in_a = np.isin(sub, np.flatnonzero(root == a))
+            in_b = np.isin(sub, np.flatnonzero(root == b))
+            # a group without edges (an empty sub-cluster) counts as linked to every group
+            connected = (A[np.ix_(in_a, in_b)].sum() > 0 or A[in_a].sum() == 0
+                         or A[in_b].sum() == 0)
             trial = root.copy()
             trial[trial == b] = a
-            key = (connected, _modularity(A, trial[sub]))
-            if best is None or key[0] > best[0][0] or (
-                    key[0] == best[0][0] and key[1] > best[0][1] + 1e-12):
+            empty = not in_a.any() or not in_b.any()
+            key = (empty, connected, _modularity(A, trial[sub]))
+            if best is None or key[:2] > best[0][:2] or (
+                    key[:2] == best[0][:2] and key[2] > best[0][2] + 1e-12):
                 best = (key, a, b)
         _, a, b = best
         root[root == b] = a
@@ -95,6 +100,23 @@ def test_connected_pairs_merge_first_as_in_the_reference(seed):
     # with as many clusters as components, the clusters are the components
     mapping = merge_subclusters(sub, scipy.sparse.csr_matrix(A), n_comp, k2)
     assert ari(comp_of_sub, mapping) == 1.0
+
+
+def test_empty_subclusters_are_absorbed_in_a_connected_graph():
+    # A connected graph (every pair of groups linked) with two empty sub-clusters: they must not
+    # survive as clusters while connected pairs are merged first.
+    rng = np.random.default_rng(0)
+    n, k2, k = 60, 9, 3
+    sub = rng.choice([1, 2, 4, 5, 6, 8], n)  # 0, 3 and 7 are empty (0: absorbed into a
+    # group with a higher index, which keeps the lower one)
+    B = rng.random((n, n)) * (rng.random((n, n)) < 0.3)
+    A = np.triu(B, 1)
+    A = A + A.T
+    mapping = merge_subclusters(sub, scipy.sparse.csr_matrix(A), k, k2)
+    assert len(np.unique(mapping[sub])) == k
+    ref = _greedy_reference(A, sub, k2, k)
+    for a, b in itertools.combinations(range(k2), 2):
+        assert (mapping[a] == mapping[b]) == (ref[a] == ref[b])
 
 
 def _pieces_reference(labels, A, k2, min_size):

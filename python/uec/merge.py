@@ -64,13 +64,17 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None):
     if not m2 > 0.0:
         m2 = 1.0  # no edges at all: every gain is 0, merges go by index
     # Score of merging a and b: the modularity gain (up to the factor 2 / m2)
-    # w_ab - vol_a vol_b / m2, which lies in [-m2 / 4, m2]; pairs with w_ab = 0 are moved below
-    # every connected pair by subtracting 2 m2. Each row keeps its best partner (first maximum),
+    # w_ab - vol_a vol_b / m2, which lies in [-m2 / 4, m2]; pairs of groups that both have edges
+    # but none between them are moved below every other pair by subtracting 2 m2 (a group
+    # without edges is no evidence of a cut), and pairs with an empty sub-cluster above every
+    # other pair by adding 4 m2 (merged first, whatever the graph). Each row keeps its best partner (first maximum),
     # so a merge costs O(k2) plus a rescan of the rows whose best partner was a or b.
     alive = np.ones(k2, dtype=bool)
+    empty = np.bincount(labels, minlength=k2)[:k2] == 0  # no points: absorbed before anything
 
     def scores(r):
-        row = W[r] - vol[r] * vol / m2 - np.where(W[r] > 0.0, 0.0, 2.0 * m2)
+        row = (W[r] - vol[r] * vol / m2 - _unlinked(W[r], vol[r], vol) * (2.0 * m2)
+               + (empty[r] | empty) * (4.0 * m2))
         row[~alive] = -np.inf
         row[r] = -np.inf
         return row
@@ -91,6 +95,7 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None):
         W[:, b] = 0.0
         vol[a] += vol[b]
         vol[b] = 0.0
+        empty[a] &= empty[b]
         alive[b] = False
         root[root == b] = a
         best_val[b] = -np.inf
@@ -101,13 +106,20 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None):
                 best[r] = int(np.argmax(row))
                 best_val[r] = row[best[r]]
             else:
-                s_ra = W[r, a] - vol[r] * vol[a] / m2 - (0.0 if W[r, a] > 0.0 else 2.0 * m2)
+                s_ra = (W[r, a] - vol[r] * vol[a] / m2
+                        - _unlinked(W[r, a], vol[r], vol[a]) * (2.0 * m2)
+                        + (empty[r] | empty[a]) * (4.0 * m2))
                 if s_ra > best_val[r] or (s_ra == best_val[r] and a < best[r]):
                     best[r], best_val[r] = a, s_ra
     order = np.flatnonzero(alive)  # roots, ascending: cluster j is the j-th root
     rank = np.empty(k2, dtype=np.intp)
     rank[order] = np.arange(order.size)
     return rank[root]
+
+
+def _unlinked(w, vol_a, vol_b):
+    """1.0 where two groups both have graph weight but share none, else 0.0 (arrays or scalars)."""
+    return ((w <= 0.0) & (vol_a > 0.0) & (vol_b > 0.0)).astype(np.float64)
 
 
 def _group_weights(labels, graph, n_groups):
