@@ -18,10 +18,11 @@ The same procedure as umap-learn's ``UMAP.transform``:
 Epochs: as umap-learn, ``n_epochs // 3`` when the fit's ``n_epochs`` was given, else 100 for
 up to 10,000 training points and 30 above. The clustering term is not applied to new points:
 the centres and the training embedding are fixed, and the neighbours a new point is attracted
-to were already pulled into their clusters by the fit. Labels are then the nearest centre
-(``labels_from="S"``) or ``argmax_k S_ik^p / F_k`` with the column sums ``F`` of the
-*training* soft assignments (``labels_from="T"``), so that predicting the training points
-reproduces ``labels_`` up to where transform moves them.
+to were already pulled into their clusters by the fit.
+
+``UEC.predict`` does not use these positions: each new point takes the cluster its training
+neighbours vote for with their membership weights (step 2), as the graph the clusters were
+merged along would connect it (``neighbour_vote``).
 
 The random stream of the epochs is seeded from the fitted embedding itself, so one fitted
 model (and a copy unpickled elsewhere) gives the same output for the same input every time.
@@ -192,20 +193,22 @@ def transform(model, X, n_epochs=None, n_threads=1, verbose=False):
     return Z
 
 
-def assign(model, Z):
-    """Cluster of each row of Z (an embedding against ``model``): its sub-cluster, per
-    ``model.labels_from``, mapped to the sub-cluster's cluster."""
-    M = np.asarray(model.subcluster_centers_, dtype=np.float64)
-    Zd = np.asarray(Z, dtype=np.float64)
-    r = ((Zd[:, None, :] - M[None, :, :]) ** 2).sum(axis=-1)  # (m, C)
-    if model.labels_from == "S":
-        sub = np.argmin(r, axis=1)
-    else:
-        # T_ik is proportional to S_ik^p / F_k, F the column sums of the training S
-        F, _ = _core.cluster_stats(np.ascontiguousarray(model.embedding_, dtype=np.float32),
-                                   np.ascontiguousarray(model.subcluster_centers_, dtype=np.float32),
-                                   model.a_, model.b_, float(model.target_power), False, 1)
-        log_s = -np.log1p(model.a_ * np.power(r, model.b_))
-        score = float(model.target_power) * log_s - np.log(np.maximum(F, np.finfo(float).tiny))
-        sub = np.argmax(score, axis=1)
-    return model.subcluster_to_cluster_[sub].astype(np.intp)
+def neighbour_vote(model, X, n_threads=1):
+    """Cluster of each row of X by its training neighbours: the k = n_neighbors nearest training
+    points (as ``transform`` finds them), each voting for its cluster (``labels_``) with its
+    membership weight (``bipartite_memberships``); a tie, or weights that all underflowed, goes
+    to the nearest neighbour's cluster. Row by row: no random numbers, and a row's label does
+    not depend on the other rows of the call."""
+    k = int(model.n_neighbors)
+    m = X.shape[0]
+    C = int(model.n_clusters)
+    if m == 0:
+        return np.empty(0, dtype=np.intp)
+    indices, distances = query_training_neighbours(model, X, k, n_threads)
+    weights = bipartite_memberships(distances, k).astype(np.float64)
+    votes_for = np.asarray(model.labels_, dtype=np.intp)[indices]  # (m, k)
+    flat = (np.arange(m, dtype=np.intp)[:, None] * C + votes_for).ravel()
+    score = np.bincount(flat, weights=weights.ravel(), minlength=m * C).reshape(m, C)
+    nearest = votes_for[:, 0]
+    best = score.max(axis=1)
+    return np.where(score[np.arange(m), nearest] >= best, nearest, score.argmax(axis=1))

@@ -19,11 +19,12 @@ worker once (``client.scatter(model, broadcast=True)``) and the graph refers to 
 Future; without a client it sits in the graph once, under a single key. It is never pickled
 per task. A ``DaskUEC`` keeps the Future (or key) for later calls with the same client.
 
-What a row's result depends on: ``UEC.transform`` draws its random numbers per call, keyed by
-each row's position in the call, and scales its edge sampling by the largest membership weight
-of the call, so placing rows in different groups moves them slightly (placed chunk by chunk,
-0.03-0.5% of the labels of 6,000 new points changed between chunkings). Here rows are therefore
-always placed in fixed batches of ``batch_size`` consecutive rows counted from the first row of
+What a row's result depends on: ``UEC.predict`` (a vote of the row's training neighbours)
+depends on the row alone. ``UEC.transform`` draws its random numbers per call, keyed by each
+row's position in the call, and scales its edge sampling by the largest membership weight of
+the call, so placing rows in different groups moves them slightly (placed chunk by chunk, up to
+0.5% of 6,000 new points changed their nearest centre between chunkings). Here rows are
+therefore always placed in fixed batches of ``batch_size`` consecutive rows counted from the first row of
 X: the result of row ``i`` equals ``model.transform(X[j:j + batch_size])[i - j]`` with
 ``j = i - i % batch_size``, bit for bit, whatever the chunking and wherever the task runs. For
 that the array is rechunked so that chunk boundaries fall on multiples of ``batch_size`` (a
