@@ -289,6 +289,19 @@ def test_search_recall_against_brute_force(data, request):
     np.testing.assert_allclose(D, true, rtol=1e-4, atol=1e-6)
 
 
+def test_search_reaches_every_cluster_of_a_disconnected_graph():
+    # 20 separated sheets: the kNN graph falls apart into 20 components that a graph search
+    # cannot cross, so the entry points must reach them all. With 64 entries 11.5% of new
+    # points ended in the wrong sheet (here, 12,000 training points: 10%; with 256: none).
+    X, y = make_manifold_clusters(14000, 20, 50, random_state=1)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    train, new, y_train, y_new = X[:12000], X[12000:], y[:12000], y[12000:]
+    _, _, index = _knn.knn_graph(train, K, random_state=0)
+    I, _ = index.query(train, new, K)
+    assert np.all(y_train[I[:, 0]] == y_new)
+    assert recall(I, train, new, self_first=False) >= 0.85
+
+
 def test_search_is_thread_and_batch_independent_and_pickles(split):
     train, new = split
     _, _, index = _knn.knn_graph(train, K, random_state=0)
