@@ -431,10 +431,11 @@ def predict(model, X, *, batch_size=DEFAULT_BATCH_SIZE, n_jobs=None):
     X : dask.array.Array (n, n_features) or dask.dataframe.DataFrame
         Column chunks are merged into one (``X.rechunk({1: -1})``).
     batch_size : int or None, default=4096
-        Rows placed per call of ``UEC.predict``, counted from X's first row, so the result does
-        not depend on the chunking (see the module's doc); None: one call per chunk. With a
-        batch_size, a DataFrame's partition lengths are counted when this is called (one pass
-        over its partitions) to know each row's position.
+        Rows placed per call of ``UEC.predict``, counted from X's first row; None: one call per
+        chunk. ``UEC.predict`` labels each row on its own, so here it only bounds the memory of
+        a call (for ``transform`` it also makes the result independent of the chunking, see the
+        module's doc). With a batch_size, a DataFrame's partition lengths are counted when this
+        is called (one pass over its partitions) to know each row's position.
     n_jobs : int or None
         Threads of the core in each task; None: the model's ``n_jobs`` (-1 means every core of
         the worker's machine in *each* task, so with several worker threads or processes per
