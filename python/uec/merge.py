@@ -67,8 +67,9 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None):
     # w_ab - vol_a vol_b / m2, which lies in [-m2 / 4, m2]; pairs of groups that both have edges
     # but none between them are moved below every other pair by subtracting 2 m2 (a group
     # without edges is no evidence of a cut), and pairs with an empty sub-cluster above every
-    # other pair by adding 4 m2 (merged first, whatever the graph). Each row keeps its best partner (first maximum),
-    # so a merge costs O(k2) plus a rescan of the rows whose best partner was a or b.
+    # other pair by adding 4 m2 (merged first, whatever the graph). Each row keeps its best
+    # partner (first maximum), so a merge costs O(k2) plus a rescan of the rows whose best
+    # partner was a or b.
     alive = np.ones(k2, dtype=bool)
     empty = np.bincount(labels, minlength=k2)[:k2] == 0  # no points: absorbed before anything
 
