@@ -137,7 +137,9 @@ def test_model_is_in_the_local_graph_once(est, data):
     holders, graph = model_holders(labels, est.model_)
     assert len(holders) == 1, holders
     tasks = [k for k in graph if isinstance(k, tuple) and k[0].startswith("uec-predict")]
-    assert len(tasks) == 3 and all(holders[0] in graph[k].dependencies for k in tasks)
+    # one predict task per chunk of X (predict does not realign chunks to batch boundaries)
+    assert len(tasks) == len(X.chunks[0]) == 6
+    assert all(holders[0] in graph[k].dependencies for k in tasks)
     # predict and transform of one DaskUEC share the key, so a joint compute ships it once
     assert [k for k in dict(Z.__dask_graph__()) if str(k).startswith("uec-model-")] == holders
     lab, z = dask.compute(labels, Z)
@@ -216,8 +218,11 @@ def test_unknown_chunk_sizes(est, data):
     assert np.isnan(Xu.chunks[0][0])
     with pytest.raises(ValueError, match="unknown chunk sizes.*compute_chunk_sizes"):
         ud.DaskUEC(**PARAMS, sample_size=100).fit(Xu)
+    # transform groups rows by position: it needs the chunk sizes
     with pytest.raises(ValueError, match="unknown chunk sizes.*batch_size=1000"):
-        est.predict(Xu)
+        est.transform(Xu)
+    # predict labels each row on its own: no positions needed, any batch size
+    np.testing.assert_array_equal(est.predict(Xu).compute(), est.model_.predict(Xnew))
     labels = ud.predict(est, Xu, batch_size=None).compute()  # one call per chunk is fine
     np.testing.assert_array_equal(labels, batched(est.model_, Xnew, "predict"))
     np.testing.assert_array_equal(est.predict(Xu.compute_chunk_sizes()).compute(),

@@ -20,17 +20,19 @@ Future; without a client it sits in the graph once, under a single key. It is ne
 per task. A ``DaskUEC`` keeps the Future (or key) for later calls with the same client.
 
 What a row's result depends on: ``UEC.predict`` (a vote of the row's training neighbours)
-depends on the row alone. ``UEC.transform`` draws its random numbers per call, keyed by each
-row's position in the call, and scales its edge sampling by the largest membership weight of
-the call, so placing rows in different groups moves them slightly (placed chunk by chunk, up to
-0.5% of 6,000 new points changed their nearest centre between chunkings). Here rows are
-therefore always placed in fixed batches of ``batch_size`` consecutive rows counted from the first row of
-X: the result of row ``i`` equals ``model.transform(X[j:j + batch_size])[i - j]`` with
-``j = i - i % batch_size``, bit for bit, whatever the chunking and wherever the task runs. For
-that the array is rechunked so that chunk boundaries fall on multiples of ``batch_size`` (a
-no-op when the chunk sizes are already multiples of it) and the result is rechunked back to X's
-row chunks. ``batch_size=None`` places each chunk in one call instead (no rechunking; the result
-then equals ``model.transform`` of each chunk and depends on the chunking).
+depends on the row alone, so ``predict`` places each chunk (partition) as it is, in calls of at
+most ``batch_size`` rows: no rechunking, and unknown chunk sizes are fine. ``UEC.transform``
+draws its random numbers per call, keyed by each row's position in the call, and scales its
+edge sampling by the largest membership weight of the call, so placing rows in different groups
+moves them slightly (placed chunk by chunk, up to 0.5% of 6,000 new points changed their nearest
+centre between chunkings). ``transform`` therefore places rows in fixed batches of
+``batch_size`` consecutive rows counted from the first row of X: the result of row ``i`` equals
+``model.transform(X[j:j + batch_size])[i - j]`` with ``j = i - i % batch_size``, bit for bit,
+whatever the chunking and wherever the task runs. For that the array is rechunked so that chunk
+boundaries fall on multiples of ``batch_size`` (a no-op when the chunk sizes are already
+multiples of it) and the result is rechunked back to X's row chunks. ``batch_size=None`` places
+each chunk in one call instead (no rechunking; the result then equals ``model.transform`` of
+each chunk and depends on the chunking).
 
 Threads: each task runs the core with ``n_jobs`` threads (-1: every core of the machine, in
 each task). Tasks of one worker process that share a model run one at a time, because
@@ -335,7 +337,9 @@ def _apply(model, X, what, batch_size, n_jobs, ref, feature_names=None):
         if feature_names is not None and [str(c) for c in X.columns] != list(feature_names):
             raise ValueError(f"X has columns {[str(c) for c in X.columns]}, but the model was "
                              f"fitted on columns {list(feature_names)}")
-        if batch_size is None:
+        if batch_size is None or what == "predict":
+            # per partition: predict labels each row on its own, so only transform needs the
+            # global row positions (and the partition lengths behind them)
             index = X._meta.index[:0]
             if what == "predict":
                 meta = pd.Series(np.empty(0, dtype=np.intp), index=index, name=LABEL_NAME)
@@ -345,7 +349,7 @@ def _apply(model, X, what, batch_size, n_jobs, ref, feature_names=None):
             # one delayed task per partition (map_partitions of older Dask versions passes a
             # Delayed argument through unresolved)
             task = dask.delayed(_partition_task, pure=True)
-            parts = [task(part, ref, what, None, n_jobs, _components(model))
+            parts = [task(part, ref, what, batch_size, n_jobs, _components(model))
                      for part in X.to_delayed()]
             return dd.from_delayed(parts, meta=meta, divisions=X.divisions, verify_meta=False)
         arr = X.to_dask_array(lengths=True)  # global row positions need the partition lengths
@@ -359,7 +363,7 @@ def _apply(model, X, what, batch_size, n_jobs, ref, feature_names=None):
         logger.debug("X has %d column chunks: rechunked to one", len(X.chunks[1]))
         X = X.rechunk({1: -1})
     rows = X.chunks[0]
-    if batch_size is not None:
+    if batch_size is not None and what == "transform":  # predict: each row on its own
         if any(np.isnan(c) for c in rows):
             raise ValueError(
                 f"X has unknown chunk sizes along its rows (chunks={rows}), so rows cannot be "
@@ -381,7 +385,7 @@ def _apply(model, X, what, batch_size, n_jobs, ref, feature_names=None):
         out = X.map_blocks(_block_task, ref, what, batch_size, n_jobs,
                            chunks=(X.chunks[0], (d,)), dtype=np.float32,
                            meta=np.empty((0, d), dtype=np.float32), name=name)
-    if tuple(out.chunks[0]) != tuple(rows):
+    if tuple(out.chunks[0]) != tuple(rows) and not any(np.isnan(c) for c in rows):
         out = out.rechunk({0: rows})
     return out
 
@@ -431,11 +435,9 @@ def predict(model, X, *, batch_size=DEFAULT_BATCH_SIZE, n_jobs=None):
     X : dask.array.Array (n, n_features) or dask.dataframe.DataFrame
         Column chunks are merged into one (``X.rechunk({1: -1})``).
     batch_size : int or None, default=4096
-        Rows placed per call of ``UEC.predict``, counted from X's first row; None: one call per
-        chunk. ``UEC.predict`` labels each row on its own, so here it only bounds the memory of
-        a call (for ``transform`` it also makes the result independent of the chunking, see the
-        module's doc). With a batch_size, a DataFrame's partition lengths are counted when this
-        is called (one pass over its partitions) to know each row's position.
+        At most this many rows per call of ``UEC.predict`` within a chunk (None: one call per
+        chunk). ``UEC.predict`` labels each row on its own, so the result never depends on the
+        chunking and chunks are not realigned (unlike :func:`transform`).
     n_jobs : int or None
         Threads of the core in each task; None: the model's ``n_jobs`` (-1 means every core of
         the worker's machine in *each* task, so with several worker threads or processes per
@@ -452,7 +454,10 @@ def predict(model, X, *, batch_size=DEFAULT_BATCH_SIZE, n_jobs=None):
 def transform(model, X, *, batch_size=DEFAULT_BATCH_SIZE, n_jobs=None):
     """Embedding of every row of X against a fitted model, computed lazily per chunk.
 
-    Same parameters as :func:`predict`. Returns a float32 dask array (n, n_components) with X's
+    Same parameters as :func:`predict`, except ``batch_size``: rows are placed in fixed batches
+    of ``batch_size`` counted from X's first row, so that the result does not depend on the
+    chunking (X is rechunked to batch boundaries when needed and a DataFrame's partition
+    lengths are counted first; see the module's doc); None: one call per chunk. Returns a float32 dask array (n, n_components) with X's
     row chunks and one column chunk, or for a DataFrame a dask DataFrame with columns
     ``"uec0", "uec1", ...`` and X's index and partitions."""
     return _run(model, X, "transform", batch_size, n_jobs)
