@@ -451,15 +451,19 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         t1 = time.perf_counter()
         sub_centres = M
         if n_sub > n_clusters:
+            # the cut and the merge both sum float64 weights: one conversion for both
+            weights = scipy.sparse.csr_matrix(graph, dtype=np.float64)
             # sub-clusters whose points the graph does not connect are cut into their pieces
-            sub_labels, parent = split_disconnected(sub_labels, graph, n_sub,
+            sub_labels, parent = split_disconnected(sub_labels, weights, n_sub,
                                                     min_size=int(self.n_neighbors))
             if parent.size > n_sub:
                 sub_centres = np.concatenate(
                     [M, _group_means(Z, sub_labels, n_sub, parent.size)])
                 logger.info("%d sub-clusters were not connected in the kNN graph; %d pieces "
                             "added", len(np.unique(parent[n_sub:])), parent.size - n_sub)
-        mapping = merge_subclusters(sub_labels, graph, n_clusters, sub_centres.shape[0])
+        else:
+            weights = graph
+        mapping = merge_subclusters(sub_labels, weights, n_clusters, sub_centres.shape[0])
         labels = mapping[sub_labels]
         times["merge"] = time.perf_counter() - t1
         if n_sub == n_clusters:

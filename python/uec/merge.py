@@ -152,7 +152,8 @@ def split_disconnected(labels, graph, n_subclusters, min_size, max_pieces=1024):
     labels = np.asarray(labels, dtype=np.intp)
     n = labels.shape[0]
     k2 = int(n_subclusters)
-    A = scipy.sparse.coo_matrix(graph)
+    G = scipy.sparse.csr_matrix(graph, dtype=np.float64)  # no copy when it already is one
+    A = G.tocoo()
     inside = (labels[A.row] == labels[A.col]) & (A.data > 0)
     H = scipy.sparse.csr_matrix((np.ones(int(inside.sum())), (A.row[inside], A.col[inside])),
                                 shape=(n, n))
@@ -184,7 +185,7 @@ def split_disconnected(labels, graph, n_subclusters, min_size, max_pieces=1024):
             (np.ones(n), (np.arange(n), np.where(kept_of_point < 0, n_pieces, kept_of_point))),
             shape=(n, n_pieces + 1))
         F = scipy.sparse.csr_matrix((np.ones(n), (np.arange(n), comp)), shape=(n, n_comp))
-        Wf = (F[:, frag].T @ scipy.sparse.csr_matrix(graph, dtype=np.float64) @ Pf).tocsr()
+        Wf = (F[:, frag].T @ G @ Pf).tocsr()
         Wf = Wf[:, :n_pieces].tocsr()
         Wf.sum_duplicates()
         target = np.asarray(Wf.argmax(axis=1)).ravel()
