@@ -18,6 +18,7 @@
 #include "core/math.hpp"
 #include "cpu/epochs.hpp"
 #include "cpu/knn.hpp"
+#include "cpu/lanes.hpp"
 #include "optimize_binding.hpp"
 
 namespace py = pybind11;
@@ -138,6 +139,16 @@ py::tuple ce_steps(CArray<float> X, CArray<float> Y, float a, float b, float gam
     }
   }
   return py::make_tuple(att, rep);
+}
+
+// r^b elementwise by the core's pow_pos (for tests against float64).
+py::array_t<float> pow_pos(CArray<float> R, float b) {
+  check_real(b, "b", 0.0, true);
+  py::array_t<float> out(R.size());
+  const float* r = R.data();
+  float* o = out.mutable_data();
+  for (py::ssize_t i = 0; i < R.size(); ++i) o[i] = uec::pow_pos(r[i], b);
+  return out;
 }
 
 // ---- kNN (csrc/cpu/knn.cpp) ------------------------------------------------------------------
@@ -311,6 +322,8 @@ PYBIND11_MODULE(_core, m) {
         py::arg("a"), py::arg("b"), py::arg("p"), py::arg("matrices") = false, py::arg("n_jobs") = 1);
   m.def("ce_steps", &ce_steps, py::arg("x").noconvert(), py::arg("y").noconvert(), py::arg("a"),
         py::arg("b"), py::arg("gamma") = 1.0f, py::arg("clip_mode") = 0);
+  m.def("pow_pos", &pow_pos, py::arg("r").noconvert(), py::arg("b"),
+        "r ** b (r > 0, flattened) as the CE steps compute it.");
   m.def("nn_descent", &nn_descent, py::arg("X").noconvert(), py::arg("k"), py::arg("n_trees"),
         py::arg("leaf_size"), py::arg("max_candidates"), py::arg("n_iters"), py::arg("delta"),
         py::arg("seed"), py::arg("heap_k") = 0, py::arg("proj_dim") = -1, py::arg("n_threads") = 1,
@@ -328,6 +341,14 @@ PYBIND11_MODULE(_core, m) {
         "knn_search_graph): (indices (m, k) int32, squared distances (m, k) float32), rows sorted.");
   m.def("resolve_threads", &uec::resolve_threads, py::arg("n_jobs"));
   m.def("have_openmp", &uec::have_openmp);
+  m.def(
+      "epoch_kernel",
+      [](int d, int64_t n_tail) {
+        static const char* names[] = {"serial", "interleaved", "avx2"};
+        return std::string(names[uec::pick_epoch_kernel(d, n_tail)]);
+      },
+      py::arg("d"), py::arg("n_tail"),
+      "The CE path the epochs take for a d-dimensional embedding (UEC_EPOCH_KERNEL forces one).");
   m.attr("MODE_CE") = static_cast<int>(uec::CE_ONLY);
   m.attr("MODE_COMMA") = static_cast<int>(uec::COMMA);
   m.attr("MODE_LIGHT_PLUS") = static_cast<int>(uec::LIGHT_PLUS);

@@ -1,5 +1,9 @@
-// UMAP's sampled-edge SGD for one head vertex, shared by the OpenMP epochs and the CUDA kernels
-// (one definition, so both paths run the same operations in the same order).
+// UMAP's sampled-edge SGD for one head vertex, shared by the OpenMP epochs and the CUDA kernels.
+// Two pieces, each defined once: edge_schedule decides which updates a head takes in an epoch
+// (due edges, their negative samples, the random draws, the sampling state), and ce_update
+// applies one of them. edge_updates runs them one after the other; the OpenMP epochs for
+// d = 2 may instead record the schedule and run several heads' updates interleaved
+// (cpu/epochs.cpp), which performs the same updates in the same order for every head.
 #pragma once
 #include <cstdint>
 
@@ -9,36 +13,49 @@
 
 namespace uec {
 
-// Head vertex i at position z (d floats, updated in place) takes every edge due this epoch
-// (ep1 = epoch + 1: an edge with epochs_per_sample e is due every e epochs), reading the other
-// ends from tail, then its negative samples. GraphT has indptr, indices, epochs_per_sample,
-// next_sample, next_negative and n_tail; ParamsT has a, b, gamma, negative_sample_rate, alpha,
-// attract_scale and clip_mode. self_tail: tail is the epoch-start snapshot of the points being
-// fitted (false for a fixed tail, as in transform).
-// D > 0 fixes the dimension at compile time (the loops over coordinates unroll); D = 0 reads d.
-template <int D, class GraphT, class ParamsT>
-UEC_HD void edge_updates_dim(const GraphT& g, int64_t i, float* z, int d_runtime,
-                             const float* tail, bool self_tail, const ParamsT& p, float ep1,
-                             float lr, Rng& rng) {
+// What one CE update of a head is: the pull of the reverse edge (evaluated at the epoch-start
+// position of the head), the pull of the edge itself, or the push of a negative sample.
+enum CeKind : int { CE_REVERSE = 0, CE_FORWARD = 1, CE_NEGATIVE = 2 };
+
+// One CE update of the head at z (d floats, updated in place): base is z for CE_FORWARD and
+// CE_NEGATIVE and the head's epoch-start position for CE_REVERSE; other is the tail row.
+// The coefficient is attractive_coeff / repulsive_coeff's, written with one division so that
+// both kinds share it (same operations, same bits); a coincident pair moves nothing.
+template <int D, class ParamsT>
+UEC_HD void ce_update(float* z, const float* base, const float* other, int kind, int d_runtime,
+                      const ParamsT& p, float step_scale) {
   const int d = D > 0 ? D : d_runtime;
-  const float step_scale = lr * p.alpha;
+  const float r = sq_dist(base, other, d);
+  const bool neg = kind == CE_NEGATIVE;
+  const float rb = pow_pos(r, p.b);
+  const float num = neg ? 2.0f * p.gamma * p.b : (-2.0f * p.a * p.b) * rb;
+  const float den = (neg ? kRepulsionEps + r : r) * (1.0f + p.a * rb);
+  const float coeff = r > 0.0f ? num / den : 0.0f;
+  const float mult = neg ? 1.0f : p.attract_scale;
+  for (int t = 0; t < d; ++t)
+    z[t] += (mult * ce_step(coeff, base[t] - other[t], p.clip_mode)) * step_scale;
+}
+
+// The updates head vertex i takes in this epoch, in order, as visit(kind, tail index) calls:
+// every edge due this epoch (ep1 = epoch + 1: an edge with epochs_per_sample e is due every e
+// epochs), its reverse pull first when fitting (self_tail), then its own pull, then its
+// negative samples drawn from rng. Advances the sampling state (next_sample, next_negative).
+// GraphT has indptr, indices, epochs_per_sample, next_sample, next_negative and n_tail;
+// ParamsT has negative_sample_rate.
+//
+// The reverse pull: the graph is symmetric, and UMAP applies the pull of edge (j, i) while
+// visiting j ("move_other"), a scatter into i's row. Here i gathers it, evaluated at the
+// epoch-start positions of both ends, so every point writes only its own row. Doubling the
+// forward step instead overshoots (README, "CE layout").
+template <class GraphT, class ParamsT, class Visit>
+UEC_HD void edge_schedule(const GraphT& g, int64_t i, bool self_tail, const ParamsT& p,
+                          float ep1, Rng& rng, Visit& visit) {
   const uint32_t n_tail = static_cast<uint32_t>(g.n_tail);
   for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
     if (g.next_sample[e] > ep1) continue;
-    const float* other = tail + static_cast<int64_t>(g.indices[e]) * d;
-    if (self_tail) {
-      // The pull of the reverse edge (j, i), due in the same epochs (the graph is symmetric).
-      // UMAP applies it while visiting j ("move_other"), a scatter into i's row; here i gathers
-      // it, evaluated at the epoch-start positions of both ends, so every point still writes
-      // only its own row. Doubling the forward step instead overshoots (README, "CE layout").
-      const float* zi0 = tail + i * d;
-      const float rc = attractive_coeff(sq_dist(zi0, other, d), p.a, p.b);
-      for (int t = 0; t < d; ++t)
-        z[t] += p.attract_scale * ce_step(rc, zi0[t] - other[t], p.clip_mode) * step_scale;
-    }
-    const float coeff = attractive_coeff(sq_dist(z, other, d), p.a, p.b);
-    for (int t = 0; t < d; ++t)
-      z[t] += p.attract_scale * ce_step(coeff, z[t] - other[t], p.clip_mode) * step_scale;
+    const int64_t j = g.indices[e];
+    if (self_tail) visit(CE_REVERSE, j);
+    visit(CE_FORWARD, j);
     const float eps = g.epochs_per_sample[e];
     g.next_sample[e] += eps;
 
@@ -47,13 +64,36 @@ UEC_HD void edge_updates_dim(const GraphT& g, int64_t i, float* z, int d_runtime
     for (int q = 0; q < n_neg; ++q) {
       const uint32_t k = rng.below(n_tail);
       if (self_tail && static_cast<int64_t>(k) == i) continue;
-      const float* neg = tail + static_cast<int64_t>(k) * d;
-      const float rc = repulsive_coeff(sq_dist(z, neg, d), p.a, p.b, p.gamma);
-      if (rc > 0.0f)
-        for (int t = 0; t < d; ++t) z[t] += ce_step(rc, z[t] - neg[t], p.clip_mode) * step_scale;
+      visit(CE_NEGATIVE, static_cast<int64_t>(k));
     }
     if (n_neg > 0) g.next_negative[e] += static_cast<float>(n_neg) * eps_neg;
   }
+}
+
+// Applies each scheduled update at once (edge_updates).
+template <int D, class ParamsT>
+struct ApplyNow {
+  float* z;
+  const float* zi0;   // the head's epoch-start row (self_tail) or its start (fixed tail)
+  const float* tail;
+  int d;
+  const ParamsT& p;
+  float step_scale;
+  UEC_HD void operator()(int kind, int64_t j) {
+    const int dd = D > 0 ? D : d;
+    ce_update<D>(z, kind == CE_REVERSE ? zi0 : z, tail + j * dd, kind, d, p, step_scale);
+  }
+};
+
+// Head vertex i at position z (d floats, updated in place) takes every update edge_schedule
+// lists, reading the other ends from tail. self_tail: tail is the epoch-start snapshot of the
+// points being fitted (false for a fixed tail, as in transform). D > 0 fixes the dimension at
+// compile time (the loops over coordinates unroll); D = 0 reads d.
+template <int D, class GraphT, class ParamsT>
+UEC_HD void edge_updates_dim(const GraphT& g, int64_t i, float* z, int d, const float* tail,
+                             bool self_tail, const ParamsT& p, float ep1, float lr, Rng& rng) {
+  ApplyNow<D, ParamsT> apply{z, self_tail ? tail + i * d : z, tail, d, p, lr * p.alpha};
+  edge_schedule(g, i, self_tail, p, ep1, rng, apply);
 }
 
 // The same for any dimension, with 2-D (the default embedding) specialised.

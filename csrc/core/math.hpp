@@ -6,6 +6,8 @@
 // N_k = S_k^p / F_k, D = sum_m N_m, T_k = N_k / D.
 #pragma once
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "core/hd.hpp"
 
@@ -32,19 +34,100 @@ UEC_HD float sq_dist(const float* x, const float* y, int d) {
   return s;
 }
 
+// Bits of a float and back (memcpy on the host, intrinsics on the device).
+UEC_HD uint32_t float_bits(float x) {
+#if defined(__CUDA_ARCH__)
+  return static_cast<uint32_t>(__float_as_int(x));
+#else
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return u;
+#endif
+}
+UEC_HD float bits_float(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __int_as_float(static_cast<int>(u));
+#else
+  float x;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+#endif
+}
+
+// Coefficients of the two polynomials of pow_pos, fitted (weighted least squares to minimax) in
+// float64 and rounded to float: log2(1 + t) = t P(t) on t in [sqrt(1/2) - 1, sqrt(2) - 1]
+// (|error| < 4e-8) and 2^f = Q(f) on f in [-1/2, 1/2] (|relative error| < 2e-9).
+constexpr float kLog2Poly[9] = {1.442695022e+00f, -7.213472128e-01f, 4.809102714e-01f,
+                                -3.607162535e-01f, 2.879391015e-01f, -2.386756688e-01f,
+                                2.152122855e-01f, -2.089338899e-01f, 1.292642802e-01f};
+constexpr float kExp2Poly[7] = {1.000000000e+00f, 6.931471825e-01f, 2.402265221e-01f,
+                                5.550327152e-02f, 9.617994539e-03f, 1.340043149e-03f,
+                                1.547802240e-04f};
+constexpr float kSqrt2 = 1.41421356f;
+constexpr float kRoundMagic = 12582912.0f;  // 1.5 * 2^23: (y + it) - it rounds |y| < 2^22
+
+// r^b for r > 0 (the CE steps' only transcendental), as exp2(b log2 r) with the two polynomials
+// above, in float: relative error below 4e-7 (a few float ulps) for r in [2^-126, 2^128) and
+// b in [2^-10, 4] (tested against float64). Written
+// without data-dependent branches so that the 8-lane AVX2 form (cpu/lanes.cpp, pow_pos8) runs
+// exactly these operations in this order (never fused) and gives the same bits; eight lanes of
+// it cost less than two calls of powf. Results below 2^-125 flush to 0; +inf and NaN come back
+// as they are; overflow gives +inf.
+UEC_HD float pow_pos(float r, float b) {
+  const bool tiny = r < 1.17549435e-38f;                  // subnormal: scale by 2^24 (exact)
+  const float rs = tiny ? r * 16777216.0f : r;
+  const uint32_t bits = float_bits(rs);
+  const int biased = static_cast<int>((bits >> 23) & 0xffu);
+  // rs = 2^e m with m in [sqrt(1/2), sqrt(2)), by integer arithmetic on the bits (no branch on
+  // the mantissa, which is random): offset by the bits of sqrt(1/2), then split.
+  const int32_t off = static_cast<int32_t>(bits - 0x3f3504f3u);
+  const int32_t e = (off >> 23) - (tiny ? 24 : 0);
+  const float m = bits_float(bits - (static_cast<uint32_t>(off >> 23) << 23));
+  const float t = m - 1.0f;                               // exact (Sterbenz)
+  // Estrin's scheme (short dependency chains; the per-sample updates are latency-bound).
+  const float t2 = t * t, t4 = t2 * t2, t8 = t4 * t4;
+  const float l01 = kLog2Poly[0] + kLog2Poly[1] * t, l23 = kLog2Poly[2] + kLog2Poly[3] * t;
+  const float l45 = kLog2Poly[4] + kLog2Poly[5] * t, l67 = kLog2Poly[6] + kLog2Poly[7] * t;
+  const float l03 = l01 + l23 * t2, l47 = l45 + l67 * t2;
+  const float q = (l03 + l47 * t4) + kLog2Poly[8] * t8;
+  // y = b log2 r = b e + b t q, split so that its fraction keeps float precision however large
+  // its integer part: b = bh + bl with bh's 12 leading bits, so bh e is exact (|e| < 2^8).
+  const float bh = bits_float(float_bits(b) & 0xfffff000u), bl = b - bh;
+  const float fe = static_cast<float>(e);
+  const float ye = bh * fe, yr = bl * fe + b * (t * q);
+  float y = ye + yr;
+  y = y > 129.0f ? 129.0f : (y < -130.0f ? -130.0f : y);  // keeps the integer part in range
+  const float n = (y + kRoundMagic) - kRoundMagic;        // nearest integer, ties to even
+  const float f = (ye - n) + yr;                          // about [-1/2, 1/2]; ye - n exact
+  const float f2 = f * f, f4 = f2 * f2;
+  const float e01 = kExp2Poly[0] + kExp2Poly[1] * f, e23 = kExp2Poly[2] + kExp2Poly[3] * f;
+  const float e45 = kExp2Poly[4] + kExp2Poly[5] * f;
+  const float p2 = (e01 + e23 * f2) + (e45 + kExp2Poly[6] * f2) * f4;
+  const int ni = static_cast<int>(n);
+  // 2^n as 2^(n-1) * 2 so that n = 128 (a result just below or above FLT_MAX) still works.
+  const float half_scale = bits_float(static_cast<uint32_t>((ni < -125 ? 1 : ni + 126)) << 23);
+  float out = (p2 * half_scale) * 2.0f;
+  out = ni < -125 ? 0.0f : out;
+  return biased == 255 ? r : out;                         // +inf, NaN
+}
+
 // UMAP's attractive coefficient for a sampled edge at squared distance r:
-// -2ab r^(b-1) / (1 + a r^b); zero for coincident points. The step is coeff * (z_i - z_j).
+// -2ab r^(b-1) / (1 + a r^b), computed as (-2ab r^b) / (r (1 + a r^b)); zero for coincident
+// points. The step is coeff * (z_i - z_j).
 UEC_HD float attractive_coeff(float r, float a, float b) {
   if (!(r > 0.0f)) return 0.0f;
-  float rb = powf(r, b);
-  return -2.0f * a * b * (rb / r) / (1.0f + a * rb);
+  const float rb = pow_pos(r, b);
+  const float k = -2.0f * a * b;
+  return (k * rb) / (r * (1.0f + a * rb));
 }
 
 // UMAP's repulsive coefficient for a negative sample: 2 gamma b / ((eps + r)(1 + a r^b)); zero
 // for coincident points. The step is coeff * (z_i - z_k).
 UEC_HD float repulsive_coeff(float r, float a, float b, float gamma) {
   if (!(r > 0.0f)) return 0.0f;
-  return 2.0f * gamma * b / ((kRepulsionEps + r) * (1.0f + a * powf(r, b)));
+  const float rb = pow_pos(r, b);
+  const float k = 2.0f * gamma * b;
+  return k / ((kRepulsionEps + r) * (1.0f + a * rb));
 }
 
 // Per-coordinate CE step for a coefficient, clipped as the clipping mode says (before alpha/lr).

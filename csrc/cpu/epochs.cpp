@@ -16,6 +16,7 @@
 #endif
 
 #include "core/math.hpp"
+#include "cpu/lanes.hpp"
 #include "cpu/threads.hpp"
 #include "core/edges.hpp"
 #include "core/rng.hpp"
@@ -245,6 +246,9 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
   std::vector<RowScratch> scratch;
   scratch.reserve(nt);
   for (int t = 0; t < nt; ++t) scratch.emplace_back(std::max(C, 1), d);
+  const EpochKernel kernel = pick_epoch_kernel(d, g.n_tail);
+  const bool interleaved = kernel != KERNEL_SERIAL;
+  std::vector<LaneScratch> lanes(interleaved ? nt : 0);
 
   for (int epoch = epoch_begin; epoch < epoch_end; ++epoch) {
     const float factor = schedule_factor(p, epoch);
@@ -267,17 +271,39 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
     for (int64_t blk = 0; blk < blocks.count; ++blk) {
       RowScratch& s = scratch[thread_id()];
       double* part = fused ? parts.block(blk) : nullptr;
-      for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
+      const int64_t b0 = blocks.begin(blk), heads = blocks.end(blk) - b0;
+      // start: the heads' rows at the epoch start (the snapshot, or Z itself for a fixed tail:
+      // a head's row of Z is written only at the end of its own iteration below).
+      const float* start = (self_tail ? tl : Z) + b0 * d;
+      LaneScratch* ls = interleaved ? &lanes[thread_id()] : nullptr;
+      if (interleaved) {
+        ls->tasks.clear();
+        ls->first.resize(static_cast<size_t>(heads + 1));
+        ls->z.assign(start, start + heads * d);
+        for (int64_t h = 0; h < heads; ++h) {
+          ls->first[h] = static_cast<int64_t>(ls->tasks.size());
+          Rng rng(p.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(b0 + h));
+          RecordTasks rec{ls->tasks};
+          edge_schedule(g, b0 + h, self_tail, p, ep1, rng, rec);
+        }
+        ls->first[heads] = static_cast<int64_t>(ls->tasks.size());
+        run_lanes(kernel, *ls, heads, start, tl, d, p, lr * p.alpha);
+      }
+      for (int64_t h = 0; h < heads; ++h) {
+        const int64_t i = b0 + h;
         float* z = s.z;
-        const float* start = self_tail ? tl + i * d : Z + i * d;
-        std::memcpy(z, start, sizeof(float) * d);
+        std::memcpy(z, start + h * d, sizeof(float) * d);
         if (fused) {
-          int lab = cluster_point(start, M, C, d, p, st, s, part);
+          int lab = cluster_point(start + h * d, M, C, d, p, st, s, part);
           if (lab != labels_t[i]) part[parts.len - 1] += 1.0;
           labels_t[i] = lab;
         }
-        Rng rng(p.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(i));
-        edge_updates(g, i, z, d, tl, self_tail, p, ep1, lr, rng);
+        if (interleaved) {
+          std::memcpy(z, ls->z.data() + h * d, sizeof(float) * d);
+        } else {
+          Rng rng(p.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(i));
+          edge_updates(g, i, z, d, tl, self_tail, p, ep1, lr, rng);
+        }
         if (fused) {
           const float ks = lr * p.beta;
           for (int t = 0; t < d; ++t) z[t] += ks * s.step[t];

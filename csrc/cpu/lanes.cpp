@@ -1,0 +1,280 @@
+// Interleaved CE updates: see lanes.hpp.
+#include "cpu/lanes.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(UEC_NO_AVX2)
+#define UEC_LANES_AVX2 1
+#include <immintrin.h>
+#endif
+
+namespace uec {
+
+namespace {
+
+constexpr int kLanes = 8;
+
+// The remaining updates [pos, end) of one head, one after the other.
+template <int D>
+void finish_head(const Task* tasks, int64_t pos, int64_t end, float* z, const float* z0,
+                 const float* tail, int d_runtime, const EpochParams& p, float step_scale) {
+  const int d = D > 0 ? D : d_runtime;
+  for (; pos < end; ++pos) {
+    const Task t = tasks[pos];
+    ce_update<D>(z, t.kind == CE_REVERSE ? z0 : z, tail + static_cast<int64_t>(t.other) * d,
+                 t.kind, d, p, step_scale);
+  }
+}
+
+template <int D>
+void run_interleaved(LaneScratch& ls, int64_t heads, const float* start, const float* tail,
+                     int d_runtime, const EpochParams& p, float step_scale) {
+  const int d = D > 0 ? D : d_runtime;
+  float* z = ls.z.data();
+  const Task* tasks = ls.tasks.data();
+  const int64_t* first = ls.first.data();
+  int64_t head[kLanes], pos[kLanes], end[kLanes];
+  for (int l = 0; l < kLanes; ++l) head[l] = -1, pos[l] = end[l] = 0;
+  int64_t next = 0;
+  // The next head with any update into lane l; false when none is left.
+  auto take = [&](int l) {
+    while (next < heads && first[next] == first[next + 1]) ++next;
+    if (next == heads) return false;
+    head[l] = next;
+    pos[l] = first[next];
+    end[l] = first[next + 1];
+    ++next;
+    return true;
+  };
+  auto step = [&](int l) {
+    const Task t = tasks[pos[l]++];
+    float* zl = z + head[l] * d;
+    const float* base = t.kind == CE_REVERSE ? start + head[l] * d : zl;
+    ce_update<D>(zl, base, tail + static_cast<int64_t>(t.other) * d, t.kind, d, p, step_scale);
+  };
+  int live = 0;
+  while (live < kLanes && take(live)) ++live;
+  while (live == kLanes) {
+    for (int l = 0; l < kLanes; ++l) step(l);  // fixed trip count: unrolled, interleaved
+    for (int l = 0; l < kLanes; ++l) {
+      if (pos[l] < end[l] || take(l)) continue;
+      live = l;  // no head left: the other lanes finish their heads one by one
+      head[l] = -1;
+      break;
+    }
+  }
+  for (int l = 0; l < kLanes; ++l) {
+    if (head[l] >= 0 && pos[l] < end[l])
+      finish_head<D>(tasks, pos[l], end[l], z + head[l] * d, start + head[l] * d, tail, d, p,
+                     step_scale);
+  }
+}
+
+#ifdef UEC_LANES_AVX2
+
+#define UEC_AVX2 __attribute__((target("avx2")))
+
+// a if the lane's mask is clear, b where it is set.
+UEC_AVX2 inline __m256 sel(__m256 a, __m256 b, __m256 mask) { return _mm256_blendv_ps(a, b, mask); }
+
+// c0 + c1 x
+UEC_AVX2 inline __m256 lin(float c0, float c1, __m256 x) {
+  return _mm256_add_ps(_mm256_set1_ps(c0), _mm256_mul_ps(_mm256_set1_ps(c1), x));
+}
+
+// pow_pos (core/math.hpp) in eight lanes: the same operations in the same order.
+UEC_AVX2 inline __m256 pow_pos8(__m256 r, __m256 b) {
+  const __m256 tiny = _mm256_cmp_ps(r, _mm256_set1_ps(1.17549435e-38f), _CMP_LT_OQ);
+  const __m256 rs = sel(r, _mm256_mul_ps(r, _mm256_set1_ps(16777216.0f)), tiny);
+  const __m256i bits = _mm256_castps_si256(rs);
+  const __m256i biased = _mm256_and_si256(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(0xff));
+  const __m256i off = _mm256_sub_epi32(bits, _mm256_set1_epi32(0x3f3504f3));
+  const __m256i eoff = _mm256_srai_epi32(off, 23);
+  const __m256i e = _mm256_sub_epi32(
+      eoff, _mm256_and_si256(_mm256_castps_si256(tiny), _mm256_set1_epi32(24)));
+  const __m256 m = _mm256_castsi256_ps(_mm256_sub_epi32(bits, _mm256_slli_epi32(eoff, 23)));
+  const __m256 t = _mm256_sub_ps(m, _mm256_set1_ps(1.0f));
+  const __m256 t2 = _mm256_mul_ps(t, t), t4 = _mm256_mul_ps(t2, t2), t8 = _mm256_mul_ps(t4, t4);
+  const __m256 l01 = lin(kLog2Poly[0], kLog2Poly[1], t), l23 = lin(kLog2Poly[2], kLog2Poly[3], t);
+  const __m256 l45 = lin(kLog2Poly[4], kLog2Poly[5], t), l67 = lin(kLog2Poly[6], kLog2Poly[7], t);
+  const __m256 l03 = _mm256_add_ps(l01, _mm256_mul_ps(l23, t2));
+  const __m256 l47 = _mm256_add_ps(l45, _mm256_mul_ps(l67, t2));
+  const __m256 q = _mm256_add_ps(_mm256_add_ps(l03, _mm256_mul_ps(l47, t4)),
+                                 _mm256_mul_ps(_mm256_set1_ps(kLog2Poly[8]), t8));
+  const __m256 bh = _mm256_and_ps(b, _mm256_castsi256_ps(_mm256_set1_epi32(0xfffff000)));
+  const __m256 bl = _mm256_sub_ps(b, bh);
+  const __m256 fe = _mm256_cvtepi32_ps(e);
+  const __m256 ye = _mm256_mul_ps(bh, fe);
+  const __m256 yr = _mm256_add_ps(_mm256_mul_ps(bl, fe), _mm256_mul_ps(b, _mm256_mul_ps(t, q)));
+  __m256 y = _mm256_add_ps(ye, yr);
+  const __m256 hi = _mm256_set1_ps(129.0f), lo = _mm256_set1_ps(-130.0f);
+  y = sel(sel(y, lo, _mm256_cmp_ps(y, lo, _CMP_LT_OQ)), hi, _mm256_cmp_ps(y, hi, _CMP_GT_OQ));
+  const __m256 magic = _mm256_set1_ps(kRoundMagic);
+  const __m256 n = _mm256_sub_ps(_mm256_add_ps(y, magic), magic);
+  const __m256 f = _mm256_add_ps(_mm256_sub_ps(ye, n), yr);
+  const __m256 f2 = _mm256_mul_ps(f, f), f4 = _mm256_mul_ps(f2, f2);
+  const __m256 e01 = lin(kExp2Poly[0], kExp2Poly[1], f), e23 = lin(kExp2Poly[2], kExp2Poly[3], f);
+  const __m256 e45 = lin(kExp2Poly[4], kExp2Poly[5], f);
+  const __m256 p2 = _mm256_add_ps(
+      _mm256_add_ps(e01, _mm256_mul_ps(e23, f2)),
+      _mm256_mul_ps(_mm256_add_ps(e45, _mm256_mul_ps(_mm256_set1_ps(kExp2Poly[6]), f2)), f4));
+  const __m256i ni = _mm256_cvttps_epi32(n);
+  const __m256i low = _mm256_cmpgt_epi32(_mm256_set1_epi32(-125), ni);
+  const __m256i ex = _mm256_blendv_epi8(_mm256_add_epi32(ni, _mm256_set1_epi32(126)),
+                                        _mm256_set1_epi32(1), low);
+  const __m256 half_scale = _mm256_castsi256_ps(_mm256_slli_epi32(ex, 23));
+  __m256 out = _mm256_mul_ps(_mm256_mul_ps(p2, half_scale), _mm256_set1_ps(2.0f));
+  out = sel(out, _mm256_setzero_ps(), _mm256_castsi256_ps(low));
+  return sel(out, r, _mm256_castsi256_ps(_mm256_cmpeq_epi32(biased, _mm256_set1_epi32(255))));
+}
+
+// clip (core/math.hpp) in eight lanes.
+UEC_AVX2 inline __m256 clip8(__m256 v, float lim) {
+  const __m256 l = _mm256_set1_ps(lim), nl = _mm256_set1_ps(-lim);
+  return sel(sel(v, nl, _mm256_cmp_ps(v, nl, _CMP_LT_OQ)), l, _mm256_cmp_ps(v, l, _CMP_GT_OQ));
+}
+
+// 2-D heads in eight lanes. A lane whose head is done takes the next head; when none is left,
+// the lanes' unfinished heads end one by one (finish_head).
+UEC_AVX2 void run_avx2(LaneScratch& ls, int64_t heads, const float* start, const float* tail,
+                       const EpochParams& p, float step_scale) {
+  float* z = ls.z.data();
+  const Task* tasks = ls.tasks.data();
+  const int64_t* first = ls.first.data();
+  alignas(32) int32_t pos[kLanes], end[kLanes];
+  alignas(32) float zx[kLanes], zy[kLanes], x0[kLanes], y0[kLanes];
+  int64_t head[kLanes];
+  for (int l = 0; l < kLanes; ++l) {
+    head[l] = -1;
+    pos[l] = end[l] = 0;
+    zx[l] = zy[l] = x0[l] = y0[l] = 0.0f;
+  }
+  int64_t next = 0;
+  auto take = [&](int l) {
+    while (next < heads && first[next] == first[next + 1]) ++next;
+    if (next == heads) return false;
+    head[l] = next;
+    pos[l] = static_cast<int32_t>(first[next]);
+    end[l] = static_cast<int32_t>(first[next + 1]);
+    zx[l] = x0[l] = start[2 * next];
+    zy[l] = y0[l] = start[2 * next + 1];
+    ++next;
+    return true;
+  };
+  int live = 0;
+  while (live < kLanes && take(live)) ++live;
+
+  const float k_rep = 2.0f * p.gamma * p.b;   // ce_update's constants, computed alike
+  const float k_att = -2.0f * p.a * p.b;
+  const __m256 b = _mm256_set1_ps(p.b), a = _mm256_set1_ps(p.a);
+  const __m256 vk_rep = _mm256_set1_ps(k_rep), vk_att = _mm256_set1_ps(k_att);
+  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
+  const __m256 eps = _mm256_set1_ps(kRepulsionEps);
+  const __m256 attract = _mm256_set1_ps(p.attract_scale), scale = _mm256_set1_ps(step_scale);
+  const bool scaled = p.clip_mode == CLIP_SCALED;
+  const int* tk = reinterpret_cast<const int*>(tasks);
+  const float* tx = tail;
+  const float* ty = tail + 1;
+
+  __m256i vpos = _mm256_load_si256(reinterpret_cast<const __m256i*>(pos));
+  __m256i vend = _mm256_load_si256(reinterpret_cast<const __m256i*>(end));
+  __m256 vzx = _mm256_load_ps(zx), vzy = _mm256_load_ps(zy);
+  __m256 vx0 = _mm256_load_ps(x0), vy0 = _mm256_load_ps(y0);
+  while (live == kLanes) {
+    const __m256i kind = _mm256_i32gather_epi32(tk, vpos, 8);
+    const __m256i other = _mm256_i32gather_epi32(tk + 1, vpos, 8);
+    const __m256 ox = _mm256_i32gather_ps(tx, other, 8);
+    const __m256 oy = _mm256_i32gather_ps(ty, other, 8);
+    const __m256 rev = _mm256_castsi256_ps(_mm256_cmpeq_epi32(kind, _mm256_set1_epi32(CE_REVERSE)));
+    const __m256 neg = _mm256_castsi256_ps(_mm256_cmpeq_epi32(kind, _mm256_set1_epi32(CE_NEGATIVE)));
+    const __m256 dx = _mm256_sub_ps(sel(vzx, vx0, rev), ox);
+    const __m256 dy = _mm256_sub_ps(sel(vzy, vy0, rev), oy);
+    const __m256 r = _mm256_add_ps(_mm256_add_ps(zero, _mm256_mul_ps(dx, dx)), _mm256_mul_ps(dy, dy));
+    const __m256 rb = pow_pos8(r, b);
+    const __m256 num = sel(_mm256_mul_ps(vk_att, rb), vk_rep, neg);
+    const __m256 den = _mm256_mul_ps(sel(r, _mm256_add_ps(eps, r), neg),
+                                     _mm256_add_ps(one, _mm256_mul_ps(a, rb)));
+    const __m256 coeff = sel(zero, _mm256_div_ps(num, den), _mm256_cmp_ps(r, zero, _CMP_GT_OQ));
+    const __m256 mult = sel(attract, one, neg);
+    __m256 gx = clip8(_mm256_mul_ps(coeff, dx), kClipCE);
+    __m256 gy = clip8(_mm256_mul_ps(coeff, dy), kClipCE);
+    if (scaled) {
+      gx = _mm256_mul_ps(_mm256_set1_ps(0.25f), gx);
+      gy = _mm256_mul_ps(_mm256_set1_ps(0.25f), gy);
+    }
+    vzx = _mm256_add_ps(vzx, _mm256_mul_ps(_mm256_mul_ps(mult, gx), scale));
+    vzy = _mm256_add_ps(vzy, _mm256_mul_ps(_mm256_mul_ps(mult, gy), scale));
+    vpos = _mm256_add_epi32(vpos, _mm256_set1_epi32(1));
+    const int done = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(vpos, vend)));
+    if (done == 0) continue;
+    _mm256_store_si256(reinterpret_cast<__m256i*>(pos), vpos);
+    _mm256_store_ps(zx, vzx);
+    _mm256_store_ps(zy, vzy);
+    for (int l = 0; l < kLanes; ++l) {
+      if (!(done >> l & 1)) continue;
+      z[2 * head[l]] = zx[l];
+      z[2 * head[l] + 1] = zy[l];
+      if (!take(l)) {
+        live = l;  // no head left; pos[l] == end[l] marks this lane finished
+        head[l] = -1;
+      }
+    }
+    vpos = _mm256_load_si256(reinterpret_cast<const __m256i*>(pos));
+    vend = _mm256_load_si256(reinterpret_cast<const __m256i*>(end));
+    vzx = _mm256_load_ps(zx);
+    vzy = _mm256_load_ps(zy);
+    vx0 = _mm256_load_ps(x0);
+    vy0 = _mm256_load_ps(y0);
+  }
+  // No head left to take: every lane's unfinished head ends one by one.
+  for (int l = 0; l < kLanes; ++l) {
+    if (head[l] < 0 || pos[l] == end[l]) continue;
+    float* zl = z + 2 * head[l];
+    zl[0] = zx[l];
+    zl[1] = zy[l];
+    finish_head<2>(tasks, pos[l], end[l], zl, start + 2 * head[l], tail, 2, p, step_scale);
+  }
+}
+
+bool cpu_has_avx2() { return __builtin_cpu_supports("avx2"); }
+
+#else
+
+bool cpu_has_avx2() { return false; }
+
+#endif  // UEC_LANES_AVX2
+
+}  // namespace
+
+EpochKernel pick_epoch_kernel(int d, int64_t n_tail) {
+  const char* force = std::getenv("UEC_EPOCH_KERNEL");
+  const std::string want = force ? force : "";
+  if (want == "serial") return KERNEL_SERIAL;
+  if (want == "interleaved") return KERNEL_INTERLEAVED;
+  if (!want.empty() && want != "avx2")
+    throw std::invalid_argument("UEC_EPOCH_KERNEL must be 'serial', 'interleaved' or 'avx2' (or "
+                                "unset), got '" + want + "'");
+  // avx2 gathers tail rows by 32-bit index and the block's tasks by 32-bit position.
+  const bool fits = n_tail < (int64_t{1} << 30);
+  return d == 2 && fits && cpu_has_avx2() ? KERNEL_AVX2 : KERNEL_INTERLEAVED;
+}
+
+void run_lanes(EpochKernel kernel, LaneScratch& ls, int64_t heads, const float* start,
+               const float* tail, int d, const EpochParams& p, float step_scale) {
+#ifdef UEC_LANES_AVX2
+  if (kernel == KERNEL_AVX2 && d == 2 && ls.tasks.size() < (size_t{1} << 31)) {
+    run_avx2(ls, heads, start, tail, p, step_scale);
+    return;
+  }
+#endif
+  (void)kernel;
+  if (d == 2)
+    run_interleaved<2>(ls, heads, start, tail, d, p, step_scale);
+  else
+    run_interleaved<0>(ls, heads, start, tail, d, p, step_scale);
+}
+
+}  // namespace uec

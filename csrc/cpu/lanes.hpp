@@ -1,0 +1,53 @@
+// Interleaved CE updates for the OpenMP epochs (DESIGN.md §4).
+//
+// One head's updates form a dependency chain (each reads the position the previous one wrote);
+// run one head at a time they leave the CPU waiting on latencies (pow_pos, the division) most
+// of the time. The heads of a block are independent within an epoch (each reads the epoch-start
+// snapshot and writes only its own row), so the edge pass first records every head's schedule
+// (edge_schedule: the same due edges, random draws and state updates as edge_updates), then
+// advances several heads in turn, one update each (ce_update: the same arithmetic). Every head
+// takes exactly edge_updates's updates in edge_updates's order, so the bits are the same
+// whichever path runs (the tests compare them):
+//   serial       edge_updates, head after head (also what the CUDA kernels run);
+//   interleaved  kLanes heads in turn, plain C++, any dimension;
+//   avx2         2-D only: eight heads in the eight lanes of AVX2 registers, pow_pos and the
+//                update written with intrinsics that perform the scalar code's operations.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/edges.hpp"
+#include "cpu/epochs.hpp"
+
+namespace uec {
+
+struct Task {
+  int32_t kind;   // CeKind
+  int32_t other;  // tail row (indices are int32)
+};
+
+// One thread's buffers for one block of heads, reused from block to block.
+struct LaneScratch {
+  std::vector<Task> tasks;      // every head's updates, head after head
+  std::vector<int64_t> first;   // (heads + 1) offsets into tasks
+  std::vector<float> z;         // (heads, d) the heads' positions while they move
+};
+
+struct RecordTasks {
+  std::vector<Task>& tasks;
+  void operator()(int kind, int64_t j) { tasks.push_back({kind, static_cast<int32_t>(j)}); }
+};
+
+enum EpochKernel : int { KERNEL_SERIAL = 0, KERNEL_INTERLEAVED = 1, KERNEL_AVX2 = 2 };
+
+// The path for a d-dimensional embedding with n_tail tail points: UEC_EPOCH_KERNEL=
+// serial|interleaved|avx2 forces one (avx2 falls back to interleaved where it cannot run);
+// the default is the fastest that runs here.
+EpochKernel pick_epoch_kernel(int d, int64_t n_tail);
+
+// Moves heads [0, heads) of a block from start (heads, d) to ls.z, taking the updates recorded
+// in ls.tasks / ls.first. tail: (n_tail, d); step_scale = lr * alpha.
+void run_lanes(EpochKernel kernel, LaneScratch& ls, int64_t heads, const float* start,
+               const float* tail, int d, const EpochParams& p, float step_scale);
+
+}  // namespace uec
