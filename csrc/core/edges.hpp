@@ -36,10 +36,18 @@ UEC_HD void ce_update(float* z, const float* base, const float* other, int kind,
     z[t] += (mult * ce_step(coeff, base[t] - other[t], p.clip_mode)) * step_scale;
 }
 
-// The updates head vertex i takes in this epoch, in order, as visit(kind, tail index) calls:
-// every edge due this epoch (ep1 = epoch + 1: an edge with epochs_per_sample e is due every e
-// epochs), its reverse pull first when fitting (self_tail), then its own pull, then its
-// negative samples drawn from rng. Advances the sampling state (next_sample, next_negative).
+// Whether edge e is due this epoch (ep1 = epoch + 1: an edge with epochs_per_sample e is due
+// every e epochs).
+template <class GraphT>
+UEC_HD bool edge_due(const GraphT& g, int64_t e, float ep1) {
+  return !(g.next_sample[e] > ep1);
+}
+
+// The updates of one due edge e of head i, in order, as visit(kind, tail index, valid) calls
+// (an update with valid == false is not taken: the negatives are drawn eight at a time without
+// branching, and those past n_neg or equal to the head are invalid): its reverse pull first when
+// fitting (self_tail), then its own pull, then its negative samples drawn from rng. Advances the
+// edge's sampling state (next_sample, next_negative) and rng.
 // GraphT has indptr, indices, epochs_per_sample, next_sample, next_negative and n_tail;
 // ParamsT has negative_sample_rate.
 //
@@ -48,26 +56,36 @@ UEC_HD void ce_update(float* z, const float* base, const float* other, int kind,
 // epoch-start positions of both ends, so every point writes only its own row. Doubling the
 // forward step instead overshoots (README, "CE layout").
 template <class GraphT, class ParamsT, class Visit>
+UEC_HD void edge_take(const GraphT& g, int64_t i, int64_t e, bool self_tail, const ParamsT& p,
+                      float ep1, Rng& rng, Visit& visit) {
+  const int64_t j = g.indices[e];
+  if (self_tail) visit(CE_REVERSE, j, true);
+  visit(CE_FORWARD, j, true);
+  const float eps = g.epochs_per_sample[e];
+  g.next_sample[e] += eps;
+
+  const float eps_neg = eps / p.negative_sample_rate;
+  const int n_neg = static_cast<int>((ep1 - g.next_negative[e]) / eps_neg);
+  const uint32_t n_tail = static_cast<uint32_t>(g.n_tail);
+  for (int q0 = 0; q0 < n_neg; q0 += 8) {
+    for (int u = 0; u < 8; ++u) {
+      const int q = q0 + u;
+      const int64_t k = Rng::scale(rng.peek(static_cast<uint64_t>(q)), n_tail);
+      visit(CE_NEGATIVE, k, q < n_neg && !(self_tail && k == i));
+    }
+  }
+  if (n_neg > 0) {
+    rng.skip(static_cast<uint64_t>(n_neg));
+    g.next_negative[e] += static_cast<float>(n_neg) * eps_neg;
+  }
+}
+
+// The updates head vertex i takes in this epoch: every due edge's, in edge order.
+template <class GraphT, class ParamsT, class Visit>
 UEC_HD void edge_schedule(const GraphT& g, int64_t i, bool self_tail, const ParamsT& p,
                           float ep1, Rng& rng, Visit& visit) {
-  const uint32_t n_tail = static_cast<uint32_t>(g.n_tail);
-  for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e) {
-    if (g.next_sample[e] > ep1) continue;
-    const int64_t j = g.indices[e];
-    if (self_tail) visit(CE_REVERSE, j);
-    visit(CE_FORWARD, j);
-    const float eps = g.epochs_per_sample[e];
-    g.next_sample[e] += eps;
-
-    const float eps_neg = eps / p.negative_sample_rate;
-    const int n_neg = static_cast<int>((ep1 - g.next_negative[e]) / eps_neg);
-    for (int q = 0; q < n_neg; ++q) {
-      const uint32_t k = rng.below(n_tail);
-      if (self_tail && static_cast<int64_t>(k) == i) continue;
-      visit(CE_NEGATIVE, static_cast<int64_t>(k));
-    }
-    if (n_neg > 0) g.next_negative[e] += static_cast<float>(n_neg) * eps_neg;
-  }
+  for (int64_t e = g.indptr[i]; e < g.indptr[i + 1]; ++e)
+    if (edge_due(g, e, ep1)) edge_take(g, i, e, self_tail, p, ep1, rng, visit);
 }
 
 // Applies each scheduled update at once (edge_updates).
@@ -79,14 +97,15 @@ struct ApplyNow {
   int d;
   const ParamsT& p;
   float step_scale;
-  UEC_HD void operator()(int kind, int64_t j) {
+  UEC_HD void operator()(int kind, int64_t j, bool valid) {
+    if (!valid) return;
     const int dd = D > 0 ? D : d;
     ce_update<D>(z, kind == CE_REVERSE ? zi0 : z, tail + j * dd, kind, d, p, step_scale);
   }
 };
 
-// Head vertex i at position z (d floats, updated in place) takes every update edge_schedule
-// lists, reading the other ends from tail. self_tail: tail is the epoch-start snapshot of the
+// Head vertex i at position z (d floats, updated in place) takes every valid update
+// edge_schedule lists, reading the other ends from tail. self_tail: tail is the epoch-start snapshot of the
 // points being fitted (false for a fixed tail, as in transform). D > 0 fixes the dimension at
 // compile time (the loops over coordinates unroll); D = 0 reads d.
 template <int D, class GraphT, class ParamsT>

@@ -277,16 +277,8 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
       const float* start = (self_tail ? tl : Z) + b0 * d;
       LaneScratch* ls = interleaved ? &lanes[thread_id()] : nullptr;
       if (interleaved) {
-        ls->tasks.clear();
-        ls->first.resize(static_cast<size_t>(heads + 1));
         ls->z.assign(start, start + heads * d);
-        for (int64_t h = 0; h < heads; ++h) {
-          ls->first[h] = static_cast<int64_t>(ls->tasks.size());
-          Rng rng(p.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(b0 + h));
-          RecordTasks rec{ls->tasks};
-          edge_schedule(g, b0 + h, self_tail, p, ep1, rng, rec);
-        }
-        ls->first[heads] = static_cast<int64_t>(ls->tasks.size());
+        record_block(g, b0, heads, self_tail, p, epoch, *ls);
         run_lanes(kernel, *ls, heads, start, tl, d, p, lr * p.alpha);
       }
       for (int64_t h = 0; h < heads; ++h) {

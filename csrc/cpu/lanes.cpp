@@ -137,105 +137,114 @@ UEC_AVX2 inline __m256 clip8(__m256 v, float lim) {
   return sel(sel(v, nl, _mm256_cmp_ps(v, nl, _CMP_LT_OQ)), l, _mm256_cmp_ps(v, l, _CMP_GT_OQ));
 }
 
-// 2-D heads in eight lanes. A lane whose head is done takes the next head; when none is left,
-// the lanes' unfinished heads end one by one (finish_head).
+// ce_update's constants and options, broadcast.
+struct Consts8 {
+  __m256 b, a, k_rep, k_att, one, zero, eps, attract, scale;
+  bool scaled;
+};
+
+// One update in each of the eight lanes: position (zx, zy), epoch-start position (x0, y0); the
+// lanes where `active` is clear keep their position. pos: (8) the task each lane takes.
+UEC_AVX2 inline void step8(__m256& zx, __m256& zy, __m256 x0, __m256 y0, __m256i pos,
+                           __m256 active, const int* tk, const float* tail, const Consts8& c) {
+  // Inactive lanes read nothing (kind 0, other 0: row 0 exists) and their result is dropped.
+  const __m256i none = _mm256_setzero_si256();
+  const __m256i mask = _mm256_castps_si256(active);
+  const __m256i kind = _mm256_mask_i32gather_epi32(none, tk, pos, mask, 8);
+  const __m256i other = _mm256_mask_i32gather_epi32(none, tk + 1, pos, mask, 8);
+  const __m256 ox = _mm256_i32gather_ps(tail, other, 8);
+  const __m256 oy = _mm256_i32gather_ps(tail + 1, other, 8);
+  const __m256 rev = _mm256_castsi256_ps(_mm256_cmpeq_epi32(kind, _mm256_set1_epi32(CE_REVERSE)));
+  const __m256 neg = _mm256_castsi256_ps(_mm256_cmpeq_epi32(kind, _mm256_set1_epi32(CE_NEGATIVE)));
+  const __m256 dx = _mm256_sub_ps(sel(zx, x0, rev), ox);
+  const __m256 dy = _mm256_sub_ps(sel(zy, y0, rev), oy);
+  const __m256 r = _mm256_add_ps(_mm256_add_ps(c.zero, _mm256_mul_ps(dx, dx)), _mm256_mul_ps(dy, dy));
+  const __m256 rb = pow_pos8(r, c.b);
+  const __m256 num = sel(_mm256_mul_ps(c.k_att, rb), c.k_rep, neg);
+  const __m256 den = _mm256_mul_ps(sel(r, _mm256_add_ps(c.eps, r), neg),
+                                   _mm256_add_ps(c.one, _mm256_mul_ps(c.a, rb)));
+  const __m256 coeff = sel(c.zero, _mm256_div_ps(num, den), _mm256_cmp_ps(r, c.zero, _CMP_GT_OQ));
+  const __m256 mult = sel(c.attract, c.one, neg);
+  __m256 gx = clip8(_mm256_mul_ps(coeff, dx), kClipCE);
+  __m256 gy = clip8(_mm256_mul_ps(coeff, dy), kClipCE);
+  if (c.scaled) {
+    gx = _mm256_mul_ps(_mm256_set1_ps(0.25f), gx);
+    gy = _mm256_mul_ps(_mm256_set1_ps(0.25f), gy);
+  }
+  zx = sel(zx, _mm256_add_ps(zx, _mm256_mul_ps(_mm256_mul_ps(mult, gx), c.scale)), active);
+  zy = sel(zy, _mm256_add_ps(zy, _mm256_mul_ps(_mm256_mul_ps(mult, gy), c.scale)), active);
+}
+
+// 2-D heads, sixteen at a time in two groups of eight lanes (two independent dependency chains
+// for the core to overlap), all sixteen stepping together until the longest is done (shorter
+// ones idle, masked). Heads go in order of their number of updates, so the sixteen are nearly
+// equally long and little is idle; no lane ever switches heads mid-run (a branch that could
+// not be predicted).
 UEC_AVX2 void run_avx2(LaneScratch& ls, int64_t heads, const float* start, const float* tail,
                        const EpochParams& p, float step_scale) {
+  constexpr int kAll = 2 * kLanes;
   float* z = ls.z.data();
-  const Task* tasks = ls.tasks.data();
+  const int* tk = reinterpret_cast<const int*>(ls.tasks.data());
   const int64_t* first = ls.first.data();
-  alignas(32) int32_t pos[kLanes], end[kLanes];
-  alignas(32) float zx[kLanes], zy[kLanes], x0[kLanes], y0[kLanes];
-  int64_t head[kLanes];
-  for (int l = 0; l < kLanes; ++l) {
-    head[l] = -1;
-    pos[l] = end[l] = 0;
-    zx[l] = zy[l] = x0[l] = y0[l] = 0.0f;
-  }
-  int64_t next = 0;
-  auto take = [&](int l) {
-    while (next < heads && first[next] == first[next + 1]) ++next;
-    if (next == heads) return false;
-    head[l] = next;
-    pos[l] = static_cast<int32_t>(first[next]);
-    end[l] = static_cast<int32_t>(first[next + 1]);
-    zx[l] = x0[l] = start[2 * next];
-    zy[l] = y0[l] = start[2 * next + 1];
-    ++next;
-    return true;
+
+  // Heads with any update, by decreasing count (a counting sort; counts above kBuckets - 1
+  // share the top bucket, which only costs a little idling).
+  constexpr int kBuckets = 256;
+  std::vector<int64_t>& order = ls.order;
+  int64_t hist[kBuckets + 1] = {0};
+  auto bucket = [&](int64_t h) {
+    const int64_t n = first[h + 1] - first[h];
+    return static_cast<int>(kBuckets - 1 - (n < kBuckets - 1 ? n : kBuckets - 1));
   };
-  int live = 0;
-  while (live < kLanes && take(live)) ++live;
+  int64_t busy = 0;
+  for (int64_t h = 0; h < heads; ++h)
+    if (first[h + 1] > first[h]) ++hist[bucket(h) + 1], ++busy;
+  for (int k = 0; k < kBuckets; ++k) hist[k + 1] += hist[k];
+  order.resize(static_cast<size_t>(busy));
+  for (int64_t h = 0; h < heads; ++h)
+    if (first[h + 1] > first[h]) order[hist[bucket(h)]++] = h;
 
-  const float k_rep = 2.0f * p.gamma * p.b;   // ce_update's constants, computed alike
-  const float k_att = -2.0f * p.a * p.b;
-  const __m256 b = _mm256_set1_ps(p.b), a = _mm256_set1_ps(p.a);
-  const __m256 vk_rep = _mm256_set1_ps(k_rep), vk_att = _mm256_set1_ps(k_att);
-  const __m256 one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
-  const __m256 eps = _mm256_set1_ps(kRepulsionEps);
-  const __m256 attract = _mm256_set1_ps(p.attract_scale), scale = _mm256_set1_ps(step_scale);
-  const bool scaled = p.clip_mode == CLIP_SCALED;
-  const int* tk = reinterpret_cast<const int*>(tasks);
-  const float* tx = tail;
-  const float* ty = tail + 1;
-
-  __m256i vpos = _mm256_load_si256(reinterpret_cast<const __m256i*>(pos));
-  __m256i vend = _mm256_load_si256(reinterpret_cast<const __m256i*>(end));
-  __m256 vzx = _mm256_load_ps(zx), vzy = _mm256_load_ps(zy);
-  __m256 vx0 = _mm256_load_ps(x0), vy0 = _mm256_load_ps(y0);
-  while (live == kLanes) {
-    const __m256i kind = _mm256_i32gather_epi32(tk, vpos, 8);
-    const __m256i other = _mm256_i32gather_epi32(tk + 1, vpos, 8);
-    const __m256 ox = _mm256_i32gather_ps(tx, other, 8);
-    const __m256 oy = _mm256_i32gather_ps(ty, other, 8);
-    const __m256 rev = _mm256_castsi256_ps(_mm256_cmpeq_epi32(kind, _mm256_set1_epi32(CE_REVERSE)));
-    const __m256 neg = _mm256_castsi256_ps(_mm256_cmpeq_epi32(kind, _mm256_set1_epi32(CE_NEGATIVE)));
-    const __m256 dx = _mm256_sub_ps(sel(vzx, vx0, rev), ox);
-    const __m256 dy = _mm256_sub_ps(sel(vzy, vy0, rev), oy);
-    const __m256 r = _mm256_add_ps(_mm256_add_ps(zero, _mm256_mul_ps(dx, dx)), _mm256_mul_ps(dy, dy));
-    const __m256 rb = pow_pos8(r, b);
-    const __m256 num = sel(_mm256_mul_ps(vk_att, rb), vk_rep, neg);
-    const __m256 den = _mm256_mul_ps(sel(r, _mm256_add_ps(eps, r), neg),
-                                     _mm256_add_ps(one, _mm256_mul_ps(a, rb)));
-    const __m256 coeff = sel(zero, _mm256_div_ps(num, den), _mm256_cmp_ps(r, zero, _CMP_GT_OQ));
-    const __m256 mult = sel(attract, one, neg);
-    __m256 gx = clip8(_mm256_mul_ps(coeff, dx), kClipCE);
-    __m256 gy = clip8(_mm256_mul_ps(coeff, dy), kClipCE);
-    if (scaled) {
-      gx = _mm256_mul_ps(_mm256_set1_ps(0.25f), gx);
-      gy = _mm256_mul_ps(_mm256_set1_ps(0.25f), gy);
+  const Consts8 c{_mm256_set1_ps(p.b), _mm256_set1_ps(p.a),
+                  _mm256_set1_ps(2.0f * p.gamma * p.b),   // ce_update's constants, computed alike
+                  _mm256_set1_ps(-2.0f * p.a * p.b), _mm256_set1_ps(1.0f), _mm256_setzero_ps(),
+                  _mm256_set1_ps(kRepulsionEps), _mm256_set1_ps(p.attract_scale),
+                  _mm256_set1_ps(step_scale), p.clip_mode == CLIP_SCALED};
+  alignas(32) int32_t beg[kAll], len[kAll];
+  alignas(32) float zx[kAll], zy[kAll];
+  for (int64_t g0 = 0; g0 < busy; g0 += kAll) {
+    const int m = static_cast<int>(busy - g0 < kAll ? busy - g0 : kAll);
+    int32_t longest = 0;
+    for (int l = 0; l < kAll; ++l) {
+      const int64_t h = l < m ? order[g0 + l] : -1;
+      beg[l] = h < 0 ? 0 : static_cast<int32_t>(first[h]);
+      len[l] = h < 0 ? 0 : static_cast<int32_t>(first[h + 1] - first[h]);
+      zx[l] = h < 0 ? 0.0f : start[2 * h];
+      zy[l] = h < 0 ? 0.0f : start[2 * h + 1];
+      longest = len[l] > longest ? len[l] : longest;
     }
-    vzx = _mm256_add_ps(vzx, _mm256_mul_ps(_mm256_mul_ps(mult, gx), scale));
-    vzy = _mm256_add_ps(vzy, _mm256_mul_ps(_mm256_mul_ps(mult, gy), scale));
-    vpos = _mm256_add_epi32(vpos, _mm256_set1_epi32(1));
-    const int done = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(vpos, vend)));
-    if (done == 0) continue;
-    _mm256_store_si256(reinterpret_cast<__m256i*>(pos), vpos);
-    _mm256_store_ps(zx, vzx);
-    _mm256_store_ps(zy, vzy);
-    for (int l = 0; l < kLanes; ++l) {
-      if (!(done >> l & 1)) continue;
-      z[2 * head[l]] = zx[l];
-      z[2 * head[l] + 1] = zy[l];
-      if (!take(l)) {
-        live = l;  // no head left; pos[l] == end[l] marks this lane finished
-        head[l] = -1;
-      }
+    const __m256i beg0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(beg));
+    const __m256i beg1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(beg + kLanes));
+    const __m256i len0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(len));
+    const __m256i len1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(len + kLanes));
+    const __m256 x00 = _mm256_load_ps(zx), y00 = _mm256_load_ps(zy);
+    const __m256 x01 = _mm256_load_ps(zx + kLanes), y01 = _mm256_load_ps(zy + kLanes);
+    __m256 zx0 = x00, zy0 = y00, zx1 = x01, zy1 = y01;
+    for (int32_t it = 0; it < longest; ++it) {
+      const __m256i vit = _mm256_set1_epi32(it);
+      const __m256 act0 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(len0, vit));
+      const __m256 act1 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(len1, vit));
+      step8(zx0, zy0, x00, y00, _mm256_add_epi32(beg0, vit), act0, tk, tail, c);
+      step8(zx1, zy1, x01, y01, _mm256_add_epi32(beg1, vit), act1, tk, tail, c);
     }
-    vpos = _mm256_load_si256(reinterpret_cast<const __m256i*>(pos));
-    vend = _mm256_load_si256(reinterpret_cast<const __m256i*>(end));
-    vzx = _mm256_load_ps(zx);
-    vzy = _mm256_load_ps(zy);
-    vx0 = _mm256_load_ps(x0);
-    vy0 = _mm256_load_ps(y0);
-  }
-  // No head left to take: every lane's unfinished head ends one by one.
-  for (int l = 0; l < kLanes; ++l) {
-    if (head[l] < 0 || pos[l] == end[l]) continue;
-    float* zl = z + 2 * head[l];
-    zl[0] = zx[l];
-    zl[1] = zy[l];
-    finish_head<2>(tasks, pos[l], end[l], zl, start + 2 * head[l], tail, 2, p, step_scale);
+    _mm256_store_ps(zx, zx0);
+    _mm256_store_ps(zy, zy0);
+    _mm256_store_ps(zx + kLanes, zx1);
+    _mm256_store_ps(zy + kLanes, zy1);
+    for (int l = 0; l < m; ++l) {
+      const int64_t h = order[g0 + l];
+      z[2 * h] = zx[l];
+      z[2 * h + 1] = zy[l];
+    }
   }
 }
 
@@ -248,6 +257,27 @@ bool cpu_has_avx2() { return false; }
 #endif  // UEC_LANES_AVX2
 
 }  // namespace
+
+void record_block(const Graph& g, int64_t b0, int64_t heads, bool self_tail,
+                  const EpochParams& p, int epoch, LaneScratch& ls) {
+  ls.first.resize(static_cast<size_t>(heads + 1));
+  RecordTasks rec{ls.tasks};
+  const float ep1 = static_cast<float>(epoch + 1);
+  for (int64_t h = 0; h < heads; ++h) {
+    const int64_t i = b0 + h;
+    ls.first[h] = static_cast<int64_t>(rec.n);
+    const int64_t e0 = g.indptr[i], deg = g.indptr[i + 1] - e0;
+    if (static_cast<int64_t>(ls.due.size()) < deg) ls.due.resize(static_cast<size_t>(deg));
+    int64_t n_due = 0;
+    for (int64_t e = e0; e < e0 + deg; ++e) {
+      ls.due[n_due] = e;
+      n_due += edge_due(g, e, ep1) ? 1 : 0;
+    }
+    Rng rng(p.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(i));
+    for (int64_t k = 0; k < n_due; ++k) edge_take(g, i, ls.due[k], self_tail, p, ep1, rng, rec);
+  }
+  ls.first[heads] = static_cast<int64_t>(rec.n);
+}
 
 EpochKernel pick_epoch_kernel(int d, int64_t n_tail) {
   const char* force = std::getenv("UEC_EPOCH_KERNEL");

@@ -31,12 +31,26 @@ struct LaneScratch {
   std::vector<Task> tasks;      // every head's updates, head after head
   std::vector<int64_t> first;   // (heads + 1) offsets into tasks
   std::vector<float> z;         // (heads, d) the heads' positions while they move
+  std::vector<int64_t> order;   // avx2: the heads in the order they run
+  std::vector<int64_t> due;     // one head's due edges
 };
 
+// Writes every update, and counts only the valid ones (no branch on validity: the next write
+// overwrites an invalid one). n: the tasks so far; tasks is grown ahead of n.
 struct RecordTasks {
   std::vector<Task>& tasks;
-  void operator()(int kind, int64_t j) { tasks.push_back({kind, static_cast<int32_t>(j)}); }
+  size_t n = 0;
+  void operator()(int kind, int64_t j, bool valid) {
+    if (n == tasks.size()) tasks.resize(2 * n + 256);
+    tasks[n] = {kind, static_cast<int32_t>(j)};
+    n += valid ? 1 : 0;
+  }
 };
+
+// Records the updates of heads [b0, b0 + heads) in ls (tasks, first): edge_take on every due
+// edge in edge order, as edge_schedule does, with the due edges found without branching.
+void record_block(const Graph& g, int64_t b0, int64_t heads, bool self_tail,
+                  const EpochParams& p, int epoch, LaneScratch& ls);
 
 enum EpochKernel : int { KERNEL_SERIAL = 0, KERNEL_INTERLEAVED = 1, KERNEL_AVX2 = 2 };
 
