@@ -137,16 +137,17 @@ UEC_HD float ce_step(float coeff, float diff, int clip_mode) {
 }
 
 // For one point: u_k = a r_k^b, S_k = 1 / (1 + u_k) and phi_k for every centre, in double.
-// z: (d); M: (C, d); u, s, phi: (C) outputs.
+// z: (d); M: (C, d); u, s, phi: (C) outputs. u_known: (C) this point's u computed by an earlier
+// call at the same z and M (the CPU epochs cache them), or nullptr to compute them.
 UEC_HD void row_s(const float* z, const float* M, int C, int d, double a, double b, double* u,
-                  double* s, double* phi) {
+                  double* s, double* phi, const double* u_known = nullptr) {
   for (int k = 0; k < C; ++k) {
     double rk = 0.0;
     for (int t = 0; t < d; ++t) {
       double diff = static_cast<double>(z[t]) - static_cast<double>(M[k * d + t]);
       rk += diff * diff;
     }
-    double uk = rk > 0.0 ? a * pow(rk, b) : 0.0;
+    double uk = u_known != nullptr ? u_known[k] : (rk > 0.0 ? a * pow(rk, b) : 0.0);
     u[k] = uk;
     s[k] = 1.0 / (1.0 + uk);
     // phi = 2ab r^(b-1) / (1 + a r^b) = 2b u / (r (1 + u)). A point exactly on a centre gets
@@ -204,12 +205,13 @@ UEC_HD int row_t(const double* u, const double* s, const double* inv_f, const do
 }
 
 // g_k = 1 + log T_k - log S_k = 1 + (p - 1) log S_k - log F_k - log D (finite even where T_k
-// underflows). g: (C) output; returns gbar = sum_k T_k g_k.
+// underflows). g: (C) output; returns gbar = sum_k T_k g_k. log_s_known: (C) log S_k = -log1p(u_k)
+// computed earlier for the same u (the CPU epochs cache them), or nullptr.
 UEC_HD double row_g(const double* u, const double* t, const double* log_f, double log_d, int C,
-                    double p, double* g) {
+                    double p, double* g, const double* log_s_known = nullptr) {
   double gbar = 0.0;
   for (int k = 0; k < C; ++k) {
-    double log_s = p == 1.0 ? 0.0 : -log1p(u[k]);
+    double log_s = p == 1.0 ? 0.0 : (log_s_known != nullptr ? log_s_known[k] : -log1p(u[k]));
     g[k] = 1.0 + (p - 1.0) * log_s - log_f[k] - log_d;
     gbar += t[k] * g[k];
   }

@@ -70,11 +70,12 @@ struct Stats {
 };
 
 // One point's T (and g, gbar for plus) from its S row. Returns argmax T.
+// log_s_known: (C) log S_k of this point cached by the c pass, or nullptr.
 inline int point_targets(const Stats& st, int C, double p, bool exact, RowScratch& s,
-                         double* gbar) {
+                         double* gbar, const double* log_s_known = nullptr) {
   double log_d = 0.0;
   int lab = row_t(s.u, s.s, st.inv_f.data(), st.log_f.data(), C, p, s.t, &log_d);
-  *gbar = exact ? row_g(s.u, s.t, st.log_f.data(), log_d, C, p, s.g) : 0.0;
+  *gbar = exact ? row_g(s.u, s.t, st.log_f.data(), log_d, C, p, s.g, log_s_known) : 0.0;
   return lab;
 }
 
@@ -112,12 +113,14 @@ struct CentreParts {
 
 // One point's clustering work at position z: fills s.step with the (clipped, signed) KL step,
 // adds its share of the centre reductions to part, and returns argmax T.
+// u_known, log_s_known: (C) this point's cached u and log S, or nullptr.
 inline int cluster_point(const float* z, const float* M, int C, int d, const EpochParams& p,
-                         const Stats& st, RowScratch& s, double* part) {
+                         const Stats& st, RowScratch& s, double* part, const double* u_known,
+                         const double* log_s_known) {
   const bool exact = p.mode == PLUS;
-  row_s(z, M, C, d, p.a, p.b, s.u, s.s, s.phi);
+  row_s(z, M, C, d, p.a, p.b, s.u, s.s, s.phi, u_known);
   double gbar = 0.0;
-  int lab = point_targets(st, C, p.target_power, exact, s, &gbar);
+  int lab = point_targets(st, C, p.target_power, exact, s, &gbar, log_s_known);
   row_weights(s.s, s.t, s.g, gbar, st.inv_f.data(), st.c.data(), C,
               p.target_power, exact, s.w);
   for (int k = 0; k < C; ++k) s.w[k] *= s.phi[k];  // w := W phi
@@ -146,8 +149,12 @@ inline int cluster_point(const float* z, const float* M, int C, int d, const Epo
 }
 
 // Column sums F (and, when exact, c of the plus variant) over fixed blocks, into st.
+// ucache, lcache: (n, C) or nullptr: filled with every point's u_k (and, when exact, log S_k =
+// -log1p(u_k)) for the passes after this one at the same positions and centres (the c pass
+// here, the epoch's point pass), which then skip the pow (and log1p) per point and centre.
 void stats_impl(const float* Z, int64_t n, int d, const float* M, int C, double a, double b,
-                double pw, bool exact, Stats& st, int n_threads) {
+                double pw, bool exact, Stats& st, int n_threads, double* ucache = nullptr,
+                double* lcache = nullptr) {
   Blocks blocks(n);
   std::vector<double> part(static_cast<size_t>(blocks.count * padded(C)), 0.0);
   std::vector<RowScratch> scr;
@@ -159,6 +166,7 @@ void stats_impl(const float* Z, int64_t n, int d, const float* M, int C, double 
     for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
       row_s(Z + i * d, M, C, d, a, b, s.u, s.s, s.phi);
       for (int k = 0; k < C; ++k) acc[k] += s.s[k];
+      if (ucache != nullptr) std::copy(s.u, s.u + C, ucache + i * C);
     }
   }
   reduce_blocks(part, blocks.count, C, st.F.data());
@@ -170,9 +178,14 @@ void stats_impl(const float* Z, int64_t n, int d, const float* M, int C, double 
     RowScratch& s = scr[thread_id()];
     double* acc = part.data() + blk * padded(C);
     for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
-      row_s(Z + i * d, M, C, d, a, b, s.u, s.s, s.phi);
+      row_s(Z + i * d, M, C, d, a, b, s.u, s.s, s.phi, ucache != nullptr ? ucache + i * C : nullptr);
+      double* log_s = nullptr;
+      if (lcache != nullptr && pw != 1.0) {
+        log_s = lcache + i * C;
+        for (int k = 0; k < C; ++k) log_s[k] = -std::log1p(s.u[k]);  // as row_g computes it
+      }
       double gbar = 0.0;
-      point_targets(st, C, pw, true, s, &gbar);
+      point_targets(st, C, pw, true, s, &gbar, log_s);
       row_c_contrib(s.t, s.g, gbar, C, acc);
     }
   }
@@ -246,6 +259,12 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
   std::vector<RowScratch> scratch;
   scratch.reserve(nt);
   for (int t = 0; t < nt; ++t) scratch.emplace_back(std::max(C, 1), d);
+  // Every point's u_k = a r^b for each centre (and log S_k for plus), computed by the epoch's
+  // stats passes and reused by the passes after them at the same positions: n * C doubles each.
+  const size_t cache_len = clustering ? static_cast<size_t>(n) * static_cast<size_t>(C) : 0;
+  std::vector<double> ucache(cache_len);
+  const bool lcache_ok = p.mode == PLUS && p.target_power != 1.0;
+  std::vector<double> lcache(p.mode == PLUS ? cache_len : 0);
   const EpochKernel kernel = pick_epoch_kernel(d, g.n_tail);
   const bool interleaved = kernel != KERNEL_SERIAL;
   std::vector<LaneScratch> lanes(interleaved ? nt : 0);
@@ -262,7 +281,8 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
     // Stats at the epoch start (fused variants read them in their single pass).
     const bool fused = p.mode == LIGHT_PLUS || p.mode == PLUS;
     if (fused) {
-      stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, p.mode == PLUS, st, nt);
+      stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, p.mode == PLUS, st, nt, ucache.data(),
+                 p.mode == PLUS ? lcache.data() : nullptr);
     }
     if (clustering) std::fill(parts.data.begin(), parts.data.end(), 0.0);
 
@@ -286,7 +306,8 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
         float* z = s.z;
         std::memcpy(z, start + h * d, sizeof(float) * d);
         if (fused) {
-          int lab = cluster_point(start + h * d, M, C, d, p, st, s, part);
+          int lab = cluster_point(start + h * d, M, C, d, p, st, s, part, ucache.data() + i * C,
+                                  lcache_ok ? lcache.data() + i * C : nullptr);
           if (lab != labels_t[i]) part[parts.len - 1] += 1.0;
           labels_t[i] = lab;
         }
@@ -306,14 +327,14 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
 
     if (p.mode == COMMA) {
       // Sequential variant: stats on the CE-updated embedding, then every point's step.
-      stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, false, st, nt);
+      stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, false, st, nt, ucache.data());
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
       for (int64_t blk = 0; blk < blocks.count; ++blk) {
         RowScratch& s = scratch[thread_id()];
         double* part = parts.block(blk);
         for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
           float* zi = Z + i * d;
-          int lab = cluster_point(zi, M, C, d, p, st, s, part);
+          int lab = cluster_point(zi, M, C, d, p, st, s, part, ucache.data() + i * C, nullptr);
           if (lab != labels_t[i]) part[parts.len - 1] += 1.0;
           labels_t[i] = lab;
           const float ks = lr * p.beta;
