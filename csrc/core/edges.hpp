@@ -1,9 +1,9 @@
 // UMAP's sampled-edge SGD for one head vertex, shared by the OpenMP epochs and the CUDA kernels.
 // Two pieces, each defined once: edge_schedule decides which updates a head takes in an epoch
 // (due edges, their negative samples, the random draws, the sampling state), and ce_update
-// applies one of them. edge_updates runs them one after the other; the OpenMP epochs for
-// d = 2 may instead record the schedule and run several heads' updates interleaved
-// (cpu/epochs.cpp), which performs the same updates in the same order for every head.
+// applies one of them. edge_updates runs them one after the other; the OpenMP epochs instead
+// record every head's schedule and run several heads' updates interleaved (cpu/lanes.hpp),
+// which performs the same updates in the same order for every head.
 #pragma once
 #include <cstdint>
 
@@ -19,18 +19,13 @@ enum CeKind : int { CE_REVERSE = 0, CE_FORWARD = 1, CE_NEGATIVE = 2 };
 
 // One CE update of the head at z (d floats, updated in place): base is z for CE_FORWARD and
 // CE_NEGATIVE and the head's epoch-start position for CE_REVERSE; other is the tail row.
-// The coefficient is attractive_coeff / repulsive_coeff's, written with one division so that
-// both kinds share it (same operations, same bits); a coincident pair moves nothing.
+// The coefficient is ce_coeff's; a coincident pair moves nothing.
 template <int D, class ParamsT>
 UEC_HD void ce_update(float* z, const float* base, const float* other, int kind, int d_runtime,
                       const ParamsT& p, float step_scale) {
   const int d = D > 0 ? D : d_runtime;
-  const float r = sq_dist(base, other, d);
   const bool neg = kind == CE_NEGATIVE;
-  const float rb = pow_pos(r, p.b);
-  const float num = neg ? 2.0f * p.gamma * p.b : (-2.0f * p.a * p.b) * rb;
-  const float den = (neg ? kRepulsionEps + r : r) * (1.0f + p.a * rb);
-  const float coeff = r > 0.0f ? num / den : 0.0f;
+  const float coeff = ce_coeff(sq_dist(base, other, d), neg, p.a, p.b, p.gamma);
   const float mult = neg ? 1.0f : p.attract_scale;
   for (int t = 0; t < d; ++t)
     z[t] += (mult * ce_step(coeff, base[t] - other[t], p.clip_mode)) * step_scale;

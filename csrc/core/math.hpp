@@ -111,23 +111,21 @@ UEC_HD float pow_pos(float r, float b) {
   return biased == 255 ? r : out;                         // +inf, NaN
 }
 
-// UMAP's attractive coefficient for a sampled edge at squared distance r:
-// -2ab r^(b-1) / (1 + a r^b), computed as (-2ab r^b) / (r (1 + a r^b)); zero for coincident
-// points. The step is coeff * (z_i - z_j).
-UEC_HD float attractive_coeff(float r, float a, float b) {
-  if (!(r > 0.0f)) return 0.0f;
+// UMAP's CE coefficients at squared distance r, with one division for both kinds (so that the
+// 8-lane AVX2 form in cpu/lanes.cpp mirrors one expression): attractive (negative == false)
+// -2ab r^(b-1) / (1 + a r^b), computed as (-2ab r^b) / (r (1 + a r^b)); repulsive
+// 2 gamma b / ((eps + r)(1 + a r^b)). Zero for coincident points. The step is coeff * (z_i - z_j).
+UEC_HD float ce_coeff(float r, bool negative, float a, float b, float gamma) {
   const float rb = pow_pos(r, b);
-  const float k = -2.0f * a * b;
-  return (k * rb) / (r * (1.0f + a * rb));
+  const float num = negative ? 2.0f * gamma * b : (-2.0f * a * b) * rb;
+  const float den = (negative ? kRepulsionEps + r : r) * (1.0f + a * rb);
+  return r > 0.0f ? num / den : 0.0f;
 }
 
-// UMAP's repulsive coefficient for a negative sample: 2 gamma b / ((eps + r)(1 + a r^b)); zero
-// for coincident points. The step is coeff * (z_i - z_k).
+UEC_HD float attractive_coeff(float r, float a, float b) { return ce_coeff(r, false, a, b, 0.0f); }
+
 UEC_HD float repulsive_coeff(float r, float a, float b, float gamma) {
-  if (!(r > 0.0f)) return 0.0f;
-  const float rb = pow_pos(r, b);
-  const float k = 2.0f * gamma * b;
-  return k / ((kRepulsionEps + r) * (1.0f + a * rb));
+  return ce_coeff(r, true, a, b, gamma);
 }
 
 // Per-coordinate CE step for a coefficient, clipped as the clipping mode says (before alpha/lr).

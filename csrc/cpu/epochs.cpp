@@ -149,8 +149,8 @@ inline int cluster_point(const float* z, const float* M, int C, int d, const Epo
 }
 
 // Column sums F (and, when exact, c of the plus variant) over fixed blocks, into st.
-// ucache, lcache: (n, C) or nullptr: filled with every point's u_k (and, when exact, log S_k =
-// -log1p(u_k)) for the passes after this one at the same positions and centres (the c pass
+// ucache, lcache: (n, C) or nullptr: filled with every point's u_k (and, when exact and p != 1,
+// log S_k = -log1p(u_k)) for the passes after this one at the same positions and centres (the c pass
 // here, the epoch's point pass), which then skip the pow (and log1p) per point and centre.
 void stats_impl(const float* Z, int64_t n, int d, const float* M, int C, double a, double b,
                 double pw, bool exact, Stats& st, int n_threads, double* ucache = nullptr,
@@ -180,7 +180,7 @@ void stats_impl(const float* Z, int64_t n, int d, const float* M, int C, double 
     for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
       row_s(Z + i * d, M, C, d, a, b, s.u, s.s, s.phi, ucache != nullptr ? ucache + i * C : nullptr);
       double* log_s = nullptr;
-      if (lcache != nullptr && pw != 1.0) {
+      if (lcache != nullptr) {
         log_s = lcache + i * C;
         for (int k = 0; k < C; ++k) log_s[k] = -std::log1p(s.u[k]);  // as row_g computes it
       }
@@ -263,8 +263,9 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
   // stats passes and reused by the passes after them at the same positions: n * C doubles each.
   const size_t cache_len = clustering ? static_cast<size_t>(n) * static_cast<size_t>(C) : 0;
   std::vector<double> ucache(cache_len);
-  const bool lcache_ok = p.mode == PLUS && p.target_power != 1.0;
-  std::vector<double> lcache(p.mode == PLUS ? cache_len : 0);
+  // (log S_k enters plus's g only when p != 1.)
+  std::vector<double> lcache(p.mode == PLUS && p.target_power != 1.0 ? cache_len : 0);
+  double* const lc = lcache.empty() ? nullptr : lcache.data();
   const EpochKernel kernel = pick_epoch_kernel(d, g.n_tail);
   const bool interleaved = kernel != KERNEL_SERIAL;
   std::vector<LaneScratch> lanes(interleaved ? nt : 0);
@@ -282,7 +283,7 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
     const bool fused = p.mode == LIGHT_PLUS || p.mode == PLUS;
     if (fused) {
       stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, p.mode == PLUS, st, nt, ucache.data(),
-                 p.mode == PLUS ? lcache.data() : nullptr);
+                 lc);
     }
     if (clustering) std::fill(parts.data.begin(), parts.data.end(), 0.0);
 
@@ -303,17 +304,16 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
       }
       for (int64_t h = 0; h < heads; ++h) {
         const int64_t i = b0 + h;
-        float* z = s.z;
-        std::memcpy(z, start + h * d, sizeof(float) * d);
         if (fused) {
           int lab = cluster_point(start + h * d, M, C, d, p, st, s, part, ucache.data() + i * C,
-                                  lcache_ok ? lcache.data() + i * C : nullptr);
+                                  lc != nullptr ? lc + i * C : nullptr);
           if (lab != labels_t[i]) part[parts.len - 1] += 1.0;
           labels_t[i] = lab;
         }
-        if (interleaved) {
-          std::memcpy(z, ls->z.data() + h * d, sizeof(float) * d);
-        } else {
+        // The head's CE-updated position: moved by the lanes above, or here.
+        float* z = interleaved ? ls->z.data() + h * d : s.z;
+        if (!interleaved) {
+          std::memcpy(z, start + h * d, sizeof(float) * d);
           Rng rng(p.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(i));
           edge_updates(g, i, z, d, tl, self_tail, p, ep1, lr, rng);
         }

@@ -205,7 +205,7 @@ UEC_AVX2 void run_avx2(LaneScratch& ls, int64_t heads, const float* start, const
     if (first[h + 1] > first[h]) order[hist[bucket(h)]++] = h;
 
   const Consts8 c{_mm256_set1_ps(p.b), _mm256_set1_ps(p.a),
-                  _mm256_set1_ps(2.0f * p.gamma * p.b),   // ce_update's constants, computed alike
+                  _mm256_set1_ps(2.0f * p.gamma * p.b),   // ce_coeff's constants, computed alike
                   _mm256_set1_ps(-2.0f * p.a * p.b), _mm256_set1_ps(1.0f), _mm256_setzero_ps(),
                   _mm256_set1_ps(kRepulsionEps), _mm256_set1_ps(p.attract_scale),
                   _mm256_set1_ps(step_scale), p.clip_mode == CLIP_SCALED};
@@ -295,7 +295,7 @@ EpochKernel pick_epoch_kernel(int d, int64_t n_tail) {
 void run_lanes(EpochKernel kernel, LaneScratch& ls, int64_t heads, const float* start,
                const float* tail, int d, const EpochParams& p, float step_scale) {
 #ifdef UEC_LANES_AVX2
-  if (kernel == KERNEL_AVX2 && d == 2 && ls.tasks.size() < (size_t{1} << 31)) {
+  if (kernel == KERNEL_AVX2 && d == 2 && ls.first[heads] < (int64_t{1} << 31)) {
     run_avx2(ls, heads, start, tail, p, step_scale);
     return;
   }

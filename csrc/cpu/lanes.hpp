@@ -4,13 +4,13 @@
 // run one head at a time they leave the CPU waiting on latencies (pow_pos, the division) most
 // of the time. The heads of a block are independent within an epoch (each reads the epoch-start
 // snapshot and writes only its own row), so the edge pass first records every head's schedule
-// (edge_schedule: the same due edges, random draws and state updates as edge_updates), then
-// advances several heads in turn, one update each (ce_update: the same arithmetic). Every head
+// (record_block: edge_take on each due edge, as edge_schedule does), then advances several
+// heads in turn, one update each (ce_update: the same arithmetic). Every head
 // takes exactly edge_updates's updates in edge_updates's order, so the bits are the same
 // whichever path runs (the tests compare them):
 //   serial       edge_updates, head after head (also what the CUDA kernels run);
 //   interleaved  kLanes heads in turn, plain C++, any dimension;
-//   avx2         2-D only: eight heads in the eight lanes of AVX2 registers, pow_pos and the
+//   avx2         2-D only: sixteen heads in two groups of eight AVX2 lanes, pow_pos and the
 //                update written with intrinsics that perform the scalar code's operations.
 #pragma once
 #include <cstdint>
