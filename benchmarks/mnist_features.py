@@ -38,11 +38,22 @@ def train_autoencoder(args, X, score, report, save_report):
 
     from uec import UEC, AutoEncoder
 
-    ae = AutoEncoder(n_components=10, loss="bce", batch_size=args.batch_size, warm_start=True,
-                     random_state=args.seed)
-    trained, train_time = 0, 0.0
+    if args.ae_resume is not None:
+        # continue a run that was cut short; the optimiser's moments start afresh
+        ae = AutoEncoder.load(args.ae_resume)
+        ae.set_params(warm_start=True)
+        trained = ae.n_iter_
+        report["resumed_from"] = {"weights": args.ae_resume, "epochs": trained}
+        print(f"AE resumed from {args.ae_resume} ({trained} epochs)")
+    else:
+        ae = AutoEncoder(n_components=10, loss="bce", batch_size=args.batch_size, warm_start=True,
+                         random_state=args.seed)
+        trained = 0
+    train_time = 0.0
     uec_at = set(parse_ints(args.uec_at))
     for target in parse_ints(args.ae_epochs):
+        if target <= trained:
+            continue
         ae.set_params(n_epochs=target - trained)
         ae.fit(X)
         train_time += ae.timings_["train"]
@@ -69,10 +80,11 @@ def train_autoencoder(args, X, score, report, save_report):
         report["autoencoder"].append(row)
         save_report()
         # overwritten at every checkpoint, so a run cut short still leaves its latest features
-        np.save(args.features_out, F.astype(np.float32))
+        np.save(args.features_out.format(epochs=trained), F.astype(np.float32))
         weights = Path(args.out).with_name("mnist_ae.pt")
         ae.save(weights)
-    print(f"features {F.shape} {F.dtype} -> {args.features_out}; weights -> {weights}")
+    print(f"features {F.shape} {F.dtype} -> {args.features_out.format(epochs=trained)}; "
+          f"weights -> {weights}")
     return ae, trained
 
 
@@ -90,7 +102,11 @@ def main():
     ap.add_argument("--ae-weights", default=None,
                     help="skip the autoencoder stage: load weights written by a previous run "
                          "(AutoEncoder.save) and run ReprNet from them")
-    ap.add_argument("--features-out", default="/tmp/uec-mnist-ae-features.npy")
+    ap.add_argument("--ae-resume", default=None,
+                    help="continue training the autoencoder saved by an earlier run (its epochs "
+                         "count towards --ae-epochs; train_s counts this run only)")
+    ap.add_argument("--features-out", default="/tmp/uec-mnist-ae-features.npy",
+                    help="where the features go; '{epochs}' in it keeps one file per checkpoint")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "mnist_features.json"))
     args = ap.parse_args()
 
