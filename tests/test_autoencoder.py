@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch")
 
 import uec  # noqa: E402
 from uec import UEC, AutoEncoder  # noqa: E402
-from uec._torch import corrupt  # noqa: E402
+from uec._torch import affine_warp, corrupt  # noqa: E402
 from uec.metrics import clustering_accuracy  # noqa: E402
 
 SMALL = dict(hidden_dims=(32, 32, 64), batch_size=64)
@@ -156,13 +156,74 @@ def test_corruption_is_applied():
     np.testing.assert_array_equal(masked[kept], x[kept])
 
 
-@pytest.mark.parametrize("noise_type", ["gaussian", "mask"])
+def _affine_warp_reference(x, level, shape, u):
+    """float64 NumPy: each output pixel's centre, in coordinates where the image spans
+    [-1, 1], mapped through the image's matrix, then bilinear interpolation between the four
+    nearest source pixels, zeros outside."""
+    c, h, w = (1, *shape) if len(shape) == 2 else shape
+    u = u.astype(np.float64)
+    out = np.zeros((len(x), c, h, w))
+    img = x.astype(np.float64).reshape(len(x), c, h, w)
+    ys, xs = np.meshgrid((2 * np.arange(h) + 1) / h - 1, (2 * np.arange(w) + 1) / w - 1, indexing="ij")
+    for k in range(len(x)):
+        angle = np.deg2rad(u[k, 0] * 10 * level)
+        zoom = 1 + u[k, 1] * level / 10
+        a, b = np.cos(angle) / zoom, np.sin(angle) / zoom
+        sx = a * xs - b * ys + u[k, 2] * 2 * level / (w / 2)
+        sy = b * xs + a * ys + u[k, 3] * 2 * level / (h / 2)
+        px, py = ((sx + 1) * w - 1) / 2, ((sy + 1) * h - 1) / 2  # source pixel coordinates
+        x0, y0 = np.floor(px).astype(int), np.floor(py).astype(int)
+        for dy in (0, 1):
+            for dx in (0, 1):
+                xi, yi = x0 + dx, y0 + dy
+                wgt = (1 - np.abs(px - xi)) * (1 - np.abs(py - yi))
+                inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h)
+                vals = img[k][:, np.clip(yi, 0, h - 1), np.clip(xi, 0, w - 1)]
+                out[k] += np.where(inside, wgt * vals, 0.0)
+    return out.reshape(len(x), -1)
+
+
+@pytest.mark.parametrize("shape", [(8, 8), (6, 10), (3, 7, 5)])
+@pytest.mark.parametrize("level", [0.5, 1.0, 3.0])
+def test_affine_warp_matches_numpy(shape, level):
+    gen = torch.Generator().manual_seed(1)
+    x = torch.rand(16, int(np.prod(shape)), generator=gen)
+    gen.manual_seed(7)
+    u = (torch.rand((16, 4), generator=gen) * 2 - 1).numpy()  # the draws affine_warp makes
+    gen.manual_seed(7)
+    got = corrupt(x, "affine", level, gen, shape).numpy()
+    np.testing.assert_allclose(got, _affine_warp_reference(x.numpy(), level, shape, u), atol=2e-5)
+    # the warps really move things, and differ from image to image
+    assert np.abs(got - x.numpy()).mean() > 0.01
+    np.testing.assert_array_equal(corrupt(x, "affine", 0.0, gen, shape), x)
+
+
+def test_affine_warp_moves_a_dot_by_at_most_the_stated_shift():
+    # A dot at the centre of a 21 x 21 image: rotation and zoom are about the centre, so the
+    # dot moves by the shift (up to 2 * level px along each axis) turned by the rotation (up
+    # to 10 * level degrees) and scaled by the zoom (up to 1 + level / 10).
+    n, level = 4000, 1.0
+    img = np.zeros((21, 21), np.float32)
+    img[10, 10] = 1.0
+    x = torch.from_numpy(np.tile(img.reshape(1, -1), (n, 1)))
+    out = affine_warp(x, level, (21, 21), torch.Generator().manual_seed(3)).numpy().reshape(n, 21, 21)
+    mass = out.sum(axis=(1, 2))
+    cy = (out.sum(axis=2) * np.arange(21)).sum(axis=1) / mass - 10
+    cx = (out.sum(axis=1) * np.arange(21)).sum(axis=1) / mass - 10
+    for c in (cx, cy):
+        turn = np.deg2rad(10 * level)
+        assert np.abs(c).max() <= 2 * level * (1 + level / 10) * (np.cos(turn) + np.sin(turn)) + 0.15
+        assert np.abs(c).max() >= 1.8 * level  # the extremes are reached
+        assert abs(c.mean()) < 0.1 and 0.9 < c.std() < 1.5  # ~uniform on [-2, 2]: std 1.15
+
+
+@pytest.mark.parametrize("noise_type", ["gaussian", "mask", "affine"])
 def test_encoder_sees_corrupted_input_during_fit(digits, noise_type):
     X, _ = digits
     X = X[:128]
     rows = {r.tobytes() for r in X}
-    ae = AutoEncoder(4, n_epochs=1, noise=0.3, noise_type=noise_type, warm_start=True,
-                     random_state=0, **SMALL).fit(X)
+    ae = AutoEncoder(4, n_epochs=1, noise=0.3, noise_type=noise_type, image_shape=(8, 8),
+                     warm_start=True, random_state=0, **SMALL).fit(X)
     seen = []
     handle = ae.encoder_[0].register_forward_pre_hook(lambda mod, inp: seen.append(inp[0].detach().clone()))
     try:
@@ -181,6 +242,18 @@ def test_encoder_sees_corrupted_input_during_fit(digits, noise_type):
     finally:
         handle.remove()
     assert all(r.tobytes() in rows for r in torch.cat(seen).numpy())
+
+
+def test_save_load_keeps_image_shape(digits, tmp_path):
+    X, _ = digits
+    ae = AutoEncoder(3, n_epochs=1, noise=1.0, noise_type="affine", image_shape=(8, 8),
+                     random_state=0, **SMALL).fit(X[:100])
+    ae.save(tmp_path / "ae.pt")
+    loaded = AutoEncoder.load(tmp_path / "ae.pt")
+    assert loaded.image_shape == (8, 8) and loaded.get_params() == ae.get_params()
+    # a warm-started fit after load warps the same way as one that never left memory
+    loaded.set_params(warm_start=True).fit(X[:100])
+    assert loaded.n_iter_ == 2
 
 
 def test_save_load_round_trip(digits, tmp_path):
@@ -231,6 +304,11 @@ def test_clone_and_params():
         ({"noise": -0.1}, "noise=-0.1 must be >= 0"),
         ({"noise_type": "salt"}, "noise_type='salt' is not supported"),
         ({"noise": 1.5, "noise_type": "mask"}, "noise=1.5 must be <= 1"),
+        ({"noise": 1.0, "noise_type": "affine"}, "noise_type='affine' needs image_shape=.*"
+                                                 "image_shape=None"),
+        ({"image_shape": (2, 3)}, r"image_shape=\(2, 3\) holds 6 values, but X has 4 features"),
+        ({"image_shape": (4,)}, r"image_shape=\(4,\) must be None or 2 or 3 positive integers"),
+        ({"image_shape": (2, 0)}, r"image_shape=\(2, 0\) must be None or 2 or 3 positive"),
         ({"n_epochs": 0}, "n_epochs=0 must be >= 1"),
         ({"batch_size": 0}, "batch_size=0 must be >= 1"),
         ({"learning_rate": 0.0}, "learning_rate=0.0 must be > 0"),

@@ -204,16 +204,20 @@ def test_same_seed_same_bits(digits):
     assert not np.allclose(a.embedding_, c.embedding_)
 
 
-def test_warm_start_continues_exactly(digits):
+@pytest.mark.parametrize("noise", [dict(noise=0.1),
+                                   dict(noise=1.0, noise_type="affine", image_shape=(8, 8))])
+def test_warm_start_continues_exactly(digits, noise):
     X, _ = digits
     X = X[:300]
-    kw = dict(n_components=4, pretrain_epochs=2, noise=0.1, random_state=5, **TINY)
+    kw = dict(n_components=4, pretrain_epochs=2, random_state=5, **noise, **TINY)
     one = ReprNet(5, n_epochs=4, **kw).fit(X)
     two = ReprNet(5, n_epochs=2, warm_start=True, **kw)
     two.fit(X)
     ae_after_first = two.autoencoder_
     two.fit(X)
     assert two.autoencoder_ is ae_after_first and two.n_iter_ == 4
+    assert two.autoencoder_.noise_type == kw.get("noise_type", "gaussian")
+    assert two.autoencoder_.image_shape == kw.get("image_shape")
     np.testing.assert_array_equal(one.embedding_, two.embedding_)
     np.testing.assert_array_equal(one.labels_, two.labels_)
     assert one.history_ == two.history_
@@ -309,6 +313,8 @@ def test_no_labels_reach_the_fit(digits):
         ({"alpha": 0.0}, "alpha=0.0 must be > 0"),
         ({"normalization": "global"}, "normalization='global' is not supported; allowed: 'row', 'joint'"),
         ({"noise_type": "salt"}, "noise_type='salt' is not supported"),
+        ({"noise_type": "affine", "noise": 1.0}, "noise_type='affine' needs image_shape"),
+        ({"image_shape": (2, 2)}, r"image_shape=\(2, 2\) holds 4 values, but X has 6 features"),
         ({"pretrain_epochs": -1}, "pretrain_epochs=-1 must be >= 0"),
         ({"n_epochs": -1}, "n_epochs=-1 must be >= 0"),
         ({"batch_size": 1}, "batch_size=1 must be >= 2"),

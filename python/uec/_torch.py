@@ -6,6 +6,7 @@ raises an ImportError that says how to install it; nothing else in ``uec`` impor
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -25,7 +26,7 @@ except ImportError as exc:  # pragma: no cover - exercised by simulating a missi
 
 __all__ = ["torch", "nn", "F"]
 
-NOISE_TYPES = ("gaussian", "mask")
+NOISE_TYPES = ("gaussian", "mask", "affine")
 
 
 def resolve_device(device):
@@ -89,18 +90,51 @@ def mlp(dims, generator):
     return nn.Sequential(*layers)
 
 
-def corrupt(x, noise_type, level, generator):
+def corrupt(x, noise_type, level, generator, image_shape=None):
     """Input corruption of a denoising autoencoder; the clean x stays the reconstruction target.
 
-    "gaussian": x + N(0, level^2) per entry; "mask": each entry set to 0 with probability level.
+    "gaussian": x + N(0, level^2) per entry; "mask": each entry set to 0 with probability level;
+    "affine": each row, read as an image of ``image_shape``, warped by :func:`affine_warp`.
     ``level == 0`` returns x itself.
     """
     if level == 0:
         return x
+    if noise_type == "affine":
+        return affine_warp(x, level, image_shape, generator)
     if noise_type == "gaussian":
         return x + level * torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     keep = torch.rand(x.shape, generator=generator, device=x.device) >= level
     return x * keep
+
+
+def affine_warp(x, level, image_shape, generator):
+    """Every row of x (an image of ``image_shape``: (height, width) or (channels, height, width),
+    row-major) resampled through its own random affine map.
+
+    Four uniform draws u in [-1, 1) per image give a rotation by u0 * 10 * level degrees, a
+    zoom by 1 + u1 * level / 10, and shifts of u2 * 2 * level pixels along the width and
+    u3 * 2 * level pixels along the height (in the normalised coordinates of
+    ``torch.nn.functional.affine_grid``, where the image spans [-1, 1] on both axes). Bilinear
+    interpolation; what comes from outside the image is 0.
+    """
+    if len(image_shape) == 2:
+        channels, height, width = 1, *image_shape
+    else:
+        channels, height, width = image_shape
+    b = x.shape[0]
+    u = torch.rand((b, 4), generator=generator, device=x.device) * 2 - 1
+    angle = u[:, 0] * (10.0 * level) * math.pi / 180
+    zoom = 1 + u[:, 1] * (level / 10)
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    shift_x = u[:, 2] * (2.0 * level) / (width / 2)
+    shift_y = u[:, 3] * (2.0 * level) / (height / 2)
+    theta = torch.stack([torch.stack([cos, -sin, shift_x], 1),
+                         torch.stack([sin, cos, shift_y], 1)], 1).to(x.dtype)
+    size = (b, channels, height, width)
+    grid = F.affine_grid(theta, size, align_corners=False)
+    out = F.grid_sample(x.reshape(size), grid, mode="bilinear", padding_mode="zeros",
+                        align_corners=False)
+    return out.reshape(b, -1)
 
 
 def reconstruction_loss(out, x, loss):

@@ -7,6 +7,7 @@ autoencoders of DEC and N2D feed their clustering steps. torch is optional: see 
 from __future__ import annotations
 
 import logging
+import numbers
 import time
 
 import numpy as np
@@ -45,6 +46,35 @@ def check_unit_interval(X, why="loss='bce' needs them in [0, 1]", alternative=" 
         )
 
 
+def check_image_shape(image_shape, noise_type, n_features=None):
+    """image_shape: None, or 2 or 3 positive ints (whose product is n_features when given);
+    noise_type="affine" needs it."""
+    if image_shape is None:
+        if noise_type == "affine":
+            raise ValueError(
+                "noise_type='affine' needs image_shape=(height, width) or (channels, height, "
+                "width) to read the rows of X as images; image_shape=None"
+            )
+        return
+    try:
+        dims = tuple(image_shape)
+    except TypeError:
+        dims = ()
+    if len(dims) not in (2, 3) or any(
+        isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < 1
+        for v in dims
+    ):
+        raise ValueError(
+            f"image_shape={image_shape!r} must be None or 2 or 3 positive integers: (height, "
+            "width) or (channels, height, width)"
+        )
+    if n_features is not None and int(np.prod(dims)) != n_features:
+        raise ValueError(
+            f"image_shape={image_shape!r} holds {int(np.prod(dims))} values, but X has "
+            f"{n_features} features; they must be equal"
+        )
+
+
 class AutoEncoder(TransformerMixin, BaseEstimator):
     """Fully connected (denoising) autoencoder; ``transform`` returns its bottleneck.
 
@@ -65,9 +95,16 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
     noise : float, default=0.0
         Input corruption level of a denoising autoencoder (0: none). The encoder sees the
         corrupted input, the loss compares with the clean one.
-    noise_type : {"gaussian", "mask"}, default="gaussian"
+    noise_type : {"gaussian", "mask", "affine"}, default="gaussian"
         "gaussian": additive N(0, noise^2); "mask": each input entry zeroed with probability
-        ``noise``.
+        ``noise``; "affine" (images, needs ``image_shape``): each image warped by its own random
+        affine map, rotation up to ±10·noise degrees, zoom 1 ± noise/10, shifts up to
+        ±2·noise pixels along each axis (bilinear, zeros outside), so that the code learns to
+        ignore small warps. The clean image stays the target.
+    image_shape : tuple of int or None, default=None
+        (height, width) or (channels, height, width) of the images that the rows of X hold in
+        row-major order; its product must equal the number of features. Used by
+        ``noise_type="affine"`` only.
     n_epochs : int, default=20
         Passes over the data. 20 epochs at batch 256 is the CPU budget measured on MNIST (see
         the README); the 200+ epochs of the papers are a GPU budget.
@@ -110,6 +147,7 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         loss="mse",
         noise=0.0,
         noise_type="gaussian",
+        image_shape=None,
         n_epochs=20,
         batch_size=256,
         learning_rate=1e-3,
@@ -124,6 +162,7 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         self.loss = loss
         self.noise = noise
         self.noise_type = noise_type
+        self.image_shape = image_shape
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -146,6 +185,7 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
                 raise ValueError("noise=1.0 with noise_type='mask' zeroes every input; use a value in [0, 1)")
         else:
             check_float("noise", self.noise, low=0.0)
+        check_image_shape(self.image_shape, self.noise_type)
         check_int("n_epochs", self.n_epochs, low=1)
         check_int("batch_size", self.batch_size, low=1)
         check_float("learning_rate", self.learning_rate, low=0.0, low_open=True)
@@ -184,6 +224,7 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         hidden, device = self._check_params()
         continuing = bool(self.warm_start) and hasattr(self, "encoder_")
         X = self._validate_X(X, reset=not continuing)
+        check_image_shape(self.image_shape, self.noise_type, X.shape[1])
         if self.loss == "bce":
             check_unit_interval(X)
 
@@ -215,7 +256,8 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
                 total, count = 0.0, 0
                 for idx in batch_indices(X.shape[0], int(self.batch_size), gen_cpu):
                     xb = X_t[idx.to(device)]
-                    out = decoder(encoder(corrupt(xb, self.noise_type, float(self.noise), gen_dev)))
+                    out = decoder(encoder(corrupt(xb, self.noise_type, float(self.noise), gen_dev,
+                                                         self.image_shape)))
                     loss = reconstruction_loss(out, xb, self.loss)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
@@ -295,6 +337,8 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         if not (params["random_state"] is None or isinstance(params["random_state"], int)):
             params["random_state"] = None  # a RandomState object is not a plain value
         params["hidden_dims"] = list(check_hidden_dims("hidden_dims", params["hidden_dims"]))
+        if params["image_shape"] is not None:
+            params["image_shape"] = [int(v) for v in params["image_shape"]]
         state = {
             "format": _FORMAT,
             "version": _FORMAT_VERSION,
@@ -320,6 +364,8 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
             )
         params = dict(state["params"])
         params["hidden_dims"] = tuple(params["hidden_dims"])
+        if params.get("image_shape") is not None:  # absent from files of earlier versions
+            params["image_shape"] = tuple(params["image_shape"])
         if device is not None:
             params["device"] = device
         model = cls(**params)

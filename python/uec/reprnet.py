@@ -44,7 +44,7 @@ from ._torch import (
     torch,
 )
 from ._validation import check_choice, check_float, check_int
-from .autoencoder import AutoEncoder, check_unit_interval
+from .autoencoder import AutoEncoder, check_image_shape, check_unit_interval
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +136,10 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         ("joint", the paper's Eq. 2-3). On digits "joint" fell below k-means on the
         autoencoder's features: with alpha = 2d almost all of p's mass sits on the few closest
         pairs of the batch (see the README).
-    noise, noise_type : float, {"gaussian", "mask"}, default=0.0, "gaussian"
+    noise, noise_type : float, {"gaussian", "mask", "affine"}, default=0.0, "gaussian"
         Input corruption (denoising) in pretraining and joint training; see AutoEncoder.
+    image_shape : tuple of int or None, default=None
+        Shape of the images the rows of X hold, for ``noise_type="affine"``; see AutoEncoder.
     pretrain_epochs : int, default=20
         Autoencoder epochs before the joint phase (binary cross-entropy, so X must lie in
         [0, 1]). Ignored when ``pretrained`` is given. 20 is the CPU budget measured on MNIST.
@@ -192,6 +194,7 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         normalization="row",
         noise=0.0,
         noise_type="gaussian",
+        image_shape=None,
         pretrain_epochs=20,
         n_epochs=4,
         batch_size=256,
@@ -212,6 +215,7 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         self.normalization = normalization
         self.noise = noise
         self.noise_type = noise_type
+        self.image_shape = image_shape
         self.pretrain_epochs = pretrain_epochs
         self.n_epochs = n_epochs
         self.batch_size = batch_size
@@ -238,6 +242,7 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         check_choice("normalization", self.normalization, NORMALIZATIONS)
         check_choice("noise_type", self.noise_type, NOISE_TYPES)
         check_float("noise", self.noise, low=0.0, high=1.0 if self.noise_type == "mask" else None)
+        check_image_shape(self.image_shape, self.noise_type)
         check_int("pretrain_epochs", self.pretrain_epochs, low=0)
         check_int("n_epochs", self.n_epochs, low=0)
         check_int("batch_size", self.batch_size, low=2)
@@ -275,6 +280,7 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
                         ensure_min_samples=2)
         n, n_features = X.shape
         d, hidden, repr_hidden, alpha, device = self._check_params(n)
+        check_image_shape(self.image_shape, self.noise_type, n_features)
         check_unit_interval(
             X, why="ReprNet's decoder ends with a sigmoid and is trained with binary "
             "cross-entropy, so X must lie in [0, 1]", alternative="")
@@ -303,7 +309,7 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
             else:
                 autoencoder = AutoEncoder(
                     n_components=d, hidden_dims=hidden, loss="bce", noise=self.noise,
-                    noise_type=self.noise_type, n_epochs=max(int(self.pretrain_epochs), 1),
+                    noise_type=self.noise_type, image_shape=self.image_shape, n_epochs=max(int(self.pretrain_epochs), 1),
                     batch_size=int(self.batch_size), learning_rate=self.learning_rate,
                     device=str(device), random_state=seed, verbose=self.verbose,
                 )
@@ -382,7 +388,8 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
                 sums, n_batches = np.zeros(2), 0
                 for idx in batch_indices(X.shape[0], int(self.batch_size), gen_cpu):
                     xb = X_t[idx.to(device)]
-                    x_in = corrupt(xb, self.noise_type, float(self.noise), gen_dev)
+                    x_in = corrupt(xb, self.noise_type, float(self.noise), gen_dev,
+                                   self.image_shape)
                     rec, emb = joint_step_gradients(nets, xb, x_in, float(self.gamma), alpha,
                                                     self.normalization)
                     for opt in opts:
