@@ -2,7 +2,8 @@
 
     python benchmarks/mnist_features.py --ae-epochs 5,10,20,30 --uec-at 10,20,30 --joint-epochs 1,2,4
 
-One autoencoder (784-500-500-2000-10, binary cross-entropy, Adam, batch 256) is trained with
+One autoencoder (784-500-500-2000-10, binary cross-entropy, Adam, batch 256; --loss,
+--n-components, --noise and --noise-type change it) is trained with
 warm starts up to each number of epochs in --ae-epochs; at each checkpoint its features are
 clustered by k-means (10 restarts) and, where --uec-at says so, by UEC. ReprNet then starts
 from the last autoencoder (``pretrained=``) and runs its joint epochs, with k-means after each
@@ -31,10 +32,12 @@ def parse_ints(text):
     return sorted({int(v) for v in text.split(",") if v.strip()})
 
 
-def train_autoencoder(args, X, score, report, save_report):
+def train_autoencoder(args, X, y, score, report, save_report):
     """The autoencoder, warm-started from checkpoint to checkpoint, with k-means (and UEC
     where --uec-at asks) on its features at each checkpoint."""
     from sklearn.cluster import KMeans
+    from sklearn.model_selection import cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
 
     from uec import UEC, AutoEncoder
 
@@ -46,7 +49,8 @@ def train_autoencoder(args, X, score, report, save_report):
         report["resumed_from"] = {"weights": args.ae_resume, "epochs": trained}
         print(f"AE resumed from {args.ae_resume} ({trained} epochs)")
     else:
-        ae = AutoEncoder(n_components=10, loss="bce", batch_size=args.batch_size, warm_start=True,
+        ae = AutoEncoder(n_components=args.n_components, loss=args.loss, batch_size=args.batch_size, warm_start=True,
+                         noise=args.noise, noise_type=args.noise_type, image_shape=(28, 28),
                          random_state=args.seed)
         trained = 0
     train_time = 0.0
@@ -68,6 +72,13 @@ def train_autoencoder(args, X, score, report, save_report):
                "transform_s": round(t_transform, 1), "kmeans": {**score(km), "s": round(t_km, 1)}}
         line = (f"AE {trained:3d} epochs  train {train_time:7.1f} s  loss {ae.loss_curve_[-1]:.3f}  "
                 f"| AE+KMeans ACC {row['kmeans']['acc']:.4f} NMI {row['kmeans']['nmi']:.4f} ({t_km:.1f} s)")
+        if args.knn_ceiling:
+            # what any method that clusters by these features' neighbourhoods can hope for:
+            # a 15-NN classifier that is given the labels (3-fold cross-validation)
+            t = time.perf_counter()
+            row["knn15_label_acc"] = round(float(cross_val_score(
+                KNeighborsClassifier(15), F, y, cv=3).mean()), 4)
+            line += f"  | 15-NN label acc {row['knn15_label_acc']:.4f} ({time.perf_counter() - t:.0f} s)"
         if trained in uec_at:
             t = time.perf_counter()
             model = UEC(n_clusters=10, random_state=args.seed, n_jobs=args.threads)
@@ -102,9 +113,16 @@ def main():
     ap.add_argument("--ae-weights", default=None,
                     help="skip the autoencoder stage: load weights written by a previous run "
                          "(AutoEncoder.save) and run ReprNet from them")
+    ap.add_argument("--loss", default="bce", choices=["bce", "mse"], help="AutoEncoder loss")
+    ap.add_argument("--n-components", type=int, default=10, help="AutoEncoder bottleneck")
+    ap.add_argument("--noise-type", default="gaussian", help="AutoEncoder noise_type")
+    ap.add_argument("--noise", type=float, default=0.0, help="AutoEncoder noise level")
     ap.add_argument("--ae-resume", default=None,
                     help="continue training the autoencoder saved by an earlier run (its epochs "
                          "count towards --ae-epochs; train_s counts this run only)")
+    ap.add_argument("--knn-ceiling", action="store_true",
+                    help="also score a 15-NN classifier on the features with the labels (3-fold "
+                         "CV): the ceiling of clustering by their neighbourhoods")
     ap.add_argument("--features-out", default="/tmp/uec-mnist-ae-features.npy",
                     help="where the features go; '{epochs}' in it keeps one file per checkpoint")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "out" / "mnist_features.json"))
@@ -146,7 +164,7 @@ def main():
         report["autoencoder"].append({"epochs": trained, "loaded_from": args.ae_weights})
         print(f"AE loaded from {args.ae_weights} ({trained} epochs)")
     else:
-        ae, trained = train_autoencoder(args, X, score, report, save_report)
+        ae, trained = train_autoencoder(args, X, y, score, report, save_report)
 
     # -- ReprNet from the last autoencoder ---------------------------------------------------
     model = ReprNet(n_clusters=10, n_components=10, pretrained=ae, batch_size=args.batch_size,
