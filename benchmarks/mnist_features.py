@@ -167,7 +167,8 @@ def main():
         ae, trained = train_autoencoder(args, X, y, score, report, save_report)
 
     # -- ReprNet from the last autoencoder ---------------------------------------------------
-    model = ReprNet(n_clusters=10, n_components=ae.n_components, pretrained=ae, batch_size=args.batch_size,
+    model = ReprNet(n_clusters=10, n_components=ae.n_components, pretrained=ae,
+                    batch_size=args.batch_size,
                     warm_start=True, random_state=args.seed)
     done, joint_time = 0, 0.0
     for target in parse_ints(args.joint_epochs):
