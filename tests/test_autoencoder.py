@@ -306,6 +306,8 @@ def test_clone_and_params():
         ({"noise": 1.5, "noise_type": "mask"}, "noise=1.5 must be <= 1"),
         ({"noise": 1.0, "noise_type": "affine"}, "noise_type='affine' needs image_shape=.*"
                                                  "image_shape=None"),
+        ({"noise": 10.0, "noise_type": "affine", "image_shape": (2, 2)},
+         r"noise=10.0 is too large for noise_type='affine' .* use 0 <= noise < 10"),
         ({"image_shape": (2, 3)}, r"image_shape=\(2, 3\) holds 6 values, but X has 4 features"),
         ({"image_shape": (4,)}, r"image_shape=\(4,\) must be None or 2 or 3 positive integers"),
         ({"image_shape": (2, 0)}, r"image_shape=\(2, 0\) must be None or 2 or 3 positive"),

@@ -75,6 +75,15 @@ def check_image_shape(image_shape, noise_type, n_features=None):
         )
 
 
+def check_affine_level(noise, noise_type):
+    """The zoom 1 ± noise/10 of noise_type="affine" must stay positive."""
+    if noise_type == "affine" and not noise < 10:
+        raise ValueError(
+            f"noise={noise!r} is too large for noise_type='affine' (its zoom 1 ± noise/10 "
+            "must stay positive); use 0 <= noise < 10"
+        )
+
+
 class AutoEncoder(TransformerMixin, BaseEstimator):
     """Fully connected (denoising) autoencoder; ``transform`` returns its bottleneck.
 
@@ -186,6 +195,7 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         else:
             check_float("noise", self.noise, low=0.0)
         check_image_shape(self.image_shape, self.noise_type)
+        check_affine_level(self.noise, self.noise_type)
         check_int("n_epochs", self.n_epochs, low=1)
         check_int("batch_size", self.batch_size, low=1)
         check_float("learning_rate", self.learning_rate, low=0.0, low_open=True)

@@ -44,7 +44,7 @@ from ._torch import (
     torch,
 )
 from ._validation import check_choice, check_float, check_int
-from .autoencoder import AutoEncoder, check_image_shape, check_unit_interval
+from .autoencoder import AutoEncoder, check_affine_level, check_image_shape, check_unit_interval
 
 logger = logging.getLogger(__name__)
 
@@ -243,6 +243,7 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         check_choice("noise_type", self.noise_type, NOISE_TYPES)
         check_float("noise", self.noise, low=0.0, high=1.0 if self.noise_type == "mask" else None)
         check_image_shape(self.image_shape, self.noise_type)
+        check_affine_level(self.noise, self.noise_type)
         check_int("pretrain_epochs", self.pretrain_epochs, low=0)
         check_int("n_epochs", self.n_epochs, low=0)
         check_int("batch_size", self.batch_size, low=2)
