@@ -448,3 +448,25 @@ def test_initial_centres_spectral_needs_graph():
         uinit.initial_centres("spectral", X, 3, random_state=0)
     with pytest.raises(ValueError, match="n_clusters"):
         uinit.initial_centres("kmeans", X, 0, random_state=0)
+
+
+def test_kmeans_centres_on_a_sample_above_the_threshold(monkeypatch):
+    # Above KMEANS_SAMPLE rows the restarts run on a sample and the best is refined on all rows:
+    # the centres must be (up to k-means' stopping tolerance) a fixed point of Lloyd's step on
+    # the full data, the optimum that ten restarts on all rows find, and as good.
+    grid = np.array([(10.0 * i, 10.0 * j) for i in range(4) for j in range(3)])
+    X, _ = make_blobs(6000, n_features=2, centers=grid, cluster_std=1.0, random_state=3)
+    full = KMeans(12, n_init=10, random_state=0).fit(X)
+    monkeypatch.setattr(uinit, "KMEANS_SAMPLE", 800)
+    C = uinit.initial_centres("kmeans", X, 12, random_state=0).astype(np.float64)
+    nearest = ((X[:, None, :] - C[None]) ** 2).sum(-1).argmin(1)
+    means = np.array([X[nearest == j].mean(0) for j in range(12)])
+    np.testing.assert_allclose(C, means, atol=0.05)  # blobs of std 1
+    match = ((C[:, None, :] - full.cluster_centers_[None]) ** 2).sum(-1)
+    assert sorted(match.argmin(1).tolist()) == list(range(12)) and match.min(1).max() < 0.1 ** 2
+    inertia = ((X - C[nearest]) ** 2).sum()
+    assert inertia <= 1.01 * full.inertia_
+    # and the sample path really ran: with the threshold above n the result is the full one
+    monkeypatch.setattr(uinit, "KMEANS_SAMPLE", 10_000)
+    C_full = uinit.initial_centres("kmeans", X, 12, random_state=0)
+    assert not np.array_equal(C_full, C.astype(np.float32))
