@@ -314,6 +314,7 @@ def test_no_labels_reach_the_fit(digits):
         ({"normalization": "global"}, "normalization='global' is not supported; allowed: 'row', 'joint'"),
         ({"noise_type": "salt"}, "noise_type='salt' is not supported"),
         ({"noise_type": "affine", "noise": 1.0}, "noise_type='affine' needs image_shape"),
+        ({"noise_type": "mask", "noise": 1.0}, "noise=1.0 with noise_type='mask' zeroes every input"),
         ({"image_shape": (2, 2)}, r"image_shape=\(2, 2\) holds 4 values, but X has 6 features"),
         ({"pretrain_epochs": -1}, "pretrain_epochs=-1 must be >= 0"),
         ({"n_epochs": -1}, "n_epochs=-1 must be >= 0"),

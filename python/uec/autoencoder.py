@@ -75,13 +75,20 @@ def check_image_shape(image_shape, noise_type, n_features=None):
         )
 
 
-def check_affine_level(noise, noise_type):
-    """The zoom 1 ± noise/10 of noise_type="affine" must stay positive."""
+def check_corruption(noise, noise_type, image_shape):
+    """The input corruption's parameters, shared by AutoEncoder and ReprNet: a known
+    noise_type, noise >= 0 (below 1 for "mask", which would zero every input at 1; below 10
+    for "affine", whose zoom 1 ± noise/10 must stay positive) and a valid image_shape."""
+    check_choice("noise_type", noise_type, NOISE_TYPES)
+    check_float("noise", noise, low=0.0, high=1.0 if noise_type == "mask" else None)
+    if noise_type == "mask" and noise == 1.0:
+        raise ValueError("noise=1.0 with noise_type='mask' zeroes every input; use a value in [0, 1)")
     if noise_type == "affine" and not noise < 10:
         raise ValueError(
             f"noise={noise!r} is too large for noise_type='affine' (its zoom 1 ± noise/10 "
             "must stay positive); use 0 <= noise < 10"
         )
+    check_image_shape(image_shape, noise_type)
 
 
 class AutoEncoder(TransformerMixin, BaseEstimator):
@@ -187,15 +194,7 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         check_int("n_components", self.n_components, low=1)
         hidden = check_hidden_dims("hidden_dims", self.hidden_dims)
         check_choice("loss", self.loss, LOSSES)
-        check_choice("noise_type", self.noise_type, NOISE_TYPES)
-        if self.noise_type == "mask":
-            check_float("noise", self.noise, low=0.0, high=1.0)
-            if self.noise == 1.0:
-                raise ValueError("noise=1.0 with noise_type='mask' zeroes every input; use a value in [0, 1)")
-        else:
-            check_float("noise", self.noise, low=0.0)
-        check_image_shape(self.image_shape, self.noise_type)
-        check_affine_level(self.noise, self.noise_type)
+        check_corruption(self.noise, self.noise_type, self.image_shape)
         check_int("n_epochs", self.n_epochs, low=1)
         check_int("batch_size", self.batch_size, low=1)
         check_float("learning_rate", self.learning_rate, low=0.0, low_open=True)

@@ -596,23 +596,20 @@ def _kmeans_centres(Z, k, random_state):
     n = Z.shape[0]
     if n <= KMEANS_SAMPLE:
         return _kmeans_labels_and_centres(Z, k, random_state)[1]
-    from sklearn.cluster import KMeans
-    from sklearn.exceptions import ConvergenceWarning
-
     sample = random_state.choice(n, size=KMEANS_SAMPLE, replace=False)
     _, seeds = _kmeans_labels_and_centres(Z[sample], k, random_state)
-    km = KMeans(n_clusters=k, init=seeds, n_init=1, random_state=random_state)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        km.fit(Z)
-    return km.cluster_centers_
+    return _kmeans_labels_and_centres(Z, k, random_state, init=seeds)[1]
 
 
-def _kmeans_labels_and_centres(data, k, random_state):
+def _kmeans_labels_and_centres(data, k, random_state, init=None):
+    """k-means with 10 restarts, or one run of Lloyd iterations from the centres ``init``."""
     from sklearn.cluster import KMeans
     from sklearn.exceptions import ConvergenceWarning
 
-    km = KMeans(n_clusters=k, n_init=10, random_state=random_state)
+    if init is None:
+        km = KMeans(n_clusters=k, n_init=10, random_state=random_state)
+    else:
+        km = KMeans(n_clusters=k, init=init, n_init=1, random_state=random_state)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         km.fit(data)

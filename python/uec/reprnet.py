@@ -30,7 +30,6 @@ from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._torch import (
-    NOISE_TYPES,
     EpochBar,
     apply_in_batches,
     batch_indices,
@@ -44,7 +43,7 @@ from ._torch import (
     torch,
 )
 from ._validation import check_choice, check_float, check_int
-from .autoencoder import AutoEncoder, check_affine_level, check_image_shape, check_unit_interval
+from .autoencoder import AutoEncoder, check_corruption, check_image_shape, check_unit_interval
 
 logger = logging.getLogger(__name__)
 
@@ -240,10 +239,7 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         alpha = 2.0 * d if self.alpha is None else check_float(
             "alpha", self.alpha, low=0.0, low_open=True)
         check_choice("normalization", self.normalization, NORMALIZATIONS)
-        check_choice("noise_type", self.noise_type, NOISE_TYPES)
-        check_float("noise", self.noise, low=0.0, high=1.0 if self.noise_type == "mask" else None)
-        check_image_shape(self.image_shape, self.noise_type)
-        check_affine_level(self.noise, self.noise_type)
+        check_corruption(self.noise, self.noise_type, self.image_shape)
         check_int("pretrain_epochs", self.pretrain_epochs, low=0)
         check_int("n_epochs", self.n_epochs, low=0)
         check_int("batch_size", self.batch_size, low=2)
