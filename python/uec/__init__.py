@@ -24,11 +24,13 @@ _LAZY = {
     "ReprNet": ("uec.reprnet", "ReprNet"),
     "metrics": ("uec.metrics", None),
     "datasets": ("uec.datasets", None),
+    "preprocessing": ("uec.preprocessing", None),
+    "Deskew": ("uec.preprocessing", "Deskew"),
     "cuda_available": ("uec._device", "cuda_available"),
 }
 
 # AutoEncoder and ReprNet stay out of __all__ so that `from uec import *` works without torch.
-__all__ = ["UEC", "metrics", "datasets", "cuda_available", "__version__"]
+__all__ = ["UEC", "Deskew", "metrics", "datasets", "preprocessing", "cuda_available", "__version__"]
 
 
 def __getattr__(name):

@@ -76,7 +76,7 @@ def _find_idx(directory, stem):
     raise FileNotFoundError(f"MNIST directory {directory} has no {stem}[.gz]")
 
 
-def load_mnist(path=None, *, scale=True, dtype=np.float32):
+def load_mnist(path=None, *, scale=True, deskew=False, dtype=np.float32):
     """Load all 70,000 MNIST images (train then test) as ``X`` (70000, 784) and ``y`` (70000,).
 
     Parameters
@@ -87,6 +87,9 @@ def load_mnist(path=None, *, scale=True, dtype=np.float32):
         ``$UEC_MNIST`` and then ``../shared/data/mnist.npz`` are tried.
     scale : bool
         Divide the pixels by 255 (values in [0, 1]); otherwise keep 0..255.
+    deskew : bool
+        Centre and de-slant each image by its moments (:func:`uec.preprocessing.deskew`;
+        label-free, per image). Values stay in the same range.
     """
     p = find_mnist(path)
     if p is None or not Path(p).exists():
@@ -114,6 +117,10 @@ def load_mnist(path=None, *, scale=True, dtype=np.float32):
     X = np.asarray(X).reshape(len(X), -1)
     if X.shape[0] != len(y):
         raise ValueError(f"{p}: {X.shape[0]} images but {len(y)} labels")
+    if deskew:
+        from .preprocessing import deskew as _deskew
+
+        X = _deskew(X.astype(np.float32))  # rows of 784 values: 28 x 28 images
     out = X.astype(dtype)
     if scale:
         out /= dtype(255.0) if np.dtype(dtype).kind == "f" else 1
