@@ -11,6 +11,7 @@ apart), so the comparison is of what each does with the same neighbours.
     python benchmarks/quality.py                         # digits, MNIST, synthetic; seeds 0 1 2
     python benchmarks/quality.py --datasets digits --seeds 0 1 2 3 4 5
     python benchmarks/quality.py --datasets mnist --features /tmp/uec-mnist-ae-features.npy
+    python benchmarks/quality.py --datasets mnist-deskew   # pixels de-slanted first (label-free)
 
 Prints a table (mean +- std of ACC / NMI / ARI / seconds per fit), writes
 benchmarks/out/quality_<data>.json and a PNG of the embedding of seed 0 for each UEC run
@@ -55,11 +56,17 @@ def data_sets(names, features, n_synthetic):
                 if F.shape[0] != len(y):
                     raise SystemExit(f"--features has {F.shape[0]} rows, MNIST has {len(y)}")
                 yield "mnist-ae", np.ascontiguousarray(F), y
+        elif name == "mnist-deskew":
+            if find_mnist() is None:
+                print("note: MNIST not found (../shared/data/mnist.npz or $UEC_MNIST); skipped")
+                continue
+            X, y = load_mnist(deskew=True)
+            yield "mnist-deskew", X, y
         elif name == "synthetic":
             X, y = make_manifold_clusters(n_synthetic, n_clusters=20, n_features=50, random_state=0)
             yield "synthetic", X, y
         else:
-            raise SystemExit(f"unknown data set {name!r}; expected digits, mnist or synthetic")
+            raise SystemExit(f"unknown data set {name!r}; expected digits, mnist, mnist-deskew or synthetic")
 
 
 def score(y, labels, seconds):

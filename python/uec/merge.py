@@ -25,12 +25,14 @@ import scipy.sparse
 import scipy.sparse.csgraph
 
 
-def merge_subclusters(labels, graph, n_clusters, n_subclusters=None):
-    """Map sub-clusters to clusters by greedy modularity merges on ``graph``.
+def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True):
+    """Map sub-clusters to clusters by greedy modularity merges on ``graph``, then local moves.
 
     Each step merges the pair with the largest modularity gain among the pairs that share
     graph weight; pairs that share none are merged (by the same gain) only when no connected
     pair is left, so a connected component of the graph is never cut while another is joined.
+    With ``refine`` the result is then improved by :func:`refine_mapping` (single sub-clusters
+    moved to another cluster while that raises modularity).
 
     Parameters
     ----------
@@ -42,6 +44,8 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None):
         Number of clusters to merge into (<= n_subclusters).
     n_subclusters : int or None
         Number of sub-clusters (default ``labels.max() + 1``); empty ones are merged first.
+    refine : bool
+        Apply :func:`refine_mapping` to the greedy result.
 
     Returns
     -------
@@ -115,7 +119,93 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None):
     order = np.flatnonzero(alive)  # roots, ascending: cluster j is the j-th root
     rank = np.empty(k2, dtype=np.intp)
     rank[order] = np.arange(order.size)
-    return rank[root]
+    mapping = rank[root]
+    if refine:
+        counts = np.bincount(labels, minlength=k2)[:k2]
+        mapping = refine_mapping(mapping, _group_weights(labels, graph, k2), counts, k)
+    return mapping
+
+
+def refine_mapping(mapping, W, counts, n_clusters, max_sweeps=100):
+    """Move single sub-clusters between clusters while each move raises modularity.
+
+    The greedy merge decides each join once. Past modularity's optimum (when every merge loses
+    modularity) it prefers joining the smallest groups, so an isolated piece of one class can be
+    joined to a small piece of another before either meets its own class (MNIST autoencoder
+    features: 950 sevens joined to 2,500 twos, with which they share 43 units of graph weight
+    against 208 with the other sevens). Moving single sub-clusters afterwards undoes such
+    joins: sweeps over the sub-clusters in index order move each to the cluster that raises
+    modularity the most, until a sweep moves nothing (a local optimum; every move raises the
+    modularity, so this ends).
+
+    A move needs evidence in the graph: the sub-cluster must share with the target cluster at
+    least the weight that one of its points has on average (``W[s].sum() / counts[s]``), so an
+    island that shares almost nothing with anything (digits: 27 ones sharing 0.1) stays where
+    the merge put it instead of following modularity's size term alone. A move never empties a
+    cluster, and a sub-cluster without points never moves.
+
+    Parameters
+    ----------
+    mapping : int array (k2,)
+        Cluster of each sub-cluster, in ``[0, n_clusters)``.
+    W : (k2, k2) float64 array
+        Symmetric graph weight between sub-clusters (diagonal: inside each one).
+    counts : int array (k2,)
+        Points in each sub-cluster.
+    n_clusters : int
+    max_sweeps : int
+        Safety bound on the number of sweeps.
+
+    Returns
+    -------
+    mapping : int array (k2,)
+        Clusters renumbered in the order of their smallest sub-cluster.
+    """
+    mapping = np.asarray(mapping, dtype=np.intp).copy()
+    k2 = mapping.shape[0]
+    k = int(n_clusters)
+    vol = W.sum(axis=1)
+    m2 = vol.sum()
+    if not m2 > 0.0 or k < 2:
+        return _renumber(mapping, k)
+    P = np.zeros((k2, k))
+    P[np.arange(k2), mapping] = 1.0
+    vol_c = vol @ P
+    points_c = counts.astype(np.float64) @ P
+    tol = 1e-12 * m2
+    for _ in range(max_sweeps):
+        moved = False
+        for s in range(k2):
+            a = mapping[s]
+            if counts[s] == 0 or points_c[a] <= counts[s]:
+                continue  # no points to move, or the move would empty its cluster
+            w_c = W[s] @ P
+            stay = (w_c[a] - W[s, s]) - vol[s] * (vol_c[a] - vol[s]) / m2
+            gain = w_c - vol[s] * vol_c / m2
+            gain[a] = -np.inf
+            gain[w_c < vol[s] / counts[s]] = -np.inf  # too little shared weight: no evidence
+            c = int(np.argmax(gain))
+            if gain[c] > stay + tol:
+                P[s, a], P[s, c] = 0.0, 1.0
+                mapping[s] = c
+                vol_c[a] -= vol[s]
+                vol_c[c] += vol[s]
+                points_c[a] -= counts[s]
+                points_c[c] += counts[s]
+                moved = True
+        if not moved:
+            break
+    return _renumber(mapping, k)
+
+
+def _renumber(mapping, k):
+    """Clusters numbered in the order of their smallest sub-cluster."""
+    first = np.full(k, mapping.shape[0], dtype=np.intp)
+    np.minimum.at(first, mapping, np.arange(mapping.shape[0]))
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(k, dtype=np.intp)
+    rank[order] = np.arange(k)
+    return rank[mapping]
 
 
 def _unlinked(w, vol_a, vol_b):
