@@ -17,7 +17,7 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted
 
 __all__ = ["deskew", "Deskew"]
 
@@ -161,13 +161,19 @@ class Deskew(TransformerMixin, BaseEstimator):
         self.image_shape = image_shape
 
     def fit(self, X, y=None):
-        X = validate_data(self, X, reset=True, dtype=[np.float64, np.float32])
+        X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
         self.image_shape_ = _check_shape(self.image_shape, X.shape[1])
+        self.n_features_in_ = X.shape[1]
         return self
 
     def transform(self, X):
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = check_array(X, dtype=[np.float64, np.float32], input_name="X")
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but Deskew is expecting {self.n_features_in_} "
+                "features as input"
+            )
         return deskew(X, self.image_shape_)
 
     def __sklearn_tags__(self):
