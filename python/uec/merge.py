@@ -16,6 +16,10 @@ edge): ``split_disconnected`` first cuts every sub-cluster into the connected pi
 restricted to it, and the merge takes a pair that shares edges before any pair that shares none
 (modularity alone prefers joining two small unconnected groups to joining two large connected
 halves of one cluster once every gain is negative: its resolution limit).
+
+The greedy merge decides each join once; ``refine_mapping`` then moves single sub-clusters to
+another cluster while a move raises modularity and is backed by shared graph weight, which
+undoes joins that were only the greedy order's (README, "Clustering quality").
 """
 
 from __future__ import annotations
