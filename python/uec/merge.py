@@ -17,9 +17,10 @@ restricted to it, and the merge takes a pair that shares edges before any pair t
 (modularity alone prefers joining two small unconnected groups to joining two large connected
 halves of one cluster once every gain is negative: its resolution limit).
 
-The greedy merge decides each join once; ``refine_mapping`` then moves single sub-clusters to
-another cluster while a move raises modularity and is backed by shared graph weight, which
-undoes joins that were only the greedy order's (README, "Clustering quality").
+The greedy merge decides each join once; past modularity's optimum ``refine_mapping`` then
+moves the groups of that optimum between clusters while a move raises modularity and is backed
+by shared graph weight, which undoes joins that were only the greedy order's (README,
+"Clustering quality").
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
     Each step merges the pair with the largest modularity gain among the pairs that share
     graph weight; pairs that share none are merged (by the same gain) only when no connected
     pair is left, so a connected component of the graph is never cut while another is joined.
-    With ``refine`` the result is then improved by :func:`refine_mapping` (single sub-clusters
-    moved to another cluster while that raises modularity).
+    With ``refine``, when some merges had to lower modularity (more groups than ``n_clusters``
+    at its optimum), the groups as they stood before the first such merge are then moved
+    between clusters by :func:`refine_mapping` as units: the joins that lowered modularity are
+    revisited, every join that raised it stays.
 
     Parameters
     ----------
@@ -95,8 +98,11 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
         best[r] = int(np.argmax(row))
         best_val[r] = row[best[r]]
     root = np.arange(k2)
+    forced_root = None  # the groups when the first merge that lowers modularity was taken
     for _ in range(k2 - k):
         a = int(np.argmax(np.where(alive, best_val, -np.inf)))  # first maximum: deterministic
+        if forced_root is None and best_val[a] < 0.0:
+            forced_root = root.copy()
         a, b = sorted((a, int(best[a])))
         W[a, :] += W[b, :]
         W[:, a] += W[:, b]
@@ -124,14 +130,20 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
     rank = np.empty(k2, dtype=np.intp)
     rank[order] = np.arange(order.size)
     mapping = rank[root]
-    if refine:
-        counts = np.bincount(labels, minlength=k2)[:k2]
-        mapping = refine_mapping(mapping, _group_weights(labels, graph, k2), counts, k)
+    if refine and forced_root is not None:
+        # Only the merges that lowered modularity are revisited: the groups as they stood
+        # before the first of them move as units, so every join that raised modularity stays.
+        units, unit_of = np.unique(forced_root, return_inverse=True)
+        unit_labels = unit_of[labels]
+        counts = np.bincount(unit_labels, minlength=units.size)
+        moved = refine_mapping(mapping[units], _group_weights(unit_labels, graph, units.size),
+                               counts, k)
+        mapping = _renumber(moved[unit_of], k)
     return mapping
 
 
 def refine_mapping(mapping, W, counts, n_clusters, max_sweeps=100):
-    """Move single sub-clusters between clusters while each move raises modularity.
+    """Move single groups (rows of ``W``) between clusters while each move raises modularity.
 
     The greedy merge decides each join once. Past modularity's optimum (when every merge loses
     modularity) it prefers joining the smallest groups, so an isolated piece of one class can be
