@@ -339,10 +339,7 @@ def test_refinement_equals_full_modularity_reference(seed):
     A = np.triu(B, 1)
     A = A + A.T
     start = rng.permutation(np.arange(k2) % k)
-    W = A.copy()
-    P = np.zeros((n, k2))
-    P[np.arange(n), sub] = 1
-    Wg = P.T @ W @ P
+    Wg = _group_weights_dense(sub, A, k2)
     got = refine_mapping(start, Wg, np.bincount(sub, minlength=k2), k)
     ref = _refine_reference(A, sub, start, k)
     for a, b in itertools.combinations(range(k2), 2):
