@@ -45,23 +45,17 @@ def data_sets(names, features, n_synthetic):
         if name == "digits":
             X, y = load_digits()
             yield "digits", X, y
-        elif name == "mnist":
+        elif name in ("mnist", "mnist-deskew"):
             if find_mnist() is None:
                 print("note: MNIST not found (../shared/data/mnist.npz or $UEC_MNIST); skipped")
                 continue
-            X, y = load_mnist()
-            yield "mnist", X, y
-            if features:
+            X, y = load_mnist(deskew=name == "mnist-deskew")
+            yield name, X, y
+            if features and name == "mnist":
                 F = np.load(features).astype(np.float32)
                 if F.shape[0] != len(y):
                     raise SystemExit(f"--features has {F.shape[0]} rows, MNIST has {len(y)}")
                 yield "mnist-ae", np.ascontiguousarray(F), y
-        elif name == "mnist-deskew":
-            if find_mnist() is None:
-                print("note: MNIST not found (../shared/data/mnist.npz or $UEC_MNIST); skipped")
-                continue
-            X, y = load_mnist(deskew=True)
-            yield "mnist-deskew", X, y
         elif name == "synthetic":
             X, y = make_manifold_clusters(n_synthetic, n_clusters=20, n_features=50, random_state=0)
             yield "synthetic", X, y

@@ -98,11 +98,13 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
         best[r] = int(np.argmax(row))
         best_val[r] = row[best[r]]
     root = np.arange(k2)
-    forced_root = None  # the groups when the first merge that lowers modularity was taken
+    counts = np.bincount(labels, minlength=k2)[:k2]
+    forced = None  # groups, weights and sizes before the first merge that lowers modularity
     for _ in range(k2 - k):
         a = int(np.argmax(np.where(alive, best_val, -np.inf)))  # first maximum: deterministic
-        if forced_root is None and best_val[a] < 0.0:
-            forced_root = root.copy()
+        if refine and forced is None and best_val[a] < 0.0:
+            units = np.flatnonzero(alive)  # each group's root, ascending
+            forced = (units, root.copy(), W[np.ix_(units, units)].copy(), counts.copy())
         a, b = sorted((a, int(best[a])))
         W[a, :] += W[b, :]
         W[:, a] += W[:, b]
@@ -110,6 +112,7 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
         W[:, b] = 0.0
         vol[a] += vol[b]
         vol[b] = 0.0
+        counts[a] += counts[b]
         empty[a] &= empty[b]
         alive[b] = False
         root[root == b] = a
@@ -130,15 +133,14 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
     rank = np.empty(k2, dtype=np.intp)
     rank[order] = np.arange(order.size)
     mapping = rank[root]
-    if refine and forced_root is not None:
+    if forced is not None:
         # Only the merges that lowered modularity are revisited: the groups as they stood
         # before the first of them move as units, so every join that raised modularity stays.
-        units, unit_of = np.unique(forced_root, return_inverse=True)
-        unit_labels = unit_of[labels]
-        counts = np.bincount(unit_labels, minlength=units.size)
-        moved = refine_mapping(mapping[units], _group_weights(unit_labels, graph, units.size),
-                               counts, k)
-        mapping = _renumber(moved[unit_of], k)
+        # Their weights are the merge's own rows at that moment. Units are in the order of
+        # their smallest sub-cluster, so refine_mapping's numbering is the sub-clusters' too.
+        units, unit_root, W_units, unit_counts = forced
+        moved = refine_mapping(mapping[units], W_units, unit_counts[units], k)
+        mapping = moved[np.searchsorted(units, unit_root)]
     return mapping
 
 
@@ -149,33 +151,33 @@ def refine_mapping(mapping, W, counts, n_clusters, max_sweeps=100):
     modularity) it prefers joining the smallest groups, so an isolated piece of one class can be
     joined to a small piece of another before either meets its own class (MNIST autoencoder
     features: 950 sevens joined to 2,500 twos, with which they share 43 units of graph weight
-    against 208 with the other sevens). Moving single sub-clusters afterwards undoes such
-    joins: sweeps over the sub-clusters in index order move each to the cluster that raises
-    modularity the most, until a sweep moves nothing (a local optimum; every move raises the
-    modularity, so this ends).
+    against 208 with the other sevens). Moving single groups afterwards undoes such joins:
+    sweeps over the groups in index order move each to the cluster that raises modularity the
+    most, until a sweep moves nothing (a local optimum; every move raises the modularity, so
+    this ends). ``merge_subclusters`` passes the groups it had at modularity's optimum.
 
-    A move needs evidence in the graph: the sub-cluster must share with the target cluster at
-    least the weight that one of its points has on average (``W[s].sum() / counts[s]``), so an
+    A move needs evidence in the graph: the group must share with the target cluster at least
+    the weight that one of its points has on average (``W[s].sum() / counts[s]``), so an
     island that shares almost nothing with anything (digits: 27 ones sharing 0.1) stays where
     the merge put it instead of following modularity's size term alone. A move never empties a
-    cluster, and a sub-cluster without points never moves.
+    cluster, and a group without points never moves.
 
     Parameters
     ----------
-    mapping : int array (k2,)
-        Cluster of each sub-cluster, in ``[0, n_clusters)``.
-    W : (k2, k2) float64 array
-        Symmetric graph weight between sub-clusters (diagonal: inside each one).
-    counts : int array (k2,)
-        Points in each sub-cluster.
+    mapping : int array (g,)
+        Cluster of each group, in ``[0, n_clusters)``.
+    W : (g, g) float64 array
+        Symmetric graph weight between groups (diagonal: inside each one).
+    counts : int array (g,)
+        Points in each group.
     n_clusters : int
     max_sweeps : int
         Safety bound on the number of sweeps.
 
     Returns
     -------
-    mapping : int array (k2,)
-        Clusters renumbered in the order of their smallest sub-cluster.
+    mapping : int array (g,)
+        Clusters renumbered in the order of their smallest group.
     """
     mapping = np.asarray(mapping, dtype=np.intp).copy()
     k2 = mapping.shape[0]

@@ -19,6 +19,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from ._validation import check_int
+
 __all__ = ["deskew", "Deskew"]
 
 
@@ -35,11 +37,13 @@ def _check_shape(image_shape, n_features):
     ok = (
         isinstance(image_shape, (tuple, list))
         and len(image_shape) == 2
-        and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in image_shape)
+        and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
+                for s in image_shape)
     )
     if not ok:
         raise ValueError(
-            f"image_shape={image_shape!r} is not allowed; expected (height, width), two positive integers"
+            f"image_shape={image_shape!r} is not allowed; expected (height, width), two positive "
+            "integers"
         )
     h, w = int(image_shape[0]), int(image_shape[1])
     if h * w != n_features:
@@ -85,10 +89,12 @@ def deskew(X, image_shape=None, *, block=8192):
     elif A.ndim == 2:
         flat = A
     else:
-        raise ValueError(f"X has shape {A.shape}; expected (n_samples, height * width) or (n_samples, height, width)")
+        raise ValueError(
+            f"X has shape {A.shape}; expected (n_samples, height * width) or "
+            "(n_samples, height, width)"
+        )
     h, w = _check_shape(image_shape, flat.shape[1])
-    if not isinstance(block, numbers.Integral) or block < 1:
-        raise ValueError(f"block={block!r} is not allowed; expected a positive integer")
+    check_int("block", block, low=1)
     if flat.dtype.kind not in "biuf":
         raise ValueError(f"X has dtype {flat.dtype}; expected numbers")
     out_dtype = np.float64 if flat.dtype == np.float64 else np.float32
