@@ -12,6 +12,10 @@ apart), so the comparison is of what each does with the same neighbours.
     python benchmarks/quality.py --datasets digits --seeds 0 1 2 3 4 5
     python benchmarks/quality.py --datasets mnist --features /tmp/uec-mnist-ae-features.npy
     python benchmarks/quality.py --datasets mnist-deskew   # pixels de-slanted first (label-free)
+    python benchmarks/quality.py --datasets iris wine breast-cancer classification --seeds 0 1 2 3
+
+(iris, wine and breast-cancer are scikit-learn's bundled copies, standardised; classification is
+make_classification(3000, 20 features, 5 informative, 3 classes): overlapping classes.)
 
 Prints a table (mean +- std of ACC / NMI / ARI / seconds per fit), writes
 benchmarks/out/quality_<data>.json and a PNG of the embedding of seed 0 for each UEC run
@@ -59,8 +63,25 @@ def data_sets(names, features, n_synthetic):
         elif name == "synthetic":
             X, y = make_manifold_clusters(n_synthetic, n_clusters=20, n_features=50, random_state=0)
             yield "synthetic", X, y
+        elif name in SMALL:
+            # real data the project does not ship (scikit-learn's bundled copies), features on
+            # different scales: standardised, as a user would
+            from sklearn import datasets
+            from sklearn.preprocessing import StandardScaler
+
+            if name == "classification":
+                X, y = datasets.make_classification(3000, n_features=20, n_informative=5,
+                                                    n_classes=3, n_clusters_per_class=1,
+                                                    random_state=0)
+            else:
+                X, y = getattr(datasets, "load_" + name.replace("-", "_"))(return_X_y=True)
+            yield name, StandardScaler().fit_transform(X).astype(np.float32), y
         else:
-            raise SystemExit(f"unknown data set {name!r}; expected digits, mnist, mnist-deskew or synthetic")
+            raise SystemExit(f"unknown data set {name!r}; expected digits, mnist, mnist-deskew, "
+                             f"synthetic or one of {', '.join(SMALL)}")
+
+
+SMALL = ("iris", "wine", "breast-cancer", "classification")
 
 
 def score(y, labels, seconds):

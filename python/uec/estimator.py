@@ -461,9 +461,11 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
                     [M, _group_means(Z, sub_labels, n_sub, parent.size)])
                 logger.info("%d sub-clusters were not connected in the kNN graph; %d pieces "
                             "added", len(np.unique(parent[n_sub:])), parent.size - n_sub)
+            positions = _subcluster_positions(Z, sub_labels, sub_centres)
         else:
-            weights = graph
-        mapping = merge_subclusters(sub_labels, weights, n_clusters, sub_centres.shape[0])
+            weights, positions = graph, None
+        mapping = merge_subclusters(sub_labels, weights, n_clusters, sub_centres.shape[0],
+                                    positions=positions)
         labels = mapping[sub_labels]
         times["merge"] = time.perf_counter() - t1
         if n_sub == n_clusters:
@@ -572,6 +574,18 @@ def _group_means(Z, labels, first, stop):
     np.add.at(sums, g, Z[sel].astype(np.float64))
     counts = np.bincount(g, minlength=stop - first)
     return (sums / counts[:, None]).astype(np.float32)
+
+
+def _subcluster_positions(Z, labels, sub_centres):
+    """Mean embedding (float64) of each sub-cluster's points; its centre when it has none."""
+    g = sub_centres.shape[0]
+    sums = np.zeros((g, Z.shape[1]), dtype=np.float64)
+    np.add.at(sums, labels, Z.astype(np.float64))
+    counts = np.bincount(labels, minlength=g)[:g]
+    pos = np.array(sub_centres, dtype=np.float64)
+    has = counts > 0
+    pos[has] = sums[has] / counts[has, None]
+    return pos
 
 
 def _cluster_means(Z, labels, n_clusters, sub_centres, mapping):

@@ -21,16 +21,29 @@ The greedy merge decides each join once; past modularity's optimum ``refine_mapp
 moves the groups of that optimum between clusters while a move raises modularity and is backed
 by shared graph weight, which undoes joins that were only the greedy order's (README,
 "Clustering quality").
+
+Past the optimum, modularity is only trustworthy between groups that are communities. When
+more than ``MIXED_WEIGHT`` (a tenth) of the graph's weight runs between the groups at the
+optimum, as when overlapping classes form one connected mass, every further join loses
+modularity and its balance term picks equal halves, whatever the shape of the mass
+(breast cancer: the arm of malignant samples joined to half of the benign blob, ACC 0.57).
+Those joins are then made by Ward's criterion on where the groups lie in the embedding
+(``ward_merge``, connected pairs first), what the clustering term's centres would split.
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import scipy.sparse
 import scipy.sparse.csgraph
 
+logger = logging.getLogger(__name__)
 
-def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True):
+
+def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True,
+                      positions=None):
     """Map sub-clusters to clusters by greedy modularity merges on ``graph``, then local moves.
 
     Each step merges the pair with the largest modularity gain among the pairs that share
@@ -53,6 +66,12 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
         Number of sub-clusters (default ``labels.max() + 1``); empty ones are merged first.
     refine : bool
         Apply :func:`refine_mapping` to the greedy result.
+    positions : float array (n_subclusters, d) or None
+        Where each sub-cluster lies in the embedding (its points' mean). When given and the
+        groups at modularity's optimum are not communities (more than ``MIXED_WEIGHT`` of the
+        graph's weight runs between them), the merges that lower modularity are made by Ward's
+        criterion on these positions instead (:func:`ward_merge`), and ``refine`` is not
+        applied.
 
     Returns
     -------
@@ -102,9 +121,26 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
     forced = None  # groups, weights and sizes before the first merge that lowers modularity
     for _ in range(k2 - k):
         a = int(np.argmax(np.where(alive, best_val, -np.inf)))  # first maximum: deterministic
-        if refine and forced is None and best_val[a] < 0.0:
+        if forced is None and best_val[a] < 0.0:
             units = np.flatnonzero(alive)  # each group's root, ascending
-            forced = (units, root.copy(), W[np.ix_(units, units)].copy(), counts.copy())
+            W_units = W[np.ix_(units, units)]
+            if positions is not None and _mixed(W_units, m2):
+                # no community structure left for modularity to follow: the embedding decides
+                logger.info("the %d groups at modularity's optimum share %.3f of the graph's "
+                            "weight (> %g): the last %d merges by Ward's criterion", units.size,
+                            1.0 - np.trace(W_units) / m2, MIXED_WEIGHT, units.size - k)
+                pos = np.asarray(positions, dtype=np.float64)
+                P = np.zeros((k2, units.size))
+                P[np.arange(k2), np.searchsorted(units, root)] = 1.0
+                sizes = np.bincount(labels, minlength=k2)[:k2].astype(np.float64)
+                unit_sizes = sizes @ P
+                unit_pos = (P.T @ (pos * sizes[:, None])) / np.maximum(unit_sizes, 1.0)[:, None]
+                joined = ward_merge(unit_pos, unit_sizes, W_units, k)
+                return _renumber(joined[np.searchsorted(units, root)], k)
+            logger.debug("the %d groups at modularity's optimum share %.3f of the graph's "
+                         "weight", units.size, 1.0 - np.trace(W_units) / m2)
+            if refine:
+                forced = (units, root.copy(), W_units.copy(), counts.copy())
         a, b = sorted((a, int(best[a])))
         W[a, :] += W[b, :]
         W[:, a] += W[:, b]
@@ -214,6 +250,91 @@ def refine_mapping(mapping, W, counts, n_clusters, max_sweeps=100):
         if not moved:
             break
     return _renumber(mapping, k)
+
+
+MIXED_WEIGHT = 0.1
+"""Share of the graph's weight between the groups at modularity's optimum above which they
+are not taken for communities (README, "Clustering quality": 0.01-0.06 on digits, MNIST,
+autoencoder features and the synthetic manifolds; 0.12-0.19 on iris, breast cancer and
+make_classification, where the classes overlap)."""
+
+
+def _mixed(W, m2):
+    """Whether more than MIXED_WEIGHT of the weight ``m2`` lies off the diagonal of W."""
+    return m2 > 0.0 and (m2 - np.trace(W)) > MIXED_WEIGHT * m2
+
+
+def ward_merge(positions, sizes, W, n_clusters):
+    """Greedy Ward merges of groups down to ``n_clusters``, connected pairs first.
+
+    Each step joins the pair with the smallest increase of the within-cluster sum of squares,
+    ``n_a n_b / (n_a + n_b) * |x_a - x_b|^2`` (x: size-weighted mean position), among the pairs
+    that share graph weight in ``W``; a pair that shares none is joined only when no connected
+    pair is left, as in :func:`merge_subclusters`. Ties go to the first pair in row order.
+
+    Parameters
+    ----------
+    positions : (g, d) float64 array
+    sizes : (g,) float array
+        Points in each group (0 for a group without points: its position is not used).
+    W : (g, g) float array
+        Symmetric graph weight between groups.
+    n_clusters : int
+
+    Returns
+    -------
+    mapping : int array (g,)
+        Cluster of each group, numbered in the order of their smallest group.
+    """
+    g = positions.shape[0]
+    k = int(n_clusters)
+    x = np.array(positions, dtype=np.float64)
+    n = np.array(sizes, dtype=np.float64)
+    link = np.array(W, dtype=np.float64) > 0.0
+    alive = np.ones(g, dtype=bool)
+    root = np.arange(g)
+
+    def costs(r):
+        # Ward's increase for r with every linked group; inf for unlinked, nan for no pair
+        c = np.where(link[r], _ward_row(x, n, r), np.inf)
+        c[~alive] = np.nan
+        c[r] = np.nan
+        return c
+
+    C = np.vstack([costs(r) for r in range(g)]) if g else np.zeros((0, 0))
+    for _ in range(g - k):
+        linked = np.isfinite(C)
+        if linked.any():
+            flat = int(np.argmin(np.where(linked, C, np.inf)))
+        else:  # no connected pair left: the closest pair by Ward's criterion alone
+            U = np.vstack([_ward_row(x, n, r) for r in range(g)])
+            U[~(alive[:, None] & alive[None, :])] = np.inf
+            np.fill_diagonal(U, np.inf)
+            flat = int(np.argmin(U))
+        a, b = sorted(divmod(flat, g))
+        tot = n[a] + n[b]
+        if tot > 0.0:
+            x[a] = (n[a] * x[a] + n[b] * x[b]) / tot
+        n[a] = tot
+        link[a] |= link[b]
+        link[:, a] = link[a]
+        alive[b] = False
+        root[root == b] = a
+        C[b, :] = np.nan
+        C[:, b] = np.nan
+        C[a] = costs(a)
+        C[:, a] = C[a]
+    order = np.flatnonzero(alive)
+    rank = np.empty(g, dtype=np.intp)
+    rank[order] = np.arange(order.size)
+    return rank[root]
+
+
+def _ward_row(x, n, r):
+    """Ward's increase of the sum of squares for joining group r with each group."""
+    tot = n[r] + n
+    c = np.where(tot > 0.0, n[r] * n / np.where(tot > 0.0, tot, 1.0), 0.0)
+    return c * ((x - x[r]) ** 2).sum(axis=1)
 
 
 def _renumber(mapping, k):
