@@ -136,3 +136,17 @@ def test_breast_cancer_end_to_end(seed):
     km = KMeans(2, n_init=10, random_state=0).fit_predict(X)
     assert clustering_accuracy(y, labels) > 0.93
     assert clustering_accuracy(y, labels) > clustering_accuracy(y, km)
+
+
+def test_subcluster_positions_are_means_or_the_centre_of_an_empty_one():
+    from uec.estimator import _subcluster_positions
+
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(500, 3)).astype(np.float32)
+    labels = rng.integers(0, 4, size=500)  # sub-cluster 4 has no points
+    centres = rng.normal(size=(5, 3)).astype(np.float32)
+    got = _subcluster_positions(Z, labels, centres)
+    ref = [Z[labels == g].astype(np.float64).mean(axis=0) for g in range(4)]
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got[:4], ref, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(got[4], centres[4].astype(np.float64))

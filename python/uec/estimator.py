@@ -580,9 +580,9 @@ def _group_means(Z, labels, first, stop):
 def _subcluster_positions(Z, labels, sub_centres):
     """Mean embedding (float64) of each sub-cluster's points; its centre when it has none."""
     g = sub_centres.shape[0]
-    sums = np.zeros((g, Z.shape[1]), dtype=np.float64)
-    np.add.at(sums, labels, Z.astype(np.float64))
     counts = np.bincount(labels, minlength=g)[:g]
+    sums = np.stack([np.bincount(labels, weights=Z[:, j], minlength=g)[:g]
+                     for j in range(Z.shape[1])], axis=1)
     pos = np.array(sub_centres, dtype=np.float64)
     has = counts > 0
     pos[has] = sums[has] / counts[has, None]
