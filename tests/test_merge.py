@@ -292,13 +292,52 @@ def test_bad_n_subclusters(value, message):
         UEC(n_clusters=3, n_subclusters=value).fit(X)
 
 
-def _refine_reference(A, sub, mapping, k):
+def _refine_reference(A, sub, mapping, k, swaps=True):
     """refine_mapping written out: sweeps over the sub-clusters in index order; each moves to
     the cluster whose full modularity (recomputed) is highest among the clusters it shares at
     least its points' mean weighted degree with, when that beats staying; never empties a
-    cluster; stops after a sweep without a move."""
+    cluster. After a sweep without a move, the exchange of two sub-clusters of different
+    clusters with the highest full modularity, among those where each shares its mean weighted
+    degree with the other's cluster (the other left out), is made when it beats the current
+    modularity, and the sweeps resume; otherwise it stops."""
     mapping = mapping.copy()
     counts = np.bincount(sub, minlength=len(mapping))
+    g = len(mapping)
+
+    def evidence(s, members):
+        in_s = sub == s
+        return A[np.ix_(in_s, np.isin(sub, members))].sum() >= A[in_s].sum() / counts[s]
+
+    while True:
+        moved = _reference_sweep(A, sub, mapping, k, counts)
+        if moved:
+            continue
+        if not swaps:
+            return mapping
+        q_now = _modularity(A, mapping[sub])
+        best = None
+        for s, t in itertools.combinations(range(g), 2):
+            a, b = mapping[s], mapping[t]
+            if a == b or counts[s] == 0 or counts[t] == 0:
+                continue
+            rest_b = np.setdiff1d(np.flatnonzero(mapping == b), [t])
+            rest_a = np.setdiff1d(np.flatnonzero(mapping == a), [s])
+            if not (evidence(s, rest_b) and evidence(t, rest_a)):
+                continue
+            trial = mapping.copy()
+            trial[s], trial[t] = b, a
+            q = _modularity(A, trial[sub])
+            if best is None or q > best[0]:
+                best = (q, s, t)
+        if best is None or not best[0] > q_now + 1e-12:
+            return mapping
+        _, s, t = best
+        mapping[s], mapping[t] = mapping[t], mapping[s]
+
+
+def _reference_sweep(A, sub, mapping, k, counts):
+    """Single-move sweeps of _refine_reference until one moves nothing; whether any moved."""
+    any_moved = False
     while True:
         moved = False
         for s in range(len(mapping)):
@@ -321,7 +360,8 @@ def _refine_reference(A, sub, mapping, k):
                 mapping[s] = best[1]
                 moved = True
         if not moved:
-            return mapping
+            return any_moved
+        any_moved = True
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -503,3 +543,64 @@ def _group_weights_dense(sub, A, k2):
     P = np.zeros((sub.size, k2))
     P[np.arange(sub.size), sub] = 1
     return P.T @ A @ P
+
+
+# Graph weight between the nine sub-clusters of a fit of scikit-learn's anisotropic-blobs
+# example (make_blobs(3000, centers=3, random_state=170) sheared by [[0.6, -0.6], [-0.4, 0.8]];
+# UEC(3, random_state=0), rounded): the clustering term drew each class as three islands, and
+# every merge of two loses modularity. Classes: 0, 3, 8 / 2, 5, 7 / 1, 4, 6.
+ANISO_COUNTS = [329, 366, 390, 331, 345, 268, 328, 303, 340]
+ANISO_W = np.array([
+    [1918.0, 0.0, 0.9, 0.0, 0.0, 1.2, 0.0, 0.0, 24.9],
+    [0.0, 2122.1, 0.0, 0.0, 20.4, 0.0, 15.1, 0.0, 0.0],
+    [0.9, 0.0, 2255.0, 0.0, 0.0, 14.8, 0.0, 19.4, 0.0],
+    [0.0, 0.0, 0.0, 1928.1, 0.0, 0.0, 0.8, 0.0, 20.7],
+    [0.0, 20.4, 0.0, 0.0, 2004.3, 0.0, 0.0, 0.0, 0.0],
+    [1.2, 0.0, 14.8, 0.0, 0.0, 1558.0, 0.0, 0.0, 0.0],
+    [0.0, 15.1, 0.0, 0.8, 0.0, 0.0, 1898.8, 11.2, 0.0],
+    [0.0, 0.0, 19.4, 0.0, 0.0, 0.0, 11.2, 1752.4, 1.2],
+    [24.9, 0.0, 0.0, 20.7, 0.0, 0.0, 0.0, 1.2, 1947.5]])
+ANISO_CLASSES = [0, 2, 1, 0, 2, 1, 2, 1, 0]
+
+
+def _same_grouping(a, b):
+    return all((a[i] == a[j]) == (b[i] == b[j]) for i, j in itertools.combinations(range(len(a)), 2))
+
+
+def test_exchange_undoes_what_no_single_move_can():
+    A, sub = _block_graph(ANISO_W, ANISO_COUNTS)
+    greedy = merge_subclusters(sub, A, 3, 9, refine=False)
+    counts = np.array(ANISO_COUNTS)
+    moves = refine_mapping(greedy, ANISO_W, counts, 3, swaps=False)
+    # single moves fix one join, then stop: sub-cluster 0 (class 0) is still with 2 and 5
+    # (class 1), and 7 (class 1) with 3 and 8 (class 0); moving either alone would make its
+    # new cluster too large for modularity
+    assert moves[0] == moves[2] == moves[5] and moves[7] == moves[3] == moves[8]
+    assert np.array_equal(_refine_reference(A, sub, greedy, 3, swaps=False), moves)
+    got = refine_mapping(greedy, ANISO_W, counts, 3)
+    assert _same_grouping(got, ANISO_CLASSES)
+    assert _same_grouping(_refine_reference(A, sub, greedy, 3), got)
+    assert _same_grouping(merge_subclusters(sub, A, 3, 9), ANISO_CLASSES)
+    assert _modularity(A, got[sub]) > _modularity(A, moves[sub])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_exchange_equals_the_full_modularity_reference(seed):
+    # Three planted clusters of three equal islands each: strong weight inside an island, some
+    # between islands of one cluster, little across. Start from the planted grouping with two
+    # islands of different clusters exchanged: no single move can repair it, one exchange can.
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(np.arange(3), 3)
+    same = truth[:, None] == truth[None, :]
+    W = np.where(same, rng.uniform(20, 30, (9, 9)), rng.uniform(0, 4, (9, 9)))
+    W = np.triu(W, 1)
+    W = W + W.T + np.diag(rng.uniform(950, 1050, 9))
+    counts = np.full(9, 50)  # an island shares more than its mean degree (~21) with its own
+    A, sub = _block_graph(W, counts)
+    s, t = rng.choice(3, 2, replace=False) + np.array([0, 3])
+    start = truth.copy()
+    start[s], start[t] = truth[t], truth[s]
+    assert _same_grouping(refine_mapping(start, W, counts, 3, swaps=False), start)
+    got = refine_mapping(start, W, counts, 3)
+    assert _same_grouping(got, truth)
+    assert _same_grouping(_refine_reference(A, sub, start, 3), got)

@@ -85,11 +85,15 @@ def test_breast_cancer_fit_merges_by_ward_not_by_modularity(caplog):
     A, sub = _block_graph(CANCER_W, CANCER_COUNTS)
     off = CANCER_W.sum() - np.trace(CANCER_W)
     assert off / CANCER_W.sum() > MIXED_WEIGHT  # 0.184: the groups are not communities
+    greedy = merge_subclusters(sub, A, 2, 6, refine=False)
     by_modularity = merge_subclusters(sub, A, 2, 6)
     with caplog.at_level(logging.INFO, logger="uec.merge"):
         by_ward = merge_subclusters(sub, A, 2, 6, positions=CANCER_POS)
     assert "by Ward's criterion" in caplog.text
-    assert _same_partition(by_modularity, [0, 0, 1, 1, 1, 0])  # the blob cut in half
+    # the blob cut in half, the arm given to one half; the refinement reaches the partition of
+    # highest modularity (0.429 against 0.409 for the classes' one), which still cuts the blob
+    assert _same_partition(greedy, [0, 0, 1, 1, 1, 0])
+    assert _same_partition(by_modularity, [0, 1, 0, 1, 0, 1])
     assert _same_partition(by_ward, [0, 1, 1, 1, 0, 1])  # the malignant arm apart
 
     def acc(mapping):
@@ -97,7 +101,8 @@ def test_breast_cancer_fit_merges_by_ward_not_by_modularity(caplog):
                                    np.concatenate([np.repeat(mapping, CANCER_CLASSES[c])
                                                    for c in range(2)]))
 
-    assert acc(by_modularity) < 0.6
+    assert acc(greedy) < 0.6
+    assert acc(by_modularity) < 0.85
     assert acc(by_ward) > 0.93
 
 
