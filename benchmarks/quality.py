@@ -12,10 +12,12 @@ apart), so the comparison is of what each does with the same neighbours.
     python benchmarks/quality.py --datasets digits --seeds 0 1 2 3 4 5
     python benchmarks/quality.py --datasets mnist --features /tmp/uec-mnist-ae-features.npy
     python benchmarks/quality.py --datasets mnist-deskew   # pixels de-slanted first (label-free)
-    python benchmarks/quality.py --datasets iris wine breast-cancer classification --seeds 0 1 2 3
+    python benchmarks/quality.py --datasets iris wine breast-cancer classification aniso
 
-(iris, wine and breast-cancer are scikit-learn's bundled copies, standardised; classification is
-make_classification(3000, 20 features, 5 informative, 3 classes): overlapping classes.)
+(iris, wine and breast-cancer are scikit-learn's bundled copies; classification is
+make_classification(3000, 20 features, 5 informative, 3 classes): overlapping classes; aniso is
+make_blobs(3000, 3 centres, random_state=170) sheared, three long parallel blobs. All
+standardised.)
 
 Prints a table (mean +- std of ACC / NMI / ARI / seconds per fit), writes
 benchmarks/out/quality_<data>.json and a PNG of the embedding of seed 0 for each UEC run
@@ -73,6 +75,9 @@ def data_sets(names, features, n_synthetic):
                 X, y = datasets.make_classification(3000, n_features=20, n_informative=5,
                                                     n_classes=3, n_clusters_per_class=1,
                                                     random_state=0)
+            elif name == "aniso":  # scikit-learn's k-means counter-example: sheared blobs
+                X, y = datasets.make_blobs(3000, centers=3, random_state=170)
+                X = X @ np.array([[0.6, -0.6], [-0.4, 0.8]])
             else:
                 X, y = getattr(datasets, "load_" + name.replace("-", "_"))(return_X_y=True)
             yield name, StandardScaler().fit_transform(X).astype(np.float32), y
@@ -81,7 +86,7 @@ def data_sets(names, features, n_synthetic):
                              f"synthetic or one of {', '.join(SMALL)}")
 
 
-SMALL = ("iris", "wine", "breast-cancer", "classification")
+SMALL = ("iris", "wine", "breast-cancer", "classification", "aniso")
 
 
 def score(y, labels, seconds):
