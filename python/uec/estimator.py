@@ -457,12 +457,12 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             # sub-clusters whose points the graph does not connect are cut into their pieces
             sub_labels, parent = split_disconnected(sub_labels, weights, n_sub,
                                                     min_size=int(self.n_neighbors))
+            positions = _subcluster_positions(Z, sub_labels, M, parent.size)
             if parent.size > n_sub:
-                sub_centres = np.concatenate(
-                    [M, _group_means(Z, sub_labels, n_sub, parent.size)])
+                # a piece cut off gets its points' mean as its centre
+                sub_centres = np.concatenate([M, positions[n_sub:].astype(np.float32)])
                 logger.info("%d sub-clusters were not connected in the kNN graph; %d pieces "
                             "added", len(np.unique(parent[n_sub:])), parent.size - n_sub)
-            positions = _subcluster_positions(Z, sub_labels, sub_centres)
         else:
             weights, positions = graph, None
         mapping = merge_subclusters(sub_labels, weights, n_clusters, sub_centres.shape[0],
@@ -567,23 +567,15 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         return S_max, T @ P
 
 
-def _group_means(Z, labels, first, stop):
-    """Mean embedding (float32) of the points of each group ``first <= g < stop`` (none empty)."""
-    sel = (labels >= first) & (labels < stop)
-    g = labels[sel] - first
-    sums = np.zeros((stop - first, Z.shape[1]), dtype=np.float64)
-    np.add.at(sums, g, Z[sel].astype(np.float64))
-    counts = np.bincount(g, minlength=stop - first)
-    return (sums / counts[:, None]).astype(np.float32)
-
-
-def _subcluster_positions(Z, labels, sub_centres):
-    """Mean embedding (float64) of each sub-cluster's points; its centre when it has none."""
-    g = sub_centres.shape[0]
-    counts = np.bincount(labels, minlength=g)[:g]
-    sums = np.stack([np.bincount(labels, weights=Z[:, j], minlength=g)[:g]
+def _subcluster_positions(Z, labels, centres, n_groups):
+    """Mean embedding (float64) of the points of each group ``0 <= g < n_groups``; the row of
+    ``centres`` for a group without points (only optimised sub-clusters can be empty: the
+    pieces cut off have points)."""
+    counts = np.bincount(labels, minlength=n_groups)[:n_groups]
+    sums = np.stack([np.bincount(labels, weights=Z[:, j], minlength=n_groups)[:n_groups]
                      for j in range(Z.shape[1])], axis=1)
-    pos = np.array(sub_centres, dtype=np.float64)
+    pos = np.zeros((n_groups, Z.shape[1]), dtype=np.float64)
+    pos[:len(centres)] = centres
     has = counts > 0
     pos[has] = sums[has] / counts[has, None]
     return pos

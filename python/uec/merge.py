@@ -117,7 +117,8 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
         best[r] = int(np.argmax(row))
         best_val[r] = row[best[r]]
     root = np.arange(k2)
-    counts = np.bincount(labels, minlength=k2)[:k2]
+    sizes = np.bincount(labels, minlength=k2)[:k2]
+    counts = sizes.copy()  # points in each group, summed as groups merge
     forced = None  # groups, weights and sizes before the first merge that lowers modularity
     for _ in range(k2 - k):
         a = int(np.argmax(np.where(alive, best_val, -np.inf)))  # first maximum: deterministic
@@ -129,14 +130,14 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
                 logger.info("the %d groups at modularity's optimum share %.3f of the graph's "
                             "weight (> %g): the last %d merges by Ward's criterion", units.size,
                             1.0 - np.trace(W_units) / m2, MIXED_WEIGHT, units.size - k)
-                pos = np.asarray(positions, dtype=np.float64)
-                P = np.zeros((k2, units.size))
-                P[np.arange(k2), np.searchsorted(units, root)] = 1.0
-                sizes = np.bincount(labels, minlength=k2)[:k2].astype(np.float64)
-                unit_sizes = sizes @ P
-                unit_pos = (P.T @ (pos * sizes[:, None])) / np.maximum(unit_sizes, 1.0)[:, None]
-                joined = ward_merge(unit_pos, unit_sizes, W_units, k)
-                return _renumber(joined[np.searchsorted(units, root)], k)
+                # each group's position: its sub-clusters' positions weighted by their points
+                member = np.searchsorted(units, root)
+                pos = np.asarray(positions, dtype=np.float64) * sizes[:, None]
+                unit_pos = np.stack([np.bincount(member, weights=pos[:, j], minlength=units.size)
+                                     for j in range(pos.shape[1])], axis=1)
+                unit_pos /= np.maximum(counts[units], 1)[:, None]
+                # units are in the order of their smallest sub-cluster: so is the numbering
+                return ward_merge(unit_pos, counts[units], W_units, k)[member]
             logger.debug("the %d groups at modularity's optimum share %.3f of the graph's "
                          "weight", units.size, 1.0 - np.trace(W_units) / m2)
             if refine:
@@ -275,7 +276,8 @@ def refine_mapping(mapping, W, counts, n_clusters, max_sweeps=100, swaps=True):
         own = w_c[np.arange(k2), mapping]
         stay = (own - np.diag(W)) - vol * (vol_c[mapping] - vol) / m2
         D = (w_c - np.outer(vol, vol_c) / m2) - stay[:, None]
-        gain = D[:, mapping] + D[:, mapping].T - 2.0 * W + 2.0 * np.outer(vol, vol) / m2
+        D_t = D[:, mapping]  # D_t[s, t] = D[s, cluster of t]
+        gain = D_t + D_t.T - 2.0 * W + 2.0 * np.outer(vol, vol) / m2
         shared = w_c[:, mapping] - W  # s's weight with t's cluster, t left out
         ok = ((mapping[:, None] != mapping[None, :]) & (shared >= need[:, None])
               & (shared.T >= need[None, :]))
@@ -333,22 +335,20 @@ def ward_merge(positions, sizes, W, n_clusters):
     root = np.arange(g)
 
     def costs(r):
-        # Ward's increase for r with every linked group; inf for unlinked, nan for no pair
-        c = np.where(link[r], _ward_row(x, n, r), np.inf)
-        c[~alive] = np.nan
-        c[r] = np.nan
+        """Ward's increase of the sum of squares for joining group r with each live group."""
+        tot = n[r] + n
+        c = np.where(tot > 0.0, n[r] * n / np.where(tot > 0.0, tot, 1.0), 0.0)
+        c = c * ((x - x[r]) ** 2).sum(axis=1)
+        c[~alive] = np.inf
+        c[r] = np.inf
         return c
 
     C = np.vstack([costs(r) for r in range(g)]) if g else np.zeros((0, 0))
     for _ in range(g - k):
-        linked = np.isfinite(C)
-        if linked.any():
-            flat = int(np.argmin(np.where(linked, C, np.inf)))
-        else:  # no connected pair left: the closest pair by Ward's criterion alone
-            U = np.vstack([_ward_row(x, n, r) for r in range(g)])
-            U[~(alive[:, None] & alive[None, :])] = np.inf
-            np.fill_diagonal(U, np.inf)
-            flat = int(np.argmin(U))
+        linked = np.where(link, C, np.inf)
+        flat = int(np.argmin(linked))
+        if not np.isfinite(linked.flat[flat]):
+            flat = int(np.argmin(C))  # no connected pair left: Ward's criterion alone
         a, b = sorted(divmod(flat, g))
         tot = n[a] + n[b]
         if tot > 0.0:
@@ -358,21 +358,14 @@ def ward_merge(positions, sizes, W, n_clusters):
         link[:, a] = link[a]
         alive[b] = False
         root[root == b] = a
-        C[b, :] = np.nan
-        C[:, b] = np.nan
+        C[b, :] = np.inf
+        C[:, b] = np.inf
         C[a] = costs(a)
         C[:, a] = C[a]
     order = np.flatnonzero(alive)
     rank = np.empty(g, dtype=np.intp)
     rank[order] = np.arange(order.size)
     return rank[root]
-
-
-def _ward_row(x, n, r):
-    """Ward's increase of the sum of squares for joining group r with each group."""
-    tot = n[r] + n
-    c = np.where(tot > 0.0, n[r] * n / np.where(tot > 0.0, tot, 1.0), 0.0)
-    return c * ((x - x[r]) ** 2).sum(axis=1)
 
 
 def _renumber(mapping, k):
