@@ -53,7 +53,8 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         their connected pieces of the kNN graph and merged into ``n_clusters`` clusters along
         it (greedy modularity merges, pairs that share edges first; past modularity's
         optimum among groups that are not communities, Ward's criterion on their positions in
-        the embedding; see ``uec.merge``). None: ``3 * n_clusters`` (at most n_samples; 1 when n_clusters is 1).
+        the embedding; see ``uec.merge``). None: ``3 * n_clusters`` (at most n_samples; 1
+        when n_clusters is 1).
         ``n_subclusters=n_clusters`` is the paper's form (one centre per cluster, no merge).
         A cluster that the embedding draws as several islands or as a long arm keeps its
         points together this way, and two touching classes are not cut along a wrong line:

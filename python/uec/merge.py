@@ -19,8 +19,8 @@ halves of one cluster once every gain is negative: its resolution limit).
 
 The greedy merge decides each join once; past modularity's optimum ``refine_mapping`` then
 moves the groups of that optimum between clusters, alone or two exchanged, while a move raises
-modularity and is backed by shared graph weight, which undoes joins that were only the greedy order's (README,
-"Clustering quality").
+modularity and is backed by shared graph weight, which undoes joins that were only the greedy
+order's (README, "Clustering quality").
 
 Past the optimum, modularity is only trustworthy between groups that are communities. When
 more than ``MIXED_WEIGHT`` (a tenth) of the graph's weight runs between the groups at the
