@@ -219,3 +219,18 @@ def test_clone_and_pickle_round_trip():
     np.testing.assert_array_equal(back.embedding_, model.embedding_)
     np.testing.assert_array_equal(back.labels_, model.labels_)
     np.testing.assert_array_equal(back.soft_assignments()[1], model.soft_assignments()[1])
+
+
+def test_subcluster_positions_are_means_or_the_centre_of_an_empty_one():
+    from uec.estimator import _subcluster_positions
+
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(500, 3)).astype(np.float32)
+    labels = rng.integers(0, 4, size=500)  # sub-cluster 4 has no points
+    centres = rng.normal(size=(5, 3)).astype(np.float32)
+    labels[:7] = 5  # a piece cut off: group 5, past the centres' rows
+    got = _subcluster_positions(Z, labels, centres, 6)
+    ref = [Z[labels == g].astype(np.float64).mean(axis=0) for g in (0, 1, 2, 3, 5)]
+    assert got.dtype == np.float64 and got.shape == (6, 3)
+    np.testing.assert_allclose(got[[0, 1, 2, 3, 5]], ref, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(got[4], centres[4].astype(np.float64))

@@ -23,12 +23,13 @@ modularity and is backed by shared graph weight, which undoes joins that were on
 order's (README, "Clustering quality").
 
 Past the optimum, modularity is only trustworthy between groups that are communities. When
-more than ``MIXED_WEIGHT`` (a tenth) of the graph's weight runs between the groups at the
-optimum, as when overlapping classes form one connected mass, every further join loses
-modularity and its balance term picks equal halves, whatever the shape of the mass
-(breast cancer: the arm of malignant samples joined to half of the benign blob, ACC 0.57).
-Those joins are then made by Ward's criterion on where the groups lie in the embedding
-(``ward_merge``, connected pairs first), what the clustering term's centres would split.
+more than ``MIXED_WEIGHT`` (8%) of the graph's weight runs between the groups at the optimum,
+as when overlapping classes form one connected mass, every further join loses modularity and
+its balance term picks equal halves, whatever the shape of the mass (breast cancer: the arm of
+malignant samples joined to half of the benign blob, ACC 0.57; penguins: half of the Adelie
+penguins given to the smaller Chinstrap species, 0.86). Those joins are then made by the ratio
+of the weight between two groups to the weight modularity's null model expects between them
+(``ratio_merge``, connected pairs first), which does not reward balance.
 """
 
 from __future__ import annotations
@@ -42,8 +43,7 @@ import scipy.sparse.csgraph
 logger = logging.getLogger(__name__)
 
 
-def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True,
-                      positions=None):
+def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True):
     """Map sub-clusters to clusters by greedy modularity merges on ``graph``, then local moves.
 
     Each step merges the pair with the largest modularity gain among the pairs that share
@@ -65,13 +65,10 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
     n_subclusters : int or None
         Number of sub-clusters (default ``labels.max() + 1``); empty ones are merged first.
     refine : bool
-        Apply :func:`refine_mapping` to the greedy result.
-    positions : float array (n_subclusters, d) or None
-        Where each sub-cluster lies in the embedding (its points' mean). When given and the
-        groups at modularity's optimum are not communities (more than ``MIXED_WEIGHT`` of the
-        graph's weight runs between them), the merges that lower modularity are made by Ward's
-        criterion on these positions instead (:func:`ward_merge`), and ``refine`` is not
-        applied.
+        Apply :func:`refine_mapping` to the greedy result. Not applied when the groups at
+        modularity's optimum are not communities (more than ``MIXED_WEIGHT`` of the graph's
+        weight runs between them): the merges that would lower modularity are then made by
+        :func:`ratio_merge` instead.
 
     Returns
     -------
@@ -117,27 +114,21 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
         best[r] = int(np.argmax(row))
         best_val[r] = row[best[r]]
     root = np.arange(k2)
-    sizes = np.bincount(labels, minlength=k2)[:k2]
-    counts = sizes.copy()  # points in each group, summed as groups merge
+    counts = np.bincount(labels, minlength=k2)[:k2]  # points in each group, summed as they merge
     forced = None  # groups, weights and sizes before the first merge that lowers modularity
     for _ in range(k2 - k):
         a = int(np.argmax(np.where(alive, best_val, -np.inf)))  # first maximum: deterministic
         if forced is None and best_val[a] < 0.0:
             units = np.flatnonzero(alive)  # each group's root, ascending
             W_units = W[np.ix_(units, units)]
-            if positions is not None and _mixed(W_units, m2):
-                # no community structure left for modularity to follow: the embedding decides
+            if _mixed(W_units, m2):
+                # no community structure left for modularity's balance term to follow
                 logger.info("the %d groups at modularity's optimum share %.3f of the graph's "
-                            "weight (> %g): the last %d merges by Ward's criterion", units.size,
-                            1.0 - np.trace(W_units) / m2, MIXED_WEIGHT, units.size - k)
-                # each group's position: its sub-clusters' positions weighted by their points
-                member = np.searchsorted(units, root)
-                pos = np.asarray(positions, dtype=np.float64) * sizes[:, None]
-                unit_pos = np.stack([np.bincount(member, weights=pos[:, j], minlength=units.size)
-                                     for j in range(pos.shape[1])], axis=1)
-                unit_pos /= np.maximum(counts[units], 1)[:, None]
+                            "weight (> %g): the last %d merges by observed over expected "
+                            "weight", units.size, 1.0 - np.trace(W_units) / m2, MIXED_WEIGHT,
+                            units.size - k)
                 # units are in the order of their smallest sub-cluster: so is the numbering
-                return ward_merge(unit_pos, counts[units], W_units, k)[member]
+                return ratio_merge(W_units, k)[np.searchsorted(units, root)]
             logger.debug("the %d groups at modularity's optimum share %.3f of the graph's "
                          "weight", units.size, 1.0 - np.trace(W_units) / m2)
             if refine:
@@ -292,11 +283,11 @@ def refine_mapping(mapping, W, counts, n_clusters, max_sweeps=100, swaps=True):
     return _renumber(mapping, k)
 
 
-MIXED_WEIGHT = 0.1
+MIXED_WEIGHT = 0.08
 """Share of the graph's weight between the groups at modularity's optimum above which they
-are not taken for communities (README, "Clustering quality": 0.01-0.06 on digits, MNIST,
-autoencoder features and the synthetic manifolds; 0.12-0.19 on iris, breast cancer and
-make_classification, where the classes overlap)."""
+are not taken for communities (README, "Clustering quality": at most 0.063 on digits, MNIST,
+autoencoder features and the synthetic manifolds; 0.083-0.23 where classes overlap: iris, wine,
+breast cancer, penguins, make_classification)."""
 
 
 def _mixed(W, m2):
@@ -304,21 +295,24 @@ def _mixed(W, m2):
     return m2 > 0.0 and (m2 - np.trace(W)) > MIXED_WEIGHT * m2
 
 
-def ward_merge(positions, sizes, W, n_clusters):
-    """Greedy Ward merges of groups down to ``n_clusters``, connected pairs first.
+def ratio_merge(W, n_clusters):
+    """Greedy merges of groups down to ``n_clusters`` by the ratio of observed to expected
+    weight, connected pairs first.
 
-    Each step joins the pair with the smallest increase of the within-cluster sum of squares,
-    ``n_a n_b / (n_a + n_b) * |x_a - x_b|^2`` (x: size-weighted mean position), among the pairs
-    that share graph weight in ``W``; a pair that shares none is joined only when no connected
-    pair is left, as in :func:`merge_subclusters`. Ties go to the first pair in row order.
+    Each step joins the pair with the largest ``w_ab * m / (vol_a * vol_b)``: the weight
+    between them over what modularity's null model expects from their volumes (``m`` the
+    total weight, ``vol`` the row sums of W). Modularity's gain subtracts that expectation
+    instead of dividing by it, which at the same ratio favours joining large groups: past
+    its optimum it picks balanced halves. A pair in which one group has no weight at all
+    scores 0 (no evidence either way); a pair of groups with weight elsewhere but none
+    between them is joined only when no other pair is left, the one of smallest
+    ``vol_a * vol_b`` first, as in :func:`merge_subclusters`. Ties go to the first pair in
+    row order.
 
     Parameters
     ----------
-    positions : (g, d) float64 array
-    sizes : (g,) float array
-        Points in each group (0 for a group without points: its position is not used).
     W : (g, g) float array
-        Symmetric graph weight between groups.
+        Symmetric non-negative graph weight between groups (the diagonal: within each group).
     n_clusters : int
 
     Returns
@@ -326,46 +320,54 @@ def ward_merge(positions, sizes, W, n_clusters):
     mapping : int array (g,)
         Cluster of each group, numbered in the order of their smallest group.
     """
-    g = positions.shape[0]
+    W = np.array(W, dtype=np.float64)
+    g = W.shape[0]
     k = int(n_clusters)
-    x = np.array(positions, dtype=np.float64)
-    n = np.array(sizes, dtype=np.float64)
-    link = np.array(W, dtype=np.float64) > 0.0
+    vol = W.sum(axis=1)
+    m2 = vol.sum()
+    scale = 1.0 / m2 if m2 > 0.0 else 1.0
     alive = np.ones(g, dtype=bool)
     root = np.arange(g)
 
-    def costs(r):
-        """Ward's increase of the sum of squares for joining group r with each live group."""
-        tot = n[r] + n
-        c = np.where(tot > 0.0, n[r] * n / np.where(tot > 0.0, tot, 1.0), 0.0)
-        c = c * ((x - x[r]) ** 2).sum(axis=1)
-        c[~alive] = np.inf
-        c[r] = np.inf
-        return c
+    def scores(r):
+        expected = vol[r] * vol * scale
+        with np.errstate(divide="ignore", invalid="ignore"):
+            row = np.where(W[r] > 0.0, W[r] / expected, 0.0)
+        # both with weight, none between them: below every other pair, smallest product first
+        row = np.where((W[r] <= 0.0) & (expected > 0.0), -1.0 - expected * scale, row)
+        row[~alive] = -np.inf
+        row[r] = -np.inf
+        return row
 
-    C = np.vstack([costs(r) for r in range(g)]) if g else np.zeros((0, 0))
+    # each row keeps its best partner (first maximum); a join changes only the scores of the
+    # joined group, so the other rows are rescanned only when their partner was a or b
+    best = np.zeros(g, dtype=np.intp)
+    best_val = np.full(g, -np.inf)
+    for r in range(g):
+        row = scores(r)
+        best[r] = int(np.argmax(row))
+        best_val[r] = row[best[r]]
     for _ in range(g - k):
-        linked = np.where(link, C, np.inf)
-        flat = int(np.argmin(linked))
-        if not np.isfinite(linked.flat[flat]):
-            flat = int(np.argmin(C))  # no connected pair left: Ward's criterion alone
-        a, b = sorted(divmod(flat, g))
-        tot = n[a] + n[b]
-        if tot > 0.0:
-            x[a] = (n[a] * x[a] + n[b] * x[b]) / tot
-        n[a] = tot
-        link[a] |= link[b]
-        link[:, a] = link[a]
+        a = int(np.argmax(np.where(alive, best_val, -np.inf)))
+        a, b = sorted((a, int(best[a])))
+        W[a, :] += W[b, :]
+        W[:, a] += W[:, b]
+        W[b, :] = 0.0
+        W[:, b] = 0.0
+        vol[a] += vol[b]
+        vol[b] = 0.0
         alive[b] = False
         root[root == b] = a
-        C[b, :] = np.inf
-        C[:, b] = np.inf
-        C[a] = costs(a)
-        C[:, a] = C[a]
-    order = np.flatnonzero(alive)
-    rank = np.empty(g, dtype=np.intp)
-    rank[order] = np.arange(order.size)
-    return rank[root]
+        best_val[b] = -np.inf
+        row_a = scores(a)
+        for r in np.flatnonzero(alive):
+            if r == a or best[r] == a or best[r] == b:
+                row = row_a if r == a else scores(r)
+                best[r] = int(np.argmax(row))
+                best_val[r] = row[best[r]]
+            elif row_a[r] > best_val[r] or (row_a[r] == best_val[r] and a < best[r]):
+                best[r], best_val[r] = a, row_a[r]
+    return _renumber(root, g)
 
 
 def _renumber(mapping, k):
