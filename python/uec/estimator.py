@@ -52,9 +52,9 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         Number of centres the clustering term optimises; the sub-clusters are then cut into
         their connected pieces of the kNN graph and merged into ``n_clusters`` clusters along
         it (greedy modularity merges, pairs that share edges first; past modularity's
-        optimum among groups that are not communities, by observed over expected graph
-        weight; see ``uec.merge``). None: ``3 * n_clusters`` (at most n_samples; 1
-        when n_clusters is 1).
+        optimum among groups that are not communities, Ward's criterion in the embedding or
+        observed over expected graph weight, whichever cuts less weight; see ``uec.merge``).
+        None: ``3 * n_clusters`` (at most n_samples; 1 when n_clusters is 1).
         ``n_subclusters=n_clusters`` is the paper's form (one centre per cluster, no merge).
         A cluster that the embedding draws as several islands or as a long arm keeps its
         points together this way, and two touching classes are not cut along a wrong line:
@@ -458,15 +458,16 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             # sub-clusters whose points the graph does not connect are cut into their pieces
             sub_labels, parent = split_disconnected(sub_labels, weights, n_sub,
                                                     min_size=int(self.n_neighbors))
+            positions = _subcluster_positions(Z, sub_labels, M, parent.size)
             if parent.size > n_sub:
                 # a piece cut off gets its points' mean as its centre
-                pieces = _subcluster_positions(Z, sub_labels, M, parent.size)[n_sub:]
-                sub_centres = np.concatenate([M, pieces.astype(np.float32)])
+                sub_centres = np.concatenate([M, positions[n_sub:].astype(np.float32)])
                 logger.info("%d sub-clusters were not connected in the kNN graph; %d pieces "
                             "added", len(np.unique(parent[n_sub:])), parent.size - n_sub)
         else:
-            weights = graph
-        mapping = merge_subclusters(sub_labels, weights, n_clusters, sub_centres.shape[0])
+            weights, positions = graph, None
+        mapping = merge_subclusters(sub_labels, weights, n_clusters, sub_centres.shape[0],
+                                    positions=positions)
         labels = mapping[sub_labels]
         times["merge"] = time.perf_counter() - t1
         if n_sub == n_clusters:

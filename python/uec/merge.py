@@ -27,9 +27,12 @@ more than ``MIXED_WEIGHT`` (8%) of the graph's weight runs between the groups at
 as when overlapping classes form one connected mass, every further join loses modularity and
 its balance term picks equal halves, whatever the shape of the mass (breast cancer: the arm of
 malignant samples joined to half of the benign blob, ACC 0.57; penguins: half of the Adelie
-penguins given to the smaller Chinstrap species, 0.86). Those joins are then made by the ratio
-of the weight between two groups to the weight modularity's null model expects between them
-(``ratio_merge``, connected pairs first), which does not reward balance.
+penguins given to the smaller Chinstrap species, 0.86). Those joins are then made twice, by
+Ward's criterion on where the groups lie in the embedding (``ward_merge``: what the clustering
+term's centres would split) and by the ratio of the weight between two groups to the weight
+modularity's null model expects between them (``ratio_merge``: the graph, without modularity's
+reward for balance), both connected pairs first; the partition that cuts less graph weight is
+kept.
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ import scipy.sparse.csgraph
 logger = logging.getLogger(__name__)
 
 
-def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True):
+def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True,
+                      positions=None):
     """Map sub-clusters to clusters by greedy modularity merges on ``graph``, then local moves.
 
     Each step merges the pair with the largest modularity gain among the pairs that share
@@ -68,7 +72,11 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
         Apply :func:`refine_mapping` to the greedy result. Not applied when the groups at
         modularity's optimum are not communities (more than ``MIXED_WEIGHT`` of the graph's
         weight runs between them): the merges that would lower modularity are then made by
-        :func:`ratio_merge` instead.
+        :func:`ratio_merge` and, when ``positions`` are given, also by :func:`ward_merge`;
+        of the two partitions the one that keeps more graph weight within its clusters is
+        taken (Ward's on a tie).
+    positions : float array (n_subclusters, d) or None
+        Where each sub-cluster lies in the embedding (its points' mean), for Ward's criterion.
 
     Returns
     -------
@@ -114,7 +122,8 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
         best[r] = int(np.argmax(row))
         best_val[r] = row[best[r]]
     root = np.arange(k2)
-    counts = np.bincount(labels, minlength=k2)[:k2]  # points in each group, summed as they merge
+    sizes = np.bincount(labels, minlength=k2)[:k2]
+    counts = sizes.copy()  # points in each group, summed as groups merge
     forced = None  # groups, weights and sizes before the first merge that lowers modularity
     for _ in range(k2 - k):
         a = int(np.argmax(np.where(alive, best_val, -np.inf)))  # first maximum: deterministic
@@ -123,12 +132,24 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
             W_units = W[np.ix_(units, units)]
             if _mixed(W_units, m2):
                 # no community structure left for modularity's balance term to follow
+                member = np.searchsorted(units, root)
+                mapping = ratio_merge(W_units, k)
+                rule = "observed over expected weight"
+                if positions is not None:
+                    # each group's position: its sub-clusters' positions weighted by points
+                    pos = np.asarray(positions, dtype=np.float64) * sizes[:, None]
+                    unit_pos = np.stack([np.bincount(member, weights=pos[:, j],
+                                                     minlength=units.size)
+                                         for j in range(pos.shape[1])], axis=1)
+                    unit_pos /= np.maximum(counts[units], 1)[:, None]
+                    by_ward = ward_merge(unit_pos, counts[units], W_units, k)
+                    if _within(W_units, by_ward) >= _within(W_units, mapping):
+                        mapping, rule = by_ward, "Ward's criterion"
                 logger.info("the %d groups at modularity's optimum share %.3f of the graph's "
-                            "weight (> %g): the last %d merges by observed over expected "
-                            "weight", units.size, 1.0 - np.trace(W_units) / m2, MIXED_WEIGHT,
-                            units.size - k)
+                            "weight (> %g): the last %d merges by %s", units.size,
+                            1.0 - np.trace(W_units) / m2, MIXED_WEIGHT, units.size - k, rule)
                 # units are in the order of their smallest sub-cluster: so is the numbering
-                return ratio_merge(W_units, k)[np.searchsorted(units, root)]
+                return mapping[member]
             logger.debug("the %d groups at modularity's optimum share %.3f of the graph's "
                          "weight", units.size, 1.0 - np.trace(W_units) / m2)
             if refine:
@@ -295,6 +316,70 @@ def _mixed(W, m2):
     return m2 > 0.0 and (m2 - np.trace(W)) > MIXED_WEIGHT * m2
 
 
+def ward_merge(positions, sizes, W, n_clusters):
+    """Greedy Ward merges of groups down to ``n_clusters``, connected pairs first.
+
+    Each step joins the pair with the smallest increase of the within-cluster sum of squares,
+    ``n_a n_b / (n_a + n_b) * |x_a - x_b|^2`` (x: size-weighted mean position), among the pairs
+    that share graph weight in ``W``; a pair that shares none is joined only when no connected
+    pair is left, as in :func:`merge_subclusters`. Ties go to the first pair in row order.
+
+    Parameters
+    ----------
+    positions : (g, d) float64 array
+    sizes : (g,) float array
+        Points in each group (0 for a group without points: its position is not used).
+    W : (g, g) float array
+        Symmetric graph weight between groups.
+    n_clusters : int
+
+    Returns
+    -------
+    mapping : int array (g,)
+        Cluster of each group, numbered in the order of their smallest group.
+    """
+    g = positions.shape[0]
+    k = int(n_clusters)
+    x = np.array(positions, dtype=np.float64)
+    n = np.array(sizes, dtype=np.float64)
+    link = np.array(W, dtype=np.float64) > 0.0
+    alive = np.ones(g, dtype=bool)
+    root = np.arange(g)
+
+    def costs(r):
+        """Ward's increase of the sum of squares for joining group r with each live group."""
+        tot = n[r] + n
+        c = np.where(tot > 0.0, n[r] * n / np.where(tot > 0.0, tot, 1.0), 0.0)
+        c = c * ((x - x[r]) ** 2).sum(axis=1)
+        c[~alive] = np.inf
+        c[r] = np.inf
+        return c
+
+    C = np.vstack([costs(r) for r in range(g)]) if g else np.zeros((0, 0))
+    for _ in range(g - k):
+        linked = np.where(link, C, np.inf)
+        flat = int(np.argmin(linked))
+        if not np.isfinite(linked.flat[flat]):
+            flat = int(np.argmin(C))  # no connected pair left: Ward's criterion alone
+        a, b = sorted(divmod(flat, g))
+        tot = n[a] + n[b]
+        if tot > 0.0:
+            x[a] = (n[a] * x[a] + n[b] * x[b]) / tot
+        n[a] = tot
+        link[a] |= link[b]
+        link[:, a] = link[a]
+        alive[b] = False
+        root[root == b] = a
+        C[b, :] = np.inf
+        C[:, b] = np.inf
+        C[a] = costs(a)
+        C[:, a] = C[a]
+    order = np.flatnonzero(alive)
+    rank = np.empty(g, dtype=np.intp)
+    rank[order] = np.arange(order.size)
+    return rank[root]
+
+
 def ratio_merge(W, n_clusters):
     """Greedy merges of groups down to ``n_clusters`` by the ratio of observed to expected
     weight, connected pairs first.
@@ -368,6 +453,11 @@ def ratio_merge(W, n_clusters):
             elif row_a[r] > best_val[r] or (row_a[r] == best_val[r] and a < best[r]):
                 best[r], best_val[r] = a, row_a[r]
     return _renumber(root, g)
+
+
+def _within(W, mapping):
+    """Graph weight within the clusters of ``mapping`` (groups' weights W)."""
+    return float(W[mapping[:, None] == mapping[None, :]].sum())
 
 
 def _renumber(mapping, k):

@@ -1,11 +1,14 @@
-"""The merges past modularity's optimum among groups that are not communities: by the ratio of
-the weight between two groups to what modularity's null model expects (uec.merge.ratio_merge)."""
+"""The merges past modularity's optimum among groups that are not communities: Ward's criterion
+on the groups' positions in the embedding (uec.merge.ward_merge) and the ratio of the weight
+between two groups to what modularity's null model expects (uec.merge.ratio_merge); the
+partition that cuts less graph weight is kept."""
 
 import itertools
 import logging
 
 import numpy as np
 import pytest
+import scipy.cluster.hierarchy
 from sklearn.cluster import KMeans
 from sklearn.datasets import load_breast_cancer
 from sklearn.metrics import adjusted_rand_score as ari
@@ -13,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 
 import uec.merge
 from uec import UEC
-from uec.merge import MIXED_WEIGHT, merge_subclusters, ratio_merge
+from uec.merge import MIXED_WEIGHT, merge_subclusters, ratio_merge, ward_merge
 from uec.metrics import clustering_accuracy
 
 from test_merge import MNIST_COUNTS, MNIST_W, _block_graph
@@ -31,6 +34,8 @@ CANCER_W = np.array([
     [35.9, 0.1, 32.4, 0.0, 368.2, 3.0],
     [9.9, 46.8, 31.0, 22.0, 3.0, 343.3]])
 CANCER_COUNTS = np.array([116, 113, 104, 99, 66, 71])
+CANCER_POS = np.array([[9.65, 1.09], [2.75, -2.93], [4.3, -0.27], [2.47, -0.83], [7.09, 0.98],
+                       [4.8, -2.96]])
 CANCER_CLASSES = np.array([[116, 2, 13, 1, 64, 16], [0, 111, 91, 98, 2, 55]])
 
 
@@ -52,6 +57,8 @@ PENGUIN_W = np.array([
     [0.0, 0.0, 10.45, 0.0, 1.48, 0.0, 0.0, 220.45, 0.0],
     [19.79, 0.0, 1.97, 0.0, 16.43, 0.0, 7.62, 0.0, 202.2]])
 PENGUIN_COUNTS = np.array([39, 51, 26, 36, 43, 36, 34, 37, 40])
+PENGUIN_POS = np.array([[18.65, 0.11], [-0.88, 2.27], [25.07, 4.98], [1.73, -1.08], [22.88, 3.9],
+                        [0.65, 0.49], [17.34, 0.47], [27.1, 4.56], [19.66, 2.01]])
 PENGUIN_CLASSES = np.array([[34, 0, 1, 0, 42, 0, 34, 0, 40], [5, 0, 25, 0, 1, 0, 0, 37, 0],
                             [0, 51, 0, 36, 0, 36, 0, 0, 0]])
 
@@ -102,6 +109,48 @@ def _ratio_reference(W, k):
     first = {c: i for i, c in reversed(list(enumerate(mapping)))}
     order = sorted(first, key=first.get)
     return np.array([order.index(c) for c in mapping])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ward_merge_equals_scipy_ward_on_the_groups_points(seed):
+    # With every pair linked, ward_merge is Ward's agglomeration of the groups as point
+    # masses: scipy's Ward linkage of each group's position repeated size times (the
+    # repeats join at distance 0 first) cut at k clusters gives the same partition.
+    rng = np.random.default_rng(seed)
+    g = 9
+    pos = rng.normal(size=(g, 2)) * 3
+    sizes = rng.integers(1, 6, size=g)
+    W = np.ones((g, g))
+    points = np.repeat(pos, sizes, axis=0)
+    first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    link = scipy.cluster.hierarchy.linkage(points, method="ward")
+    for k in range(1, g + 1):
+        ref = scipy.cluster.hierarchy.fcluster(link, k, criterion="maxclust")[first]
+        got = ward_merge(pos, sizes.astype(float), W, k)
+        assert len(np.unique(got)) == k
+        assert _same_partition(got, ref), (k, got, ref)
+
+
+def test_ward_merge_joins_connected_pairs_first():
+    # Groups at x = 0, 1, 10, 11; only 0 and 2 share graph weight. They join first although
+    # they are the farthest apart of the near pairs; then no linked pair is left and Ward's
+    # criterion alone decides: {0, 2} (size 2 at x = 5) with 1 costs 2/3 * 16, with 3 costs
+    # 2/3 * 36, and 1 with 3 costs 1/2 * 100.
+    pos = np.array([[0.0], [1.0], [10.0], [11.0]])
+    sizes = np.ones(4)
+    W = np.eye(4)
+    W[0, 2] = W[2, 0] = 1.0
+    assert list(ward_merge(pos, sizes, W, 3)) == [0, 1, 0, 2]
+    assert list(ward_merge(pos, sizes, W, 2)) == [0, 0, 0, 1]
+    # with every pair linked, geometry alone: {0, 1} and {2, 3}
+    assert list(ward_merge(pos, sizes, np.ones((4, 4)), 2)) == [0, 0, 1, 1]
+
+
+def test_ward_merge_group_without_points_costs_nothing():
+    pos = np.array([[0.0], [5.0], [100.0]])
+    got = ward_merge(pos, np.array([3.0, 0.0, 2.0]), np.ones((3, 3)), 2)
+    # the empty group joins at zero cost wherever it lies; the two real groups stay apart
+    assert got[0] != got[2]
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -162,8 +211,12 @@ def test_breast_cancer_fit_merges_by_ratio_not_by_modularity(caplog, monkeypatch
     assert off / CANCER_W.sum() > MIXED_WEIGHT  # 0.184: the groups are not communities
     with caplog.at_level(logging.INFO, logger="uec.merge"):
         by_ratio = merge_subclusters(sub, A, 2, 6)
-    assert "by observed over expected weight" in caplog.text
-    assert _same_partition(by_ratio, ratio_merge(CANCER_W, 2))
+        assert "by observed over expected weight" in caplog.text
+        caplog.clear()
+        # Ward's criterion on the positions gives the same partition: kept on the tie
+        assert _same_partition(merge_subclusters(sub, A, 2, 6, positions=CANCER_POS), by_ratio)
+        assert "by Ward's criterion" in caplog.text
+    assert _same_partition(ward_merge(CANCER_POS, CANCER_COUNTS, CANCER_W, 2), by_ratio)
     # the malignant arm apart; the partition of highest modularity (0.429 against 0.409 for
     # the classes') cuts the benign blob instead
     assert _same_partition(by_ratio, [0, 1, 1, 1, 0, 1])
@@ -187,6 +240,11 @@ def test_penguin_fit_merges_by_ratio_not_by_modularity(monkeypatch):
     got = merge_subclusters(sub, A, 3, 9)
     assert _same_partition(got, species)
     assert _accuracy(got, PENGUIN_CLASSES) > 0.975
+    # Ward's criterion puts 4, which lies between the two species in the embedding, with the
+    # smaller one; the ratio rule's partition cuts less weight and is kept
+    by_ward = ward_merge(PENGUIN_POS, PENGUIN_COUNTS, PENGUIN_W, 3)
+    assert _same_partition(by_ward, [0, 1, 2, 1, 2, 1, 0, 2, 0])
+    assert _same_partition(merge_subclusters(sub, A, 3, 9, positions=PENGUIN_POS), species)
     # modularity alone (its refinement included) and its best 3-partition: 4 with the Chinstrap
     monkeypatch.setattr(uec.merge, "MIXED_WEIGHT", np.inf)
     by_modularity = merge_subclusters(sub, A, 3, 9)
@@ -195,6 +253,23 @@ def test_penguin_fit_merges_by_ratio_not_by_modularity(monkeypatch):
     wrong = [0, 1, 2, 1, 2, 1, 0, 2, 0]
     assert _same_partition(by_modularity, wrong) and _same_partition(best, wrong)
     assert _accuracy(by_modularity, PENGUIN_CLASSES) < 0.87
+
+
+def test_the_partition_that_cuts_less_weight_is_kept():
+    # Group 0 is large, 1 and 2 small; 2 shares 100 with 0 and 3 with 1 (every join lowers
+    # modularity). Per unit of volume 2 is closer to 1 (the ratio rule joins 1 and 2, cutting
+    # 101); in the embedding it lies next to 0 (Ward joins 0 and 2, cutting 4): Ward's
+    # partition is kept.
+    W = np.diag([2000.0, 50.0, 50.0])
+    W[0, 1] = W[1, 0] = 1.0
+    W[0, 2] = W[2, 0] = 100.0
+    W[1, 2] = W[2, 1] = 3.0
+    pos = np.array([[0.0], [10.0], [1.0]])
+    assert (W.sum() - np.trace(W)) / W.sum() > MIXED_WEIGHT
+    assert list(ratio_merge(W, 2)) == [0, 1, 1]
+    A, sub = _block_graph(W, [100, 10, 10])
+    assert list(merge_subclusters(sub, A, 2, 3)) == [0, 1, 1]  # no positions: the ratio rule
+    assert list(merge_subclusters(sub, A, 2, 3, positions=pos)) == [0, 1, 0]
 
 
 def test_communities_keep_the_modularity_merge(caplog):
