@@ -155,12 +155,7 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
             if refine:
                 forced = (units, root.copy(), W_units.copy(), counts.copy())
         a, b = sorted((a, int(best[a])))
-        W[a, :] += W[b, :]
-        W[:, a] += W[:, b]
-        W[b, :] = 0.0
-        W[:, b] = 0.0
-        vol[a] += vol[b]
-        vol[b] = 0.0
+        _join(W, vol, a, b)
         counts[a] += counts[b]
         empty[a] &= empty[b]
         alive[b] = False
@@ -435,12 +430,7 @@ def ratio_merge(W, n_clusters):
     for _ in range(g - k):
         a = int(np.argmax(np.where(alive, best_val, -np.inf)))
         a, b = sorted((a, int(best[a])))
-        W[a, :] += W[b, :]
-        W[:, a] += W[:, b]
-        W[b, :] = 0.0
-        W[:, b] = 0.0
-        vol[a] += vol[b]
-        vol[b] = 0.0
+        _join(W, vol, a, b)
         alive[b] = False
         root[root == b] = a
         best_val[b] = -np.inf
@@ -453,6 +443,16 @@ def ratio_merge(W, n_clusters):
             elif row_a[r] > best_val[r] or (row_a[r] == best_val[r] and a < best[r]):
                 best[r], best_val[r] = a, row_a[r]
     return _renumber(root, g)
+
+
+def _join(W, vol, a, b):
+    """Group b's weights and volume added to group a's (in place); b's emptied."""
+    W[a, :] += W[b, :]
+    W[:, a] += W[:, b]
+    W[b, :] = 0.0
+    W[:, b] = 0.0
+    vol[a] += vol[b]
+    vol[b] = 0.0
 
 
 def _within(W, mapping):
