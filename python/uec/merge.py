@@ -302,7 +302,7 @@ def refine_mapping(mapping, W, counts, n_clusters, max_sweeps=100, swaps=True):
 MIXED_WEIGHT = 0.08
 """Share of the graph's weight between the groups at modularity's optimum above which they
 are not taken for communities (README, "Clustering quality": at most 0.063 on digits, MNIST,
-autoencoder features and the synthetic manifolds; 0.083-0.23 where classes overlap: iris, wine,
+autoencoder features and the synthetic manifolds; 0.083-0.27 where classes overlap: iris, wine,
 breast cancer, penguins, make_classification)."""
 
 
