@@ -1,8 +1,8 @@
 """The OpenMP epochs' three CE paths, and the r**b they all use.
 
 Every head's CE updates can run head after head (serial: edge_updates, also what the CUDA
-kernels run), several heads in turn in plain C++ (interleaved), or eight 2-D heads in the lanes of
-AVX2 registers (avx2, the default where it runs). They must take the same updates in the same
+kernels run), several heads in turn in plain C++ (interleaved), or eight 2-D or 3-D heads in the
+lanes of AVX2 registers (avx2, the default where it runs). They must take the same updates in the same
 order with the same arithmetic, so every output must have the same bits, whatever the mode,
 clipping, dimension, tail or thread count. UEC_EPOCH_KERNEL picks the path (read at each call).
 """
@@ -75,9 +75,10 @@ def assert_same_bits(runs):
 
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("clip_mode", [0, 1, 2])
-def test_every_path_gives_the_same_bits(problem, monkeypatch, mode, clip_mode):
-    runs = [run(problem, k, monkeypatch, mode=mode, clip_mode=clip_mode) for k in KERNELS]
-    assert not np.array_equal(runs[0]["Z"], problem["Z2"])  # the epochs moved the points
+@pytest.mark.parametrize("d", [2, 3])
+def test_every_path_gives_the_same_bits(problem, monkeypatch, mode, clip_mode, d):
+    runs = [run(problem, k, monkeypatch, mode=mode, clip_mode=clip_mode, d=d) for k in KERNELS]
+    assert not np.array_equal(runs[0]["Z"], problem[f"Z{d}"])  # the epochs moved the points
     assert_same_bits(runs)
 
 
@@ -140,4 +141,5 @@ def test_avx2_path_exists_on_x86():
     if " avx2" not in flags:
         pytest.skip("this CPU has no AVX2")
     assert _core.epoch_kernel(2, 1000) == "avx2"
-    assert _core.epoch_kernel(3, 1000) == "interleaved"
+    assert _core.epoch_kernel(3, 1000) == "avx2"
+    assert _core.epoch_kernel(4, 1000) == "interleaved"

@@ -143,43 +143,48 @@ struct Consts8 {
   bool scaled;
 };
 
-// One update in each of the eight lanes: position (zx, zy), epoch-start position (x0, y0); the
-// lanes where `active` is clear keep their position. pos: (8) the task each lane takes.
-UEC_AVX2 inline void step8(__m256& zx, __m256& zy, __m256 x0, __m256 y0, __m256i pos,
-                           __m256 active, const int* tk, const float* tail, const Consts8& c) {
+// One update in each of the eight lanes of D-dimensional heads: position z[D], epoch-start
+// position z0[D]; the lanes where `active` is clear keep their position. pos: (8) the task each
+// lane takes.
+template <int D>
+UEC_AVX2 inline void step8(__m256 (&z)[D], const __m256 (&z0)[D], __m256i pos, __m256 active,
+                           const int* tk, const float* tail, const Consts8& c) {
   // Inactive lanes read nothing (kind 0, other 0: row 0 exists) and their result is dropped.
   const __m256i none = _mm256_setzero_si256();
   const __m256i mask = _mm256_castps_si256(active);
   const __m256i kind = _mm256_mask_i32gather_epi32(none, tk, pos, mask, 8);
   const __m256i other = _mm256_mask_i32gather_epi32(none, tk + 1, pos, mask, 8);
-  const __m256 ox = _mm256_i32gather_ps(tail, other, 8);
-  const __m256 oy = _mm256_i32gather_ps(tail + 1, other, 8);
+  // the tail row's first float: other * D (a gather's scale is 1, 2, 4 or 8: D = 3 multiplies)
+  const __m256i row = D == 2 ? _mm256_slli_epi32(other, 1)
+                             : _mm256_mullo_epi32(other, _mm256_set1_epi32(D));
   const __m256 rev = _mm256_castsi256_ps(_mm256_cmpeq_epi32(kind, _mm256_set1_epi32(CE_REVERSE)));
   const __m256 neg = _mm256_castsi256_ps(_mm256_cmpeq_epi32(kind, _mm256_set1_epi32(CE_NEGATIVE)));
-  const __m256 dx = _mm256_sub_ps(sel(zx, x0, rev), ox);
-  const __m256 dy = _mm256_sub_ps(sel(zy, y0, rev), oy);
-  const __m256 r = _mm256_add_ps(_mm256_add_ps(c.zero, _mm256_mul_ps(dx, dx)), _mm256_mul_ps(dy, dy));
+  __m256 dz[D];
+  __m256 r = c.zero;  // sq_dist's order: 0 + dz0^2 + dz1^2 + ...
+  for (int t = 0; t < D; ++t) {
+    const __m256 o = _mm256_i32gather_ps(tail + t, row, 4);
+    dz[t] = _mm256_sub_ps(sel(z[t], z0[t], rev), o);
+    r = _mm256_add_ps(r, _mm256_mul_ps(dz[t], dz[t]));
+  }
   const __m256 rb = pow_pos8(r, c.b);
   const __m256 num = sel(_mm256_mul_ps(c.k_att, rb), c.k_rep, neg);
   const __m256 den = _mm256_mul_ps(sel(r, _mm256_add_ps(c.eps, r), neg),
                                    _mm256_add_ps(c.one, _mm256_mul_ps(c.a, rb)));
   const __m256 coeff = sel(c.zero, _mm256_div_ps(num, den), _mm256_cmp_ps(r, c.zero, _CMP_GT_OQ));
   const __m256 mult = sel(c.attract, c.one, neg);
-  __m256 gx = clip8(_mm256_mul_ps(coeff, dx), kClipCE);
-  __m256 gy = clip8(_mm256_mul_ps(coeff, dy), kClipCE);
-  if (c.scaled) {
-    gx = _mm256_mul_ps(_mm256_set1_ps(0.25f), gx);
-    gy = _mm256_mul_ps(_mm256_set1_ps(0.25f), gy);
+  for (int t = 0; t < D; ++t) {
+    __m256 g = clip8(_mm256_mul_ps(coeff, dz[t]), kClipCE);
+    if (c.scaled) g = _mm256_mul_ps(_mm256_set1_ps(0.25f), g);
+    z[t] = sel(z[t], _mm256_add_ps(z[t], _mm256_mul_ps(_mm256_mul_ps(mult, g), c.scale)), active);
   }
-  zx = sel(zx, _mm256_add_ps(zx, _mm256_mul_ps(_mm256_mul_ps(mult, gx), c.scale)), active);
-  zy = sel(zy, _mm256_add_ps(zy, _mm256_mul_ps(_mm256_mul_ps(mult, gy), c.scale)), active);
 }
 
-// 2-D heads, sixteen at a time in two groups of eight lanes (two independent dependency chains
-// for the core to overlap), all sixteen stepping together until the longest is done (shorter
-// ones idle, masked). Heads go in order of their number of updates, so the sixteen are nearly
-// equally long and little is idle; no lane ever switches heads mid-run (a branch that could
-// not be predicted).
+// D-dimensional heads (D = 2 or 3), sixteen at a time in two groups of eight lanes (two
+// independent dependency chains for the core to overlap), all sixteen stepping together until
+// the longest is done (shorter ones idle, masked). Heads go in order of their number of updates,
+// so the sixteen are nearly equally long and little is idle; no lane ever switches heads mid-run
+// (a branch that could not be predicted).
+template <int D>
 UEC_AVX2 void run_avx2(LaneScratch& ls, int64_t heads, const float* start, const float* tail,
                        const EpochParams& p, float step_scale) {
   constexpr int kAll = 2 * kLanes;
@@ -210,7 +215,7 @@ UEC_AVX2 void run_avx2(LaneScratch& ls, int64_t heads, const float* start, const
                   _mm256_set1_ps(kRepulsionEps), _mm256_set1_ps(p.attract_scale),
                   _mm256_set1_ps(step_scale), p.clip_mode == CLIP_SCALED};
   alignas(32) int32_t beg[kAll], len[kAll];
-  alignas(32) float zx[kAll], zy[kAll];
+  alignas(32) float zs[D][kAll];  // one row per component, one column per lane
   for (int64_t g0 = 0; g0 < busy; g0 += kAll) {
     const int m = static_cast<int>(busy - g0 < kAll ? busy - g0 : kAll);
     int32_t longest = 0;
@@ -218,32 +223,32 @@ UEC_AVX2 void run_avx2(LaneScratch& ls, int64_t heads, const float* start, const
       const int64_t h = l < m ? order[g0 + l] : -1;
       beg[l] = h < 0 ? 0 : static_cast<int32_t>(first[h]);
       len[l] = h < 0 ? 0 : static_cast<int32_t>(first[h + 1] - first[h]);
-      zx[l] = h < 0 ? 0.0f : start[2 * h];
-      zy[l] = h < 0 ? 0.0f : start[2 * h + 1];
+      for (int t = 0; t < D; ++t) zs[t][l] = h < 0 ? 0.0f : start[D * h + t];
       longest = len[l] > longest ? len[l] : longest;
     }
     const __m256i beg0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(beg));
     const __m256i beg1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(beg + kLanes));
     const __m256i len0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(len));
     const __m256i len1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(len + kLanes));
-    const __m256 x00 = _mm256_load_ps(zx), y00 = _mm256_load_ps(zy);
-    const __m256 x01 = _mm256_load_ps(zx + kLanes), y01 = _mm256_load_ps(zy + kLanes);
-    __m256 zx0 = x00, zy0 = y00, zx1 = x01, zy1 = y01;
+    __m256 s0[D], s1[D], z0[D], z1[D];
+    for (int t = 0; t < D; ++t) {
+      s0[t] = z0[t] = _mm256_load_ps(zs[t]);
+      s1[t] = z1[t] = _mm256_load_ps(zs[t] + kLanes);
+    }
     for (int32_t it = 0; it < longest; ++it) {
       const __m256i vit = _mm256_set1_epi32(it);
       const __m256 act0 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(len0, vit));
       const __m256 act1 = _mm256_castsi256_ps(_mm256_cmpgt_epi32(len1, vit));
-      step8(zx0, zy0, x00, y00, _mm256_add_epi32(beg0, vit), act0, tk, tail, c);
-      step8(zx1, zy1, x01, y01, _mm256_add_epi32(beg1, vit), act1, tk, tail, c);
+      step8<D>(z0, s0, _mm256_add_epi32(beg0, vit), act0, tk, tail, c);
+      step8<D>(z1, s1, _mm256_add_epi32(beg1, vit), act1, tk, tail, c);
     }
-    _mm256_store_ps(zx, zx0);
-    _mm256_store_ps(zy, zy0);
-    _mm256_store_ps(zx + kLanes, zx1);
-    _mm256_store_ps(zy + kLanes, zy1);
+    for (int t = 0; t < D; ++t) {
+      _mm256_store_ps(zs[t], z0[t]);
+      _mm256_store_ps(zs[t] + kLanes, z1[t]);
+    }
     for (int l = 0; l < m; ++l) {
       const int64_t h = order[g0 + l];
-      z[2 * h] = zx[l];
-      z[2 * h + 1] = zy[l];
+      for (int t = 0; t < D; ++t) z[D * h + t] = zs[t][l];
     }
   }
 }
@@ -287,17 +292,17 @@ EpochKernel pick_epoch_kernel(int d, int64_t n_tail) {
   if (!want.empty() && want != "avx2")
     throw std::invalid_argument("UEC_EPOCH_KERNEL must be 'serial', 'interleaved' or 'avx2' (or "
                                 "unset), got '" + want + "'");
-  // avx2 gathers tail rows by 32-bit index and the block's tasks by 32-bit position.
-  const bool fits = n_tail < (int64_t{1} << 30);
-  return d == 2 && fits && cpu_has_avx2() ? KERNEL_AVX2 : KERNEL_INTERLEAVED;
+  // avx2 gathers tail coordinates by 32-bit offset and the block's tasks by 32-bit position.
+  const bool fits = n_tail * d < (int64_t{1} << 31);
+  return (d == 2 || d == 3) && fits && cpu_has_avx2() ? KERNEL_AVX2 : KERNEL_INTERLEAVED;
 }
 
 void run_lanes(EpochKernel kernel, LaneScratch& ls, int64_t heads, const float* start,
                const float* tail, int d, const EpochParams& p, float step_scale) {
 #ifdef UEC_LANES_AVX2
-  if (kernel == KERNEL_AVX2 && d == 2 && ls.first[heads] < (int64_t{1} << 31)) {
-    run_avx2(ls, heads, start, tail, p, step_scale);
-    return;
+  if (kernel == KERNEL_AVX2 && ls.first[heads] < (int64_t{1} << 31)) {
+    if (d == 2) return run_avx2<2>(ls, heads, start, tail, p, step_scale);
+    if (d == 3) return run_avx2<3>(ls, heads, start, tail, p, step_scale);
   }
 #endif
   (void)kernel;

@@ -10,7 +10,7 @@
 // whichever path runs (the tests compare them):
 //   serial       edge_updates, head after head (also what the CUDA kernels run);
 //   interleaved  kLanes heads in turn, plain C++, any dimension;
-//   avx2         2-D only: sixteen heads in two groups of eight AVX2 lanes, pow_pos and the
+//   avx2         2-D and 3-D: sixteen heads in two groups of eight AVX2 lanes, pow_pos and the
 //                update written with intrinsics that perform the scalar code's operations.
 #pragma once
 #include <cstdint>
