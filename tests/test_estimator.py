@@ -51,6 +51,32 @@ def test_fitted_attributes(digits):
     np.testing.assert_array_equal(Z, model.embedding_)
 
 
+@pytest.mark.parametrize("n, k, expected", [
+    (1797, 10, 30),        # digits: 3 per cluster
+    (30_000, 10, 30),      # 1,000 points each would be 30 = 3 per cluster
+    (45_999, 10, 45),      # one per 1,000 points between 3 and 6 per cluster
+    (70_000, 10, 60),      # MNIST: capped at 6 per cluster
+    (1_000_000, 20, 120),
+    (20, 10, 20),          # never more than n_samples
+    (50_000, 1, 1),
+])
+def test_default_subcluster_count(n, k, expected):
+    assert UEC(n_clusters=k)._resolved_subclusters(n) == expected
+    # a given count or given centres win
+    assert UEC(n_clusters=k, n_subclusters=k)._resolved_subclusters(n) == k
+    assert UEC(n_clusters=k, centre_init=np.zeros((k, 2)))._resolved_subclusters(n) == k
+
+
+def test_default_subclusters_grow_with_n_in_a_fit():
+    # 9,000 points in 2 blobs: 3 * 2 = 6 sub-clusters by the per-cluster floor, but 9 by one
+    # per 1,000 points (below the cap of 6 * 2 = 12); the fit optimises that many centres
+    X, y = make_blobs(9000, n_features=5, centers=2, cluster_std=1.0, random_state=0)
+    model = UEC(n_clusters=2, n_epochs=30, random_state=0).fit(X)
+    assert model.n_subclusters_ == 9
+    assert np.unique(model.subcluster_labels_[model.subcluster_labels_ < 9]).size == 9
+    assert clustering_accuracy(y, model.labels_) == 1.0
+
+
 @pytest.mark.parametrize("variant", ["ce", "comma", "light_plus", "plus"])
 def test_same_seed_same_bits(digits, variant):
     X, _ = digits

@@ -309,9 +309,10 @@ def build_parser():
     fit.add_argument("--n-epochs", type=int, default=None, metavar="N")
     fit.add_argument("--n-components", type=int, default=2, metavar="D")
     fit.add_argument("--n-subclusters", type=int, default=None, metavar="K2",
-                     help="centres before the merge (default: 3 x n-clusters; = n-clusters: no merge)")
+                     help="centres before the merge (default: 3 x n-clusters, on large data one per 1,000 "
+                          "points up to 6 x n-clusters; = n-clusters: no merge)")
     fit.add_argument("--warmup-epochs", type=int, default=None, metavar="N",
-                     help="CE-only epochs before the centres (default: half of the epochs)")
+                     help="CE-only epochs before the centres (default: three quarters of the epochs)")
     fit.add_argument("--n-neighbors", type=int, default=15, metavar="K")
     fit.add_argument("--min-dist", type=float, default=0.1)
     fit.add_argument("--no-plot", action="store_true", help="do not write embedding.png")

@@ -35,6 +35,10 @@ _CLIP = {"umap": 0, "scaled": 1, "norm": 2}
 _SCHEDULE = {"linear": 0, "step": 1}
 _CENTRE_UPDATE = {"gradient": 0, "mean": 1, "fixed_point": 2}
 _INITS = ("spectral", "pca", "random")
+# The default sub-cluster count is 3 per cluster, raised on large data to one per this many
+# points, up to 6 per cluster (README, "Clustering quality": finer sub-clusters are purer, and
+# the merge joins them along the graph; the clustering term costs O(n * n_subclusters)).
+SUBCLUSTER_POINTS = 1000
 _CENTRE_INITS = ("kmeans", "gmm", "random", "spectral")
 
 
@@ -54,7 +58,10 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         it (greedy modularity merges, pairs that share edges first; past modularity's
         optimum among groups that are not communities, Ward's criterion in the embedding or
         observed over expected graph weight, whichever cuts less weight; see ``uec.merge``).
-        None: ``3 * n_clusters`` (at most n_samples; 1 when n_clusters is 1).
+        None: ``3 * n_clusters``, raised on large data to one per ``SUBCLUSTER_POINTS``
+        (1,000) points up to ``6 * n_clusters`` (at most n_samples; 1 when n_clusters is 1).
+        MNIST (70,000 points, 10 clusters: 60 sub-clusters) ACC 0.958 against 0.945 with 30;
+        data below 3,000 points per cluster is unchanged (README, "Clustering quality").
         ``n_subclusters=n_clusters`` is the paper's form (one centre per cluster, no merge).
         A cluster that the embedding draws as several islands or as a long arm keeps its
         points together this way, and two touching classes are not cut along a wrong line:
@@ -307,7 +314,9 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         k = int(self.n_clusters)
         if not isinstance(self.centre_init, str):
             return k  # the user's centres, one per cluster
-        return 1 if k == 1 else min(n_samples, 3 * k)
+        if k == 1:
+            return 1
+        return min(n_samples, max(3 * k, min(6 * k, n_samples // SUBCLUSTER_POINTS)))
 
     def _resolved_epochs(self, n_samples):
         if self.n_epochs is not None:
