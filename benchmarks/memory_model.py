@@ -62,7 +62,8 @@ CHILD = textwrap.dedent(
     model.fit(X)
     peak = rss("VmHWM") - start
     est, parts = estimate_fit_memory(n, f, n_neighbors=cfg["k"], n_components=cfg["d"],
-                                     n_clusters=cfg["C"], knn_given=knn is not None,
+                                     n_clusters=model.n_subclusters_,  # as fit checks it
+                                     knn_given=knn is not None,
                                      exact_knn=cfg["knn"] == "exact", init=cfg["init"],
                                      x_allocated=True)  # X exists before the fit, as in fit
     print(json.dumps({"measured": max(peak, traced), "rss": peak, "traced": traced,
