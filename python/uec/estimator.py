@@ -35,11 +35,11 @@ _CLIP = {"umap": 0, "scaled": 1, "norm": 2}
 _SCHEDULE = {"linear": 0, "step": 1}
 _CENTRE_UPDATE = {"gradient": 0, "mean": 1, "fixed_point": 2}
 _INITS = ("spectral", "pca", "random")
+_CENTRE_INITS = ("kmeans", "gmm", "random", "spectral")
 # The default sub-cluster count is 3 per cluster, raised on large data to one per this many
 # points, up to 6 per cluster (README, "Clustering quality": finer sub-clusters are purer, and
 # the merge joins them along the graph; the clustering term costs O(n * n_subclusters)).
 SUBCLUSTER_POINTS = 1000
-_CENTRE_INITS = ("kmeans", "gmm", "random", "spectral")
 
 
 class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
