@@ -3,7 +3,7 @@
     python benchmarks/mnist_features.py --ae-epochs 5,10,20,30 --uec-at 10,20,30 --joint-epochs 1,2,4
 
 One autoencoder (784-500-500-2000-10, binary cross-entropy, Adam, batch 256; --loss,
---n-components, --noise and --noise-type change it; --deskew de-slants the images first) is
+--n-components, --noise, --noise-type and --invariance change it; --deskew de-slants the images first) is
 trained with warm starts up to each number of epochs in --ae-epochs; at each checkpoint its
 features are clustered by k-means (10 restarts) and, where --uec-at says so, by UEC. ReprNet then starts
 from the last autoencoder (``pretrained=``) and runs its joint epochs, with k-means after each
@@ -51,6 +51,7 @@ def train_autoencoder(args, X, y, score, report, save_report):
     else:
         ae = AutoEncoder(n_components=args.n_components, loss=args.loss, batch_size=args.batch_size, warm_start=True,
                          noise=args.noise, noise_type=args.noise_type, image_shape=(28, 28),
+                         invariance=args.invariance,
                          random_state=args.seed)
         trained = 0
     train_time = 0.0
@@ -117,6 +118,8 @@ def main():
     ap.add_argument("--n-components", type=int, default=10, help="AutoEncoder bottleneck")
     ap.add_argument("--noise-type", default="gaussian", help="AutoEncoder noise_type")
     ap.add_argument("--noise", type=float, default=0.0, help="AutoEncoder noise level")
+    ap.add_argument("--invariance", type=float, default=0.0,
+                    help="AutoEncoder invariance (weight of the warp-invariance term; 0: off)")
     ap.add_argument("--ae-resume", default=None,
                     help="continue training the autoencoder saved by an earlier run (its epochs "
                          "count towards --ae-epochs; train_s counts this run only)")

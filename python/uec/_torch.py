@@ -137,6 +137,14 @@ def affine_warp(x, level, image_shape, generator):
     return out.reshape(b, -1)
 
 
+def invariance_loss(z, z_warped):
+    """Mean squared distance between each code and the code of its warped image, over the mean
+    squared distance of the codes from their batch mean: scale-free, so that shrinking the
+    codes (which the decoder could undo) does not lower it."""
+    spread = ((z - z.mean(dim=0)) ** 2).sum(dim=1).mean()
+    return ((z - z_warped) ** 2).sum(dim=1).mean() / spread
+
+
 def reconstruction_loss(out, x, loss):
     """Per-sample reconstruction loss summed over features, averaged over the batch.
 

@@ -20,8 +20,10 @@ from ._torch import (
     apply_in_batches,
     batch_indices,
     check_hidden_dims,
+    affine_warp,
     corrupt,
     cpu_generator,
+    invariance_loss,
     make_seed,
     mlp,
     reconstruction_loss,
@@ -91,6 +93,23 @@ def check_corruption(noise, noise_type, image_shape):
     check_image_shape(image_shape, noise_type)
 
 
+def check_invariance(invariance, warp, image_shape):
+    """invariance >= 0, 0 < invariance_warp < 10 (the warp's zoom 1 ± level/10 must stay
+    positive), and an image_shape to warp by when invariance is on."""
+    check_float("invariance", invariance, low=0.0)
+    check_float("invariance_warp", warp, low=0.0, low_open=True)
+    if not warp < 10:
+        raise ValueError(
+            f"invariance_warp={warp!r} is too large (the warp's zoom 1 ± invariance_warp/10 "
+            "must stay positive); use 0 < invariance_warp < 10"
+        )
+    if invariance > 0 and image_shape is None:
+        raise ValueError(
+            f"invariance={invariance!r} warps images and needs image_shape=(height, width) or "
+            "(channels, height, width); image_shape=None"
+        )
+
+
 class AutoEncoder(TransformerMixin, BaseEstimator):
     """Fully connected (denoising) autoencoder; ``transform`` returns its bottleneck.
 
@@ -120,7 +139,19 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
     image_shape : tuple of int or None, default=None
         (height, width) or (channels, height, width) of the images that the rows of X hold in
         row-major order; its product must equal the number of features. Used by
-        ``noise_type="affine"`` only.
+        ``noise_type="affine"`` and ``invariance`` only.
+    invariance : float, default=0.0
+        Weight of a term that keeps each image's code where its warped copy's code is (images,
+        needs ``image_shape``; 0: off). Each batch is also encoded after its own random affine
+        warps of level ``invariance_warp`` (as for ``noise_type="affine"``), and the loss adds
+        ``invariance`` times the mean squared distance between the two codes of an image over
+        the mean squared distance of the codes from their batch mean. Unlike affine noise the
+        decoder never has to undo the warp. On deskewed MNIST, 1.0 lifted UEC's accuracy on
+        the codes by 0.002 at the same epochs (README); 10 lowered it. An epoch costs about
+        1.5 times as much.
+    invariance_warp : float, default=0.5
+        Level of the warps of ``invariance``: rotation up to ±10·level degrees, zoom
+        1 ± level/10, shifts up to ±2·level pixels.
     n_epochs : int, default=20
         Passes over the data. 20 epochs at batch 256 is the CPU budget measured on MNIST (see
         the README); the 200+ epochs of the papers are a GPU budget.
@@ -146,7 +177,8 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
     encoder_, decoder_ : torch.nn.Sequential
         The trained networks (on ``device_``); ``decoder_`` outputs logits for loss="bce".
     loss_curve_ : list of float
-        Mean training loss of every epoch run (over all fits when warm-starting).
+        Mean training loss of every epoch run (over all fits when warm-starting): the
+        reconstruction loss, plus the weighted invariance term when ``invariance > 0``.
     n_iter_ : int
         Epochs run in total.
     n_features_in_ : int
@@ -164,6 +196,8 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         noise=0.0,
         noise_type="gaussian",
         image_shape=None,
+        invariance=0.0,
+        invariance_warp=0.5,
         n_epochs=20,
         batch_size=256,
         learning_rate=1e-3,
@@ -179,6 +213,8 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         self.noise = noise
         self.noise_type = noise_type
         self.image_shape = image_shape
+        self.invariance = invariance
+        self.invariance_warp = invariance_warp
         self.n_epochs = n_epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -195,6 +231,7 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         hidden = check_hidden_dims("hidden_dims", self.hidden_dims)
         check_choice("loss", self.loss, LOSSES)
         check_corruption(self.noise, self.noise_type, self.image_shape)
+        check_invariance(self.invariance, self.invariance_warp, self.image_shape)
         check_int("n_epochs", self.n_epochs, low=1)
         check_int("batch_size", self.batch_size, low=1)
         check_float("learning_rate", self.learning_rate, low=0.0, low_open=True)
@@ -257,6 +294,7 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
 
         X_t = torch.from_numpy(X).to(device)
         n_epochs = int(self.n_epochs)
+        invariance = float(self.invariance)
         bar = EpochBar(n_epochs, self.verbose, "AutoEncoder")
         encoder.train()
         decoder.train()
@@ -265,9 +303,13 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
                 total, count = 0.0, 0
                 for idx in batch_indices(X.shape[0], int(self.batch_size), gen_cpu):
                     xb = X_t[idx.to(device)]
-                    out = decoder(encoder(corrupt(xb, self.noise_type, float(self.noise), gen_dev,
-                                                         self.image_shape)))
-                    loss = reconstruction_loss(out, xb, self.loss)
+                    z = encoder(corrupt(xb, self.noise_type, float(self.noise), gen_dev,
+                                        self.image_shape))
+                    loss = reconstruction_loss(decoder(z), xb, self.loss)
+                    if invariance > 0:
+                        z_warped = encoder(affine_warp(xb, float(self.invariance_warp),
+                                                       self.image_shape, gen_dev))
+                        loss = loss + invariance * invariance_loss(z, z_warped)
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     optimizer.step()
