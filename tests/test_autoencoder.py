@@ -253,6 +253,15 @@ def test_invariance_loss_matches_numpy():
     assert got == pytest.approx(expected, rel=1e-12)
     # scale-free: shrinking every code does not lower it
     assert invariance_loss(torch.from_numpy(z / 7), torch.from_numpy(zw / 7)).item() == pytest.approx(expected)
+    # identical codes (blank images at initialisation, say) give 0, not 0 / 0
+    same = torch.ones((5, 4), dtype=torch.float64)
+    assert invariance_loss(same, same).item() == 0.0
+
+
+def test_invariance_on_blank_images_stays_finite():
+    ae = AutoEncoder(2, n_epochs=2, invariance=1.0, image_shape=(2, 2), random_state=0, **SMALL)
+    ae.fit(np.zeros((20, 4), np.float32))
+    assert np.isfinite(ae.loss_curve_).all()
 
 
 @pytest.mark.parametrize("loss", ["mse", "bce"])
@@ -371,6 +380,8 @@ def test_clone_and_params():
         ({"invariance": 1.0}, r"invariance=1.0 warps images and needs image_shape=.*"
                               "image_shape=None"),
         ({"invariance_warp": 0.0}, "invariance_warp=0.0 must be > 0"),
+        ({"invariance": 1.0, "image_shape": (2, 2), "batch_size": 1},
+         r"invariance=1.0 .* needs batch_size >= 2; batch_size=1"),
         ({"invariance_warp": 10.0}, r"invariance_warp=10.0 is too large .* "
                                     "use 0 < invariance_warp < 10"),
         ({"image_shape": (2, 3)}, r"image_shape=\(2, 3\) holds 6 values, but X has 4 features"),

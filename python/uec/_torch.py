@@ -140,8 +140,9 @@ def affine_warp(x, level, image_shape, generator):
 def invariance_loss(z, z_warped):
     """Mean squared distance between each code and the code of its warped image, over the mean
     squared distance of the codes from their batch mean: scale-free, so that shrinking the
-    codes (which the decoder could undo) does not lower it."""
-    spread = ((z - z.mean(dim=0)) ** 2).sum(dim=1).mean()
+    codes (which the decoder could undo) does not lower it. A batch of identical codes (no
+    spread) counts as spread 1e-12 rather than dividing by zero."""
+    spread = ((z - z.mean(dim=0)) ** 2).sum(dim=1).mean().clamp_min(1e-12)
     return ((z - z_warped) ** 2).sum(dim=1).mean() / spread
 
 

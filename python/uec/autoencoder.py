@@ -17,10 +17,10 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from ._torch import (
     NOISE_TYPES,
     EpochBar,
+    affine_warp,
     apply_in_batches,
     batch_indices,
     check_hidden_dims,
-    affine_warp,
     corrupt,
     cpu_generator,
     invariance_loss,
@@ -93,9 +93,10 @@ def check_corruption(noise, noise_type, image_shape):
     check_image_shape(image_shape, noise_type)
 
 
-def check_invariance(invariance, warp, image_shape):
+def check_invariance(invariance, warp, image_shape, batch_size):
     """invariance >= 0, 0 < invariance_warp < 10 (the warp's zoom 1 ± level/10 must stay
-    positive), and an image_shape to warp by when invariance is on."""
+    positive), and, when invariance is on, an image_shape to warp by and batches of at least
+    two rows (the term divides by the spread of a batch's codes)."""
     check_float("invariance", invariance, low=0.0)
     check_float("invariance_warp", warp, low=0.0, low_open=True)
     if not warp < 10:
@@ -107,6 +108,11 @@ def check_invariance(invariance, warp, image_shape):
         raise ValueError(
             f"invariance={invariance!r} warps images and needs image_shape=(height, width) or "
             "(channels, height, width); image_shape=None"
+        )
+    if invariance > 0 and batch_size < 2:
+        raise ValueError(
+            f"invariance={invariance!r} compares codes with their batch's spread and needs "
+            f"batch_size >= 2; batch_size={batch_size!r}"
         )
 
 
@@ -231,9 +237,9 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         hidden = check_hidden_dims("hidden_dims", self.hidden_dims)
         check_choice("loss", self.loss, LOSSES)
         check_corruption(self.noise, self.noise_type, self.image_shape)
-        check_invariance(self.invariance, self.invariance_warp, self.image_shape)
         check_int("n_epochs", self.n_epochs, low=1)
         check_int("batch_size", self.batch_size, low=1)
+        check_invariance(self.invariance, self.invariance_warp, self.image_shape, self.batch_size)
         check_float("learning_rate", self.learning_rate, low=0.0, low_open=True)
         check_float("weight_decay", self.weight_decay, low=0.0)
         return hidden, resolve_device(self.device)
