@@ -92,7 +92,8 @@ def warn_empty_clusters(labels, n_clusters, labels_from):
     if used < n_clusters:
         warnings.warn(
             f"{n_clusters - used} of the n_clusters={n_clusters} clusters are empty after the fit "
-            f"(no point has them as argmax {labels_from}); the data may hold fewer clusters",
+            f"({'the graph has too few communities' if labels_from is None else f'no point has them as argmax {labels_from}'}); "
+            f"the data may hold fewer clusters",
             ConvergenceWarning,
             stacklevel=3,
         )

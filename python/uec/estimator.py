@@ -20,11 +20,13 @@ from ._progress import stage
 from ._validation import check_choice, check_float, check_int
 from .graph import build_graph, epochs_per_sample, find_ab_params, knn_backend
 from .init import initial_centres, initial_embedding
+from .community import cluster_graph
 from .merge import merge_subclusters, split_disconnected
 
 logger = logging.getLogger(__name__)
 
 VARIANTS = ("plus", "light_plus", "comma", "ce")
+CLUSTERINGS = ("graph", "centres")
 _MODE = {
     "ce": _core.MODE_CE,
     "comma": _core.MODE_COMMA,
@@ -53,27 +55,24 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
     n_clusters : int, default=8
         Number of clusters.
     n_subclusters : int or None, default=None
-        Number of centres the clustering term optimises; the sub-clusters are then cut into
-        their connected pieces of the kNN graph and merged into ``n_clusters`` clusters along
-        it (greedy modularity merges, pairs that share edges first; past modularity's
-        optimum among groups that are not communities, Ward's criterion in the embedding or
-        observed over expected graph weight, whichever cuts less weight; see ``uec.merge``).
-        None: ``3 * n_clusters``, raised on large data to one per ``SUBCLUSTER_POINTS``
-        (1,000) points up to ``6 * n_clusters`` (at most n_samples; 1 when n_clusters is 1).
-        MNIST (70,000 points, 10 clusters: 60 sub-clusters) ACC 0.958 against 0.945 with 30;
-        data below 3,000 points per cluster is unchanged (README, "Clustering quality").
+        With ``clustering="centres"`` only: number of centres the clustering term optimises;
+        the sub-clusters are then cut into their connected pieces of the kNN graph and merged
+        into ``n_clusters`` along it (``uec.merge``). None: ``3 * n_clusters``, raised on
+        large data to one per ``SUBCLUSTER_POINTS`` (1,000) points up to ``6 * n_clusters``.
         ``n_subclusters=n_clusters`` is the paper's form (one centre per cluster, no merge).
-        A cluster that the embedding draws as several islands or as a long arm keeps its
-        points together this way, and two touching classes are not cut along a wrong line:
-        digits ACC 0.96 against 0.90, MNIST 0.94 against 0.79 (README, "Clustering quality").
-    variant : {"comma", "plus", "light_plus", "ce"}, default="comma"
-        How the two losses are combined: "plus" (joint, exact gradient through the target T),
-        "light_plus" (joint, T constant within an epoch), "comma" (CE step then clustering step
-        each epoch), or "ce" (embedding only; centres are fitted to the final embedding).
-        "comma" is the default: on digits the three joint variants are level (ACC 0.965-0.966
-        over 8 seeds) and on MNIST within seed noise of each other (comma 0.952, light plus
-        0.948, plus 0.945 over 3 seeds), and comma was the most robust to other settings; see
-        the README's results.
+    variant : {"ce", "comma", "plus", "light_plus"}, default="ce"
+        How the embedding is optimised: "ce", UMAP's cross-entropy alone (the default; the
+        labels then come from the graph, see ``clustering``); or jointly with the clustering
+        loss: "plus" (exact gradient through the target T), "light_plus" (T constant within
+        an epoch), "comma" (CE step then clustering step each epoch). What each measures is in
+        docs/results/quality.md.
+    clustering : {"graph", "centres"} or None, default=None
+        Where the labels come from. "graph": Leiden communities of the fuzzy kNN graph
+        (modularity at resolution 1, raised until there are at least ``n_clusters``), merged
+        along the graph into ``n_clusters`` (``uec.community``); needs ``variant="ce"``.
+        "centres": the clustering term's sub-cluster centres in the embedding, merged along
+        the graph (the joint variants' stage). None: "graph" for ``variant="ce"``, "centres"
+        otherwise.
     n_components : int, default=2
         Dimension of the embedding.
     n_neighbors : int, default=15
@@ -148,7 +147,9 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         The ``n_subclusters`` centres the clustering term optimised, then one row per piece cut
         off a sub-cluster (its mean embedding; see ``subcluster_labels_``).
     subcluster_labels_ : ndarray (n_samples,), int
-        The sub-cluster of each point: its nearest centre (argmax S, or argmax T), except that a
+        With ``clustering="graph"``: the Leiden community of each point (the communities are
+        the sub-clusters; ``subcluster_centers_`` holds their means in the embedding).
+        With ``clustering="centres"``: the sub-cluster of each point: its nearest centre (argmax S, or argmax T), except that a
         sub-cluster whose points fall into several connected pieces of the kNN graph is cut into
         them before the merge. The largest piece keeps the sub-cluster's index; another piece of
         at least ``n_neighbors`` points becomes a new sub-cluster (index ``n_subclusters`` on);
@@ -162,9 +163,12 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         Cluster of each sub-cluster (``labels_ == subcluster_to_cluster_[subcluster_labels_]``).
     n_iter_ : int
         Epochs run (warm-up plus clustering epochs).
+    resolution_ : float or None
+        Modularity resolution of the Leiden communities (``clustering="graph"``), else None.
     timings_ : dict
-        Wall seconds of each stage: "knn", "graph" (fuzzy union and pruning), "init",
-        "warmup", "centre_init", "joint" and "merge".
+        Wall seconds of each stage: "knn", "graph" (fuzzy union and pruning), "init", then
+        "layout" and "clustering" (``clustering="graph"``) or "warmup", "centre_init",
+        "joint" and "merge" (``clustering="centres"``).
     """
 
     def __init__(
@@ -172,7 +176,8 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         n_clusters=8,
         *,
         n_subclusters=None,
-        variant="comma",
+        variant="ce",
+        clustering=None,
         n_components=2,
         n_neighbors=15,
         metric="euclidean",
@@ -204,6 +209,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_clusters = n_clusters
         self.n_subclusters = n_subclusters
         self.variant = variant
+        self.clustering = clustering
         self.n_components = n_components
         self.n_neighbors = n_neighbors
         self.metric = metric
@@ -236,6 +242,14 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _check_params(self, n_samples):
         check_choice("variant", self.variant, VARIANTS)
+        if self.clustering is not None:
+            check_choice("clustering", self.clustering, CLUSTERINGS)
+            if self.clustering == "graph" and self.variant != "ce":
+                raise ValueError(
+                    f"clustering='graph' with variant={self.variant!r}: the graph stage labels "
+                    f"the kNN graph and would ignore the clustering term's centres; use "
+                    f"variant='ce' with it, or clustering='centres' (or None) with a joint variant"
+                )
         check_int("n_clusters", self.n_clusters, low=1)
         if self.n_clusters > n_samples:
             raise ValueError(
@@ -318,6 +332,11 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             return 1
         return min(n_samples, max(3 * k, min(6 * k, n_samples // SUBCLUSTER_POINTS)))
 
+    def _resolved_clustering(self):
+        if self.clustering is not None:
+            return self.clustering
+        return "graph" if self.variant == "ce" else "centres"
+
     def _resolved_epochs(self, n_samples):
         if self.n_epochs is not None:
             return int(self.n_epochs)
@@ -357,6 +376,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"warmup_epochs={warmup} must be < n_epochs={n_epochs}")
         n_clusters = int(self.n_clusters)
         n_sub = self._resolved_subclusters(n)
+        clustering = self._resolved_clustering()
         times = {}
 
         t0 = time.perf_counter()
@@ -429,6 +449,10 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
                 n_iter += res["epochs_run"]
             times["warmup"] = time.perf_counter() - t0
 
+            if clustering == "graph":
+                times["layout"] = time.perf_counter() - t0
+                return self._finish_graph(X, Z, graph, n_clusters, rs, n_iter, n_epochs, a, b,
+                                          device, times, search_index)
             t1 = time.perf_counter()
             with stage("init centres", self.verbose), self._seeded_threads():
                 M = initial_centres(self.centre_init, Z, n_sub, rs, graph=graph)
@@ -485,6 +509,35 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             centres = _cluster_means(Z, labels, n_clusters, sub_centres, mapping)
         warn_empty_clusters(labels, n_clusters, self.labels_from)
 
+        self.resolution_ = None
+        return self._set_fitted(X, Z, centres, labels, sub_centres, n_sub, sub_labels, mapping,
+                                n_iter, n_epochs, a, b, graph, device, times, search_index)
+
+    def _finish_graph(self, X, Z, graph, n_clusters, rs, n_iter, n_epochs, a, b, device, times,
+                      search_index):
+        """Labels from the graph clustering stage (``uec.community``): Leiden communities of
+        the fuzzy graph merged along it into ``n_clusters``; the communities are the
+        sub-clusters, placed at their points' mean in the embedding."""
+        if not np.isfinite(Z).all():
+            raise FloatingPointError("the optimisation produced non-finite values; lower "
+                                     "learning_rate")
+        t1 = time.perf_counter()
+        with stage("graph clustering", self.verbose):
+            sub_labels, mapping, resolution = cluster_graph(
+                graph, n_clusters, random_state=int(rs.randint(0, 2**31 - 1)))
+        n_comm = mapping.shape[0]
+        sub_centres = _subcluster_positions(Z, sub_labels, np.zeros((0, Z.shape[1])), n_comm)
+        sub_centres = np.ascontiguousarray(sub_centres, dtype=np.float32)
+        labels = mapping[sub_labels]
+        times["clustering"] = time.perf_counter() - t1
+        centres = _cluster_means(Z, labels, n_clusters, sub_centres, mapping)
+        warn_empty_clusters(labels, n_clusters, None)
+        self.resolution_ = float(resolution)
+        return self._set_fitted(X, Z, centres, labels, sub_centres, n_comm, sub_labels, mapping,
+                                n_iter, n_epochs, a, b, graph, device, times, search_index)
+
+    def _set_fitted(self, X, Z, centres, labels, sub_centres, n_sub, sub_labels, mapping,
+                    n_iter, n_epochs, a, b, graph, device, times, search_index):
         # Every fitted attribute is set here, at the end, so that an interrupted fit
         # (KeyboardInterrupt from the core) leaves nothing half-written.
         self.embedding_ = Z
