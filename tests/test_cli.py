@@ -64,7 +64,7 @@ def test_fit_writes_every_output(data, tmp_path):
     assert summary["data"]["n_samples"] == 300 and summary["data"]["n_features"] == 64
     assert summary["parameters"]["n_clusters"] == 6 and summary["parameters"]["variant"] == UEC().variant
     assert summary["n_epochs"] == 30 and 1 <= summary["n_iter"] <= 30
-    for stage in ("load", "graph", "init", "joint", "fit_total"):
+    for stage in ("load", "graph", "init", "layout", "clustering", "fit_total"):
         assert summary["times_s"][stage] >= 0
     expected = evaluate(y, labels)
     for k in ("acc", "nmi", "ari"):

@@ -33,7 +33,7 @@ def test_digits_accuracy_each_variant(digits, variant):
 def test_fitted_attributes(digits):
     X, _ = digits
     X = X[:500]
-    model = UEC(n_clusters=5, n_components=3, n_epochs=60, random_state=1)
+    model = UEC(n_clusters=5, variant="comma", n_components=3, n_epochs=60, random_state=1)
     labels = model.fit_predict(X)
     assert model.embedding_.shape == (500, 3) and model.embedding_.dtype == np.float32
     assert model.cluster_centers_.shape == (5, 3) and model.cluster_centers_.dtype == np.float32
@@ -47,7 +47,8 @@ def test_fitted_attributes(digits):
     np.testing.assert_array_equal(model.labels_, model.subcluster_to_cluster_[d.argmin(1)])
     S, T = model.soft_assignments()
     np.testing.assert_allclose(T.sum(1), 1.0, rtol=1e-9)
-    Z = UEC(n_clusters=5, n_components=3, n_epochs=60, random_state=1).fit_transform(X)
+    Z = UEC(n_clusters=5, variant="comma", n_components=3, n_epochs=60,
+            random_state=1).fit_transform(X)
     np.testing.assert_array_equal(Z, model.embedding_)
 
 
@@ -71,7 +72,7 @@ def test_default_subclusters_grow_with_n_in_a_fit():
     # 9,000 points in 2 blobs: 3 * 2 = 6 sub-clusters by the per-cluster floor, but 9 by one
     # per 1,000 points (below the cap of 6 * 2 = 12); the fit optimises that many centres
     X, y = make_blobs(9000, n_features=5, centers=2, cluster_std=1.0, random_state=0)
-    model = UEC(n_clusters=2, n_epochs=30, random_state=0).fit(X)
+    model = UEC(n_clusters=2, variant="comma", n_epochs=30, random_state=0).fit(X)
     assert model.n_subclusters_ == 9
     assert np.unique(model.subcluster_labels_[model.subcluster_labels_ < 9]).size == 9
     assert clustering_accuracy(y, model.labels_) == 1.0
@@ -134,22 +135,24 @@ def test_user_arrays_for_init_and_centres():
     X, y = make_blobs(200, n_features=5, centers=3, random_state=0)
     Z0 = np.random.default_rng(0).uniform(0, 10, size=(200, 2))
     M0 = np.array([[1.0, 1.0], [5.0, 5.0], [9.0, 9.0]])
-    model = UEC(n_clusters=3, init=Z0, centre_init=M0, n_epochs=30, random_state=0).fit(X)
+    model = UEC(n_clusters=3, variant="comma", init=Z0, centre_init=M0, n_epochs=30,
+                random_state=0).fit(X)
     assert model.cluster_centers_.shape == (3, 2)
     # given centres are the sub-clusters: one per cluster unless n_subclusters says otherwise
     assert np.array_equal(model.subcluster_to_cluster_, np.arange(3))
     M6 = np.vstack([M0, M0 + 0.5])
-    model = UEC(n_clusters=3, n_subclusters=6, centre_init=M6, n_epochs=30, random_state=0).fit(X)
+    model = UEC(n_clusters=3, variant="comma", n_subclusters=6, centre_init=M6, n_epochs=30,
+                random_state=0).fit(X)
     assert model.subcluster_centers_.shape == (6, 2)
     with pytest.raises(ValueError, match=r"shape \(3, 2\) is not valid; expected shape \(6, 2\)"):
-        UEC(n_clusters=3, n_subclusters=6, centre_init=M0, n_epochs=30).fit(X)
+        UEC(n_clusters=3, variant="comma", n_subclusters=6, centre_init=M0, n_epochs=30).fit(X)
 
 
 def test_tolerance_stops_early():
     X, _ = make_blobs(400, n_features=6, centers=3, cluster_std=0.5, random_state=0)
     # one centre per blob: the stop counts changes of the sub-cluster argmax T, and three
     # sub-clusters per blob keep trading boundary points
-    kw = dict(n_clusters=3, n_subclusters=3, n_epochs=300, random_state=0)
+    kw = dict(n_clusters=3, variant="comma", n_subclusters=3, n_epochs=300, random_state=0)
     model = UEC(tol=0.01, min_joint_epochs=5, **kw).fit(X)
     assert 5 <= model.n_iter_ < 300
     full = UEC(tol=0.0, **kw).fit(X)
@@ -160,12 +163,14 @@ def test_ce_only_matches_kmeans_on_its_embedding(digits):
     # variant="ce" is the beta = 0 ablation: plain UMAP layout, then centres on it.
     X, _ = digits
     X = X[:500]
-    model = UEC(n_clusters=5, n_subclusters=5, variant="ce", n_epochs=50, random_state=0).fit(X)
+    model = UEC(n_clusters=5, n_subclusters=5, variant="ce", clustering="centres", n_epochs=50,
+                random_state=0).fit(X)
     assert model.n_iter_ == 50
     d = ((model.embedding_[:, None, :] - model.cluster_centers_[None]) ** 2).sum(-1)
     np.testing.assert_array_equal(model.labels_, d.argmin(1))
     # by default, 15 sub-clusters of the same embedding merged into 5
-    merged = UEC(n_clusters=5, variant="ce", n_epochs=50, random_state=0).fit(X)
+    merged = UEC(n_clusters=5, variant="ce", clustering="centres", n_epochs=50,
+                 random_state=0).fit(X)
     np.testing.assert_array_equal(merged.embedding_, model.embedding_)
     assert merged.subcluster_centers_.shape == (15, 2) and len(np.unique(merged.labels_)) == 5
 
@@ -204,11 +209,11 @@ def test_bad_X(X, match):
     (dict(learning_rate=0.0), "learning_rate"),
     (dict(beta=-1.0), "beta"),
     (dict(n_epochs=0), "n_epochs"),
-    (dict(n_epochs=10, warmup_epochs=10), "warmup_epochs"),
+    (dict(variant="comma", n_epochs=10, warmup_epochs=10), "warmup_epochs"),
     (dict(n_jobs=0), "n_jobs"),
     (dict(device="tpu"), "device"),
     (dict(init=np.zeros((49, 2))), "init"),
-    (dict(centre_init=np.zeros((3, 2))), "centre_init"),
+    (dict(variant="comma", centre_init=np.zeros((3, 2))), "centre_init"),
     (dict(knn=(np.zeros((50, 15), dtype=int) + 99, np.ones((50, 15)))), "knn"),
 ])
 def test_bad_parameters_name_themselves(params, name):

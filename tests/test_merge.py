@@ -250,7 +250,7 @@ def test_bad_n_clusters():
 @pytest.fixture(scope="module")
 def fitted():
     X, y = make_manifold_clusters(900, n_features=20, n_clusters=3, random_state=0)
-    model = UEC(n_clusters=3, n_epochs=120, random_state=0, n_jobs=1).fit(X)
+    model = UEC(n_clusters=3, variant="comma", n_epochs=120, random_state=0, n_jobs=1).fit(X)
     return X, y, model
 
 
@@ -273,7 +273,8 @@ def test_estimator_attributes_are_consistent(fitted):
 
 def test_one_centre_per_cluster_is_the_papers_form():
     X, _ = make_manifold_clusters(400, n_features=10, n_clusters=3, random_state=1)
-    model = UEC(n_clusters=3, n_subclusters=3, n_epochs=60, random_state=0, n_jobs=1).fit(X)
+    model = UEC(n_clusters=3, variant="comma", n_subclusters=3, n_epochs=60, random_state=0,
+                n_jobs=1).fit(X)
     assert np.array_equal(model.subcluster_to_cluster_, np.arange(3))
     assert np.array_equal(model.labels_, model.subcluster_labels_)
     assert np.array_equal(model.cluster_centers_, model.subcluster_centers_)

@@ -67,6 +67,8 @@ def problem(draw):
         min_joint_epochs=draw(st.integers(0, 5)),
         random_state=draw(st.integers(0, 1000)),
         n_jobs=draw(st.sampled_from([1, 2])),
+        # with variant="ce": the graph stage (the default) or the centres' stage
+        clustering=draw(st.sampled_from([None, "centres"])) if variant == "ce" else None,
     )
     return X, params
 
@@ -99,7 +101,7 @@ def test_any_valid_fit_is_sane(case):
     assert set(mapping) <= set(range(C)) and len(mapping) == Msub.shape[0] >= C
     k = model.n_subclusters_
     assert C <= k <= Msub.shape[0]
-    if params["labels_from"] == "S":
+    if params["labels_from"] == "S" and model._resolved_clustering() == "centres":
         d2 = ((Z[:, None, :].astype(np.float64) - Msub[None, :k].astype(np.float64)) ** 2).sum(-1)
         if k == C:  # the paper's form: the nearest centre, no split, no merge
             assert (d2[np.arange(n), sub] <= d2.min(axis=1) * (1 + 1e-6) + 1e-12).all()

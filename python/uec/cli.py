@@ -30,7 +30,7 @@ import numpy as np
 logger = logging.getLogger("uec.cli")
 
 VARIANTS = ("comma", "plus", "light_plus", "ce")
-DEFAULT_VARIANT = "comma"  # the estimator's default (tests/test_cli.py checks they agree)
+DEFAULT_VARIANT = "ce"  # the estimator's default (tests/test_cli.py checks they agree)
 DATA_KEYS = ("X", "data")
 LABEL_KEYS = ("y", "labels", "target")
 PLOT_HINT = "matplotlib is not installed (pip install uec[plot])"
