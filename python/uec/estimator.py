@@ -447,12 +447,11 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
                 res = optimize(Z, None, indptr, indices, eps, next_sample, next_negative,
                               None, None, params, 0, stop, progress.callback)
                 n_iter += res["epochs_run"]
-            times["warmup"] = time.perf_counter() - t0
-
             if clustering == "graph":
                 times["layout"] = time.perf_counter() - t0
                 return self._finish_graph(X, Z, graph, n_clusters, rs, n_iter, n_epochs, a, b,
                                           device, times, search_index)
+            times["warmup"] = time.perf_counter() - t0
             t1 = time.perf_counter()
             with stage("init centres", self.verbose), self._seeded_threads():
                 M = initial_centres(self.centre_init, Z, n_sub, rs, graph=graph)
