@@ -76,7 +76,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _data import NAMES, QUICK, REAL, Unavailable, load
+from _data import NAMES, QUICK, REAL, available
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = ROOT / "benchmarks" / "out" / "suite.json"
@@ -373,12 +373,7 @@ def run_suite(sets, methods, configs, seeds, n_jobs, json_path, previous, reuse_
     print(f"# suite: commit {results['commit']}, {results['machine']['platform']}, "
           f"{os.cpu_count()} cpus; seeds {seeds}; n_jobs {n_jobs}", flush=True)
     warmed = set()
-    for name in sets:
-        try:
-            X, y = load(name)
-        except Unavailable as missing:
-            print(f"\nnote: {name} skipped: {missing}", flush=True)
-            continue
+    for name, X, y in available(sets):
         k = int(y.max()) + 1
         entry = {"kind": "real" if name in REAL else "synthetic", "n": int(X.shape[0]),
                  "dim": int(X.shape[1]), "k": k, "runs": []}
