@@ -23,6 +23,7 @@ __all__ = ["leiden", "modularity", "communities", "cluster_graph"]
 
 MAX_RESOLUTION = 1e6
 BISECTION_STEPS = 40
+LEIDEN_ITERATIONS = 2  # igraph's default; iterating until stable costs 5x on MNIST
 
 
 def _igraph(graph):
@@ -32,9 +33,10 @@ def _igraph(graph):
     except ImportError as exc:  # a declared dependency; this only guards broken installs
         raise ImportError("the graph clustering stage needs igraph (pip install igraph)") from exc
     upper = scipy.sparse.triu(scipy.sparse.csr_matrix(graph), k=1).tocoo()
-    g = igraph.Graph(graph.shape[0], edges=np.column_stack([upper.row, upper.col]))
-    g.es["weight"] = upper.data.astype(np.float64)
-    return g
+    # pairs of Python ints: igraph reads these four times faster than a NumPy edge array
+    edges = zip(upper.row.tolist(), upper.col.tolist())
+    return igraph.Graph(graph.shape[0], edges=edges,
+                        edge_attrs={"weight": upper.data.astype(np.float64).tolist()})
 
 
 def _seed(random_state):
@@ -46,7 +48,8 @@ def _seed(random_state):
 
 
 def leiden(graph, resolution=1.0, random_state=None, *, _g=None):
-    """Leiden partition maximising modularity at ``resolution`` (igraph), iterated until stable.
+    """Leiden partition maximising modularity at ``resolution`` (igraph, ``LEIDEN_ITERATIONS``
+    iterations).
 
     ``graph``: symmetric non-negative sparse matrix (n, n). Returns int labels 0..c-1. With an
     integer ``random_state`` the result is reproducible: igraph draws from a ``random.Random``
@@ -61,7 +64,8 @@ def leiden(graph, resolution=1.0, random_state=None, *, _g=None):
     igraph.set_random_number_generator(random.Random(seed))
     try:
         part = g.community_leiden(objective_function="modularity", weights="weight",
-                                  resolution=float(resolution), n_iterations=-1)
+                                  resolution=float(resolution),
+                                  n_iterations=LEIDEN_ITERATIONS)
     finally:
         igraph.set_random_number_generator(random)
     return np.asarray(part.membership, dtype=np.intp)
