@@ -436,10 +436,10 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         params.n_threads = n_threads
 
         progress = _Progress(n_epochs, self.verbose, show_change=self.variant != "ce")
-        labels_t = np.full(n, -1, dtype=np.int32)
         optimize = optimizer(device)  # _core.optimize or _cuda.optimize: same arguments
         t0 = time.perf_counter()
         n_iter = 0
+        M = None
         try:
             if warmup > 0 or self.variant == "ce":
                 params.mode = _core.MODE_CE
@@ -449,40 +449,102 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
                 n_iter += res["epochs_run"]
             if clustering == "graph":
                 times["layout"] = time.perf_counter() - t0
-                return self._finish_graph(X, Z, graph, n_clusters, rs, n_iter, n_epochs, a, b,
-                                          device, times, search_index)
-            times["warmup"] = time.perf_counter() - t0
-            t1 = time.perf_counter()
-            with stage("init centres", self.verbose), self._seeded_threads():
-                M = initial_centres(self.centre_init, Z, n_sub, rs, graph=graph)
-            M = np.ascontiguousarray(M, dtype=np.float32)
-            if M.shape != (n_sub, int(self.n_components)):
-                raise ValueError(
-                    f"centre_init has shape {M.shape}, expected (n_subclusters={n_sub}, "
-                    f"n_components={self.n_components})"
-                )
-            times["centre_init"] = time.perf_counter() - t1
-
-            t1 = time.perf_counter()
-            if self.variant != "ce":
-                params.mode = _MODE[self.variant]
-                res = optimize(Z, M, indptr, indices, eps, next_sample, next_negative,
-                              labels_t, None, params, warmup, n_epochs, progress.callback)
-                n_iter += res["epochs_run"]
-                logger.info("joint epochs: %d, last change %.4g, converged %s",
-                            res["joint_epochs"], res["last_change"], res["converged"])
-            times["joint"] = time.perf_counter() - t1
+            else:
+                times["warmup"] = time.perf_counter() - t0
+                M, n_joint = self._joint_epochs(Z, graph, n_sub, rs, optimize, params, warmup,
+                                                n_epochs, (indptr, indices, eps, next_sample,
+                                                           next_negative), progress, times)
+                n_iter += n_joint
         finally:
             progress.close()
 
-        if not (np.isfinite(Z).all() and np.isfinite(M).all()):
+        if not (np.isfinite(Z).all() and (M is None or np.isfinite(M).all())):
             raise FloatingPointError(
                 "the optimisation produced non-finite values; lower learning_rate or beta"
             )
+        t1 = time.perf_counter()
+        if clustering == "graph":
+            with stage("graph clustering", self.verbose):
+                out = self._graph_stage(Z, graph, n_clusters, rs)
+            times["clustering"] = time.perf_counter() - t1
+        else:
+            out = self._centre_stage(Z, M, graph, n_clusters, n_sub, a, b, n_threads)
+            times["merge"] = time.perf_counter() - t1
+        centres, labels, sub_centres, n_sub, sub_labels, mapping, resolution = out
+
+        # Every fitted attribute is set here, at the end, so that an interrupted fit
+        # (KeyboardInterrupt from the core) leaves nothing half-written.
+        self.embedding_ = Z
+        self.cluster_centers_ = centres
+        self.labels_ = labels.astype(np.intp)
+        self.subcluster_centers_ = sub_centres
+        self.n_subclusters_ = int(n_sub)
+        self.subcluster_labels_ = sub_labels
+        self.subcluster_to_cluster_ = mapping
+        self.resolution_ = resolution
+        self.n_iter_ = int(n_iter)
+        self.n_epochs_ = n_epochs
+        self.a_, self.b_ = float(a), float(b)
+        self.graph_ = graph
+        self.device_ = device
+        self.n_features_in_ = X.shape[1]
+        self.timings_ = times
+        # kept to place new points (transform/predict), as umap-learn keeps its raw data and
+        # NN-descent index (None when the kNN was brute force or given)
+        self._raw_data = X
+        self._knn_search_index = search_index
+        logger.info("fit: %s", ", ".join(f"{k} {v:.2f} s" for k, v in times.items()))
+        return self
+
+    def _joint_epochs(self, Z, graph, n_sub, rs, optimize, params, warmup, n_epochs, edges,
+                      progress, times):
+        """Centres initialised on the layout so far, then the clustering epochs of the joint
+        variant (none for "ce"). Returns the centres and the epochs run."""
+        t1 = time.perf_counter()
+        with stage("init centres", self.verbose), self._seeded_threads():
+            M = initial_centres(self.centre_init, Z, n_sub, rs, graph=graph)
+        M = np.ascontiguousarray(M, dtype=np.float32)
+        if M.shape != (n_sub, int(self.n_components)):
+            raise ValueError(
+                f"centre_init has shape {M.shape}, expected (n_subclusters={n_sub}, "
+                f"n_components={self.n_components})"
+            )
+        times["centre_init"] = time.perf_counter() - t1
+
+        t1 = time.perf_counter()
+        n_run = 0
+        if self.variant != "ce":
+            params.mode = _MODE[self.variant]
+            labels_t = np.full(Z.shape[0], -1, dtype=np.int32)
+            res = optimize(Z, M, *edges, labels_t, None, params, warmup, n_epochs,
+                           progress.callback)
+            n_run = res["epochs_run"]
+            logger.info("joint epochs: %d, last change %.4g, converged %s",
+                        res["joint_epochs"], res["last_change"], res["converged"])
+        times["joint"] = time.perf_counter() - t1
+        return M, n_run
+
+    def _graph_stage(self, Z, graph, n_clusters, rs):
+        """Labels from ``uec.community``: Leiden communities of the fuzzy graph merged along it
+        into ``n_clusters``; the communities are the sub-clusters, placed at their points'
+        mean in the embedding."""
+        sub_labels, mapping, resolution = cluster_graph(
+            graph, n_clusters, random_state=int(rs.randint(0, 2**31 - 1)))
+        n_comm = mapping.shape[0]
+        sub_centres = _subcluster_positions(Z, sub_labels, np.zeros((0, Z.shape[1])), n_comm)
+        sub_centres = np.ascontiguousarray(sub_centres, dtype=np.float32)
+        labels = mapping[sub_labels]
+        centres = _cluster_means(Z, labels, n_clusters, sub_centres, mapping)
+        warn_empty_clusters(labels, n_clusters, None)
+        return centres, labels, sub_centres, n_comm, sub_labels, mapping, float(resolution)
+
+    def _centre_stage(self, Z, M, graph, n_clusters, n_sub, a, b, n_threads):
+        """Labels from the optimised centres: each point's nearest sub-cluster centre (argmax
+        S or T), sub-clusters cut into their connected pieces of the graph, then merged along
+        it into ``n_clusters`` (``uec.merge``)."""
         labels_s, labels_tt, _, _ = _core.soft_assign(Z, M, a, b, float(self.target_power),
                                                       False, n_threads)
         sub_labels = (labels_s if self.labels_from == "S" else labels_tt).astype(np.intp)
-        t1 = time.perf_counter()
         sub_centres = M
         if n_sub > n_clusters:
             # the cut and the merge both sum float64 weights: one conversion for both
@@ -501,64 +563,12 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         mapping = merge_subclusters(sub_labels, weights, n_clusters, sub_centres.shape[0],
                                     positions=positions)
         labels = mapping[sub_labels]
-        times["merge"] = time.perf_counter() - t1
         if n_sub == n_clusters:
             centres = M
         else:
             centres = _cluster_means(Z, labels, n_clusters, sub_centres, mapping)
         warn_empty_clusters(labels, n_clusters, self.labels_from)
-
-        self.resolution_ = None
-        return self._set_fitted(X, Z, centres, labels, sub_centres, n_sub, sub_labels, mapping,
-                                n_iter, n_epochs, a, b, graph, device, times, search_index)
-
-    def _finish_graph(self, X, Z, graph, n_clusters, rs, n_iter, n_epochs, a, b, device, times,
-                      search_index):
-        """Labels from the graph clustering stage (``uec.community``): Leiden communities of
-        the fuzzy graph merged along it into ``n_clusters``; the communities are the
-        sub-clusters, placed at their points' mean in the embedding."""
-        if not np.isfinite(Z).all():
-            raise FloatingPointError("the optimisation produced non-finite values; lower "
-                                     "learning_rate")
-        t1 = time.perf_counter()
-        with stage("graph clustering", self.verbose):
-            sub_labels, mapping, resolution = cluster_graph(
-                graph, n_clusters, random_state=int(rs.randint(0, 2**31 - 1)))
-        n_comm = mapping.shape[0]
-        sub_centres = _subcluster_positions(Z, sub_labels, np.zeros((0, Z.shape[1])), n_comm)
-        sub_centres = np.ascontiguousarray(sub_centres, dtype=np.float32)
-        labels = mapping[sub_labels]
-        times["clustering"] = time.perf_counter() - t1
-        centres = _cluster_means(Z, labels, n_clusters, sub_centres, mapping)
-        warn_empty_clusters(labels, n_clusters, None)
-        self.resolution_ = float(resolution)
-        return self._set_fitted(X, Z, centres, labels, sub_centres, n_comm, sub_labels, mapping,
-                                n_iter, n_epochs, a, b, graph, device, times, search_index)
-
-    def _set_fitted(self, X, Z, centres, labels, sub_centres, n_sub, sub_labels, mapping,
-                    n_iter, n_epochs, a, b, graph, device, times, search_index):
-        # Every fitted attribute is set here, at the end, so that an interrupted fit
-        # (KeyboardInterrupt from the core) leaves nothing half-written.
-        self.embedding_ = Z
-        self.cluster_centers_ = centres
-        self.labels_ = labels.astype(np.intp)
-        self.subcluster_centers_ = sub_centres
-        self.n_subclusters_ = int(n_sub)
-        self.subcluster_labels_ = sub_labels
-        self.subcluster_to_cluster_ = mapping
-        self.n_iter_ = int(n_iter)
-        self.n_epochs_ = n_epochs
-        self.a_, self.b_ = float(a), float(b)
-        self.graph_ = graph
-        self.device_ = device
-        self.n_features_in_ = X.shape[1]
-        self.timings_ = times
-        # kept to place new points (transform/predict), as umap-learn keeps its raw data and
-        # NN-descent index (None when the kNN was brute force or given)
-        self._raw_data = X
-        self._knn_search_index = search_index
-        logger.info("fit: %s", ", ".join(f"{k} {v:.2f} s" for k, v in times.items()))
-        return self
+        return centres, labels, sub_centres, n_sub, sub_labels, mapping, None
 
     def fit_predict(self, X, y=None):
         """Fit and return the cluster labels of X."""
