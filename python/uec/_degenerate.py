@@ -87,13 +87,15 @@ def warn_duplicates(knn_distances, n_neighbors):
 
 
 def warn_empty_clusters(labels, n_clusters, labels_from):
-    """Warn when some of the n_clusters have no point among the labels."""
+    """Warn when some of the n_clusters have no point among the labels (``labels_from``: "S"
+    or "T" for the centres' stage, None for the graph stage)."""
     used = np.unique(labels).size
     if used < n_clusters:
+        why = ("the graph has too few communities" if labels_from is None
+               else f"no point has them as argmax {labels_from}")
         warnings.warn(
             f"{n_clusters - used} of the n_clusters={n_clusters} clusters are empty after the fit "
-            f"({'the graph has too few communities' if labels_from is None else f'no point has them as argmax {labels_from}'}); "
-            f"the data may hold fewer clusters",
+            f"({why}); the data may hold fewer clusters",
             ConvergenceWarning,
             stacklevel=3,
         )
