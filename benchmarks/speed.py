@@ -296,6 +296,12 @@ def load_data(name, n, seed=0):
     return np.ascontiguousarray(X), y, 20
 
 
+def _has_evoc():
+    import importlib.util
+
+    return importlib.util.find_spec("evoc") is not None
+
+
 def worker_e2e(args):
     from sklearn.metrics import adjusted_rand_score
 
@@ -309,6 +315,14 @@ def worker_e2e(args):
         est = UEC(n_clusters=k, random_state=0, n_jobs=args.threads)
         labels = est.fit_predict(X)
         stages = {s: round(v, 3) for s, v in est.timings_.items()}
+    elif args.method == "evoc":
+        import evoc
+
+        # numba compiles on first use: warmed on a sample, then timed
+        evoc.EVoC(approx_n_clusters=k, random_state=0).fit_predict(X[:2000])
+        t = time.perf_counter()
+        labels = evoc.EVoC(approx_n_clusters=k, random_state=0).fit_predict(X)
+        stages = {}
     else:
         import umap
         from sklearn.cluster import KMeans
@@ -334,20 +348,28 @@ def part_e2e(a, report):
             continue
         n = 2000 if a.quick else a.e2e_n
         pair = {}
-        for method in ("uec", "umap"):
+        for method in ("uec", "umap", *(("evoc",) if _has_evoc() else ())):
             r, wall = run_child(["e2e", "--_method", method, "--_data", name, "--_n", str(n)], t)
             r["process_s"] = wall
             pair[method] = r
             rows.append(r)
+        if "evoc" not in pair:
+            notes.append("evoc not installed (pip install evoc): its row is missing")
         pair["uec"]["time_ratio"] = pair["uec"]["fit_s"] / pair["umap"]["fit_s"]
         pair["uec"]["rss_ratio"] = pair["uec"]["peak_rss_mb"] / pair["umap"]["peak_rss_mb"]
+        if "evoc" in pair:
+            pair["uec"]["time_ratio_evoc"] = pair["uec"]["fit_s"] / pair["evoc"]["fit_s"]
     print(f"\n[2] end to end, {t} threads, each method in its own process "
-          f"(UEC(n_clusters=k).fit_predict vs UMAP().fit_transform + KMeans(k, n_init=10))")
+          f"(UEC(n_clusters=k).fit_predict vs UMAP().fit_transform + KMeans(k, n_init=10) and "
+          f"EVoC(approx_n_clusters=k), its JIT warmed on 2,000 rows; ratio: UEC / umap+kmeans, "
+          f"and UEC / EVoC's time)")
     print(f"{'data':<10} {'n':>7} {'method':<12} {'fit s':>8} {'process s':>10} "
           f"{'peak RSS MiB':>13} {'after load':>11} {'ARI':>6} {'ratio t / RSS':>14}")
     for r in rows:
         ratio = (f"{r['time_ratio']:.2f} / {r['rss_ratio']:.2f}" if "time_ratio" in r else "")
-        label = "uec" if r["method"] == "uec" else "umap+kmeans"
+        if "time_ratio_evoc" in r:
+            ratio += f"; {r['time_ratio_evoc']:.2f}x EVoC"
+        label = {"uec": "uec", "evoc": "evoc"}.get(r["method"], "umap+kmeans")
         print(f"{r['data']:<10} {r['n']:>7} {label:<12} {r['fit_s']:>8.2f} {r['process_s']:>10.2f} "
               f"{r['peak_rss_mb']:>13.0f} {r['rss_after_load_mb']:>11.0f} {r['ari']:>6.3f} {ratio:>14}")
     for r in rows:
