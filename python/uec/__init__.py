@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 
 # The core's OpenMP threads sleep at the barriers of an epoch instead of spinning, unless the
 # user chose a policy: on a machine shared with other work, spinning threads took a digits fit
-# from 3.2 s to 17 s (README, "Speed"); on an idle one the difference is a few microseconds per
+# from 3.2 s to 17 s (docs/results/speed.md); on an idle one the difference is a few microseconds per
 # barrier. libgomp reads this when it is loaded, i.e. at the first import of the core.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 

@@ -5,7 +5,7 @@ distances), the fuzzy graph (CSR) and the optimiser's per-edge state; on top of 
 has temporaries that are freed when it ends (the kNN search, building the graph, the initial
 layout, the initial centres). The peak is the persistent part plus the largest stage. The byte
 counts below were read off the code and checked against the peak resident memory of real fits
-(README, "Memory"); they aim at a realistic peak, not a worst case, so that the check refuses
+(docs/results/memory.md); they aim at a realistic peak, not a worst case, so that the check refuses
 only fits that clearly cannot run.
 
 ``UEC_MAX_MEMORY`` overrides the memory available to a fit (bytes, or with a K/M/G/T suffix);

@@ -153,14 +153,14 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         ``invariance`` times the mean squared distance between the two codes of an image over
         the mean squared distance of the codes from their batch mean. Unlike affine noise the
         decoder never has to undo the warp. On deskewed MNIST, 1.0 lifted UEC's accuracy on
-        the codes by 0.002 at the same epochs (README); 10 lowered it. An epoch costs about
+        the codes by 0.002 at the same epochs (docs/results/features.md); 10 lowered it. An epoch costs about
         1.5 times as much.
     invariance_warp : float, default=0.5
         Level of the warps of ``invariance``: rotation up to ±10·level degrees, zoom
         1 ± level/10, shifts up to ±2·level pixels.
     n_epochs : int, default=20
         Passes over the data. 20 epochs at batch 256 is the CPU budget measured on MNIST (see
-        the README); the 200+ epochs of the papers are a GPU budget.
+        docs/results/features.md); the 200+ epochs of the papers are a GPU budget.
     batch_size : int, default=256
     learning_rate : float, default=1e-3
         Adam's step size.

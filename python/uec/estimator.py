@@ -39,7 +39,7 @@ _CENTRE_UPDATE = {"gradient": 0, "mean": 1, "fixed_point": 2}
 _INITS = ("spectral", "pca", "random")
 _CENTRE_INITS = ("kmeans", "gmm", "random", "spectral")
 # The default sub-cluster count is 3 per cluster, raised on large data to one per this many
-# points, up to 6 per cluster (README, "Clustering quality": finer sub-clusters are purer, and
+# points, up to 6 per cluster (docs/results/previous_default.md: finer sub-clusters are purer, and
 # the merge joins them along the graph; the clustering term costs O(n * n_subclusters)).
 SUBCLUSTER_POINTS = 1000
 
@@ -91,7 +91,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         Epochs of CE alone before the centres are initialised (k-means on the layout so far).
         None: three quarters of ``n_epochs``. With sub-clusters this was better than starting
         the clustering term at the spectral layout (MNIST 0.93-0.95 against 0.77-0.89) and than
-        half the epochs (MNIST 0.944 against 0.872 over 3 seeds, same kNN; README).
+        half the epochs (MNIST 0.944 against 0.872 over 3 seeds, same kNN; docs/results/previous_default.md).
     learning_rate : float, default=1.0
         Initial learning rate of the embedding.
     centre_lr : float, default=1.0

@@ -8,7 +8,7 @@ three islands, or as one long arm (in MNIST, the 1s), is strongly connected in t
 merges first; two classes that touch in the embedding (4 and 9) share few graph edges for their
 size and stay apart. Centres alone cannot see this: with one centre per cluster, k-means-style
 centres split the 4-and-9 mass along the wrong line and the clustering term then pulls the
-halves together (README, "Clustering quality").
+halves together (docs/results/previous_default.md).
 
 Two rules keep the merge faithful to the graph when the clustering term has drawn two
 unconnected groups of points together (two sheets that touch in the embedding but share no kNN
@@ -20,7 +20,7 @@ halves of one cluster once every gain is negative: its resolution limit).
 The greedy merge decides each join once; past modularity's optimum ``refine_mapping`` then
 moves the groups of that optimum between clusters, alone or two exchanged, while a move raises
 modularity and is backed by shared graph weight, which undoes joins that were only the greedy
-order's (README, "Clustering quality").
+order's (docs/results/previous_default.md).
 
 Past the optimum, modularity is only trustworthy between groups that are communities. When
 more than ``MIXED_WEIGHT`` (8%) of the graph's weight runs between the groups at the optimum,
@@ -319,15 +319,15 @@ def refine_mapping(mapping, W, counts, n_clusters, max_sweeps=100, swaps=True):
 
 MIXED_WEIGHT = 0.08
 """Share of the graph's weight between the groups at modularity's optimum above which they
-are not taken for communities (README, "Clustering quality": at most 0.063 on digits, MNIST,
+are not taken for communities (docs/results/previous_default.md: at most 0.063 on digits, MNIST,
 autoencoder features and the synthetic manifolds; 0.083-0.27 where classes overlap: iris, wine,
 breast cancer, penguins, make_classification)."""
 
 
 CUT_RATIO = 0.5
 """Among communities, the partition of ``_alternative`` replaces modularity's when it cuts
-less than this share of the graph weight that modularity's cuts (README, "Clustering
-quality": 0.16-0.22 on the olive oils' regions, at least 0.70 on digits, MNIST and aniso)."""
+less than this share of the graph weight that modularity's cuts (docs/results/previous_default.md:
+0.16-0.22 on the olive oils' regions, at least 0.70 on digits, MNIST and aniso)."""
 
 
 def _mixed(W, m2):

@@ -134,7 +134,7 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         code does; L_E is then a sum of one cross-entropy per point) or over all pairs
         ("joint", the paper's Eq. 2-3). On digits "joint" fell below k-means on the
         autoencoder's features: with alpha = 2d almost all of p's mass sits on the few closest
-        pairs of the batch (see the README).
+        pairs of the batch (docs/results/features.md).
     noise, noise_type : float, {"gaussian", "mask", "affine"}, default=0.0, "gaussian"
         Input corruption (denoising) in pretraining and joint training; see AutoEncoder.
     image_shape : tuple of int or None, default=None
@@ -144,7 +144,7 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         [0, 1]). Ignored when ``pretrained`` is given. 20 is the CPU budget measured on MNIST.
     n_epochs : int, default=4
         Joint epochs. On MNIST (batch 256, after 20 autoencoder epochs) 1, 2 and 4 joint epochs
-        gave ACC 0.778, 0.949 and 0.958 (see the README); the papers' budgets are GPU budgets.
+        gave ACC 0.778, 0.949 and 0.958 (docs/results/features.md); the papers' budgets are GPU budgets.
     batch_size : int, default=256
         Mini-batch size; L_E is computed over the pairs within each batch.
     learning_rate : float, default=1e-3
