@@ -212,3 +212,33 @@ def test_transform_does_not_depend_on_the_blas_thread_count(fitted, split):
     ties = np.diff(dist, axis=1) == 0
     assert ties.any()  # the case this guards is really there
     assert (np.diff(idx, axis=1)[ties] > 0).all()  # ties in index order
+
+
+@pytest.mark.parametrize("n", [600, 5000])  # below and above the exact-search threshold (4,096)
+def test_sparse_fit_predicts_and_transforms_sparse_and_dense(n):
+    import scipy.sparse
+    from sklearn.datasets import make_blobs
+    from sklearn.neighbors import NearestNeighbors
+
+    from uec._transform import query_training_neighbours
+
+    X, _ = make_blobs(n, n_features=30, centers=3, random_state=0)
+    X = np.maximum(X, 0).astype(np.float32)  # non-negative, so the CSR form has zeros
+    S = scipy.sparse.csr_matrix(X)
+    model = UEC(n_clusters=3, random_state=0, n_jobs=1).fit(S)
+    rows = slice(0, 200)
+    # the training neighbours of sparse queries against a float64 brute-force reference
+    idx, dist = query_training_neighbours(model, S[rows], 15, n_jobs=1)
+    ref_d, ref_i = NearestNeighbors(n_neighbors=15).fit(X.astype(np.float64)).kneighbors(
+        X[rows].astype(np.float64))
+    recall = np.mean([np.isin(i, r).mean() for i, r in zip(idx, ref_i)])
+    assert recall >= 0.95
+    # where the same neighbour was found, the same distance
+    found = np.array([np.isin(i, r) for i, r in zip(idx, ref_i)])
+    ref_of = {(q, j): d for q in range(idx.shape[0]) for j, d in zip(ref_i[q], ref_d[q])}
+    got = np.array([[ref_of.get((q, j), np.nan) for j in idx[q]] for q in range(idx.shape[0])])
+    np.testing.assert_allclose(dist[found], got[found], rtol=1e-5, atol=1e-5)
+    labels = model.predict(S[rows])
+    np.testing.assert_array_equal(labels, model.predict(X[rows]))  # dense rows, sparse fit
+    assert (labels == model.labels_[rows]).mean() >= 0.99
+    np.testing.assert_array_equal(model.transform(S[:40]), model.transform(X[:40]))

@@ -84,17 +84,34 @@ def query_training_neighbours(model, X, k, n_jobs):
     if exact_l2:
         # as in the fit's kNN: recompute the chosen distances exactly (the GEMM expansion gives
         # 1e-4 instead of 0 for duplicates), then re-sort each row
-        Xd = np.asarray(X, dtype=np.float64)
-        Td = np.asarray(train, dtype=np.float64)
-        distances = np.empty(indices.shape, dtype=np.float64)
-        step = max(1, (1 << 22) // max(1, k * Xd.shape[1]))
-        for s in range(0, Xd.shape[0], step):
-            diff = Td[indices[s : s + step]] - Xd[s : s + step, None, :]
-            distances[s : s + step] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+        distances = _exact_l2(X, train, indices)
         order = np.lexsort((indices, distances), axis=1)[:, :k]  # by distance, then index
         indices = np.take_along_axis(indices, order, axis=1)
         distances = np.take_along_axis(distances, order, axis=1)
     return np.ascontiguousarray(indices, dtype=np.int32), np.ascontiguousarray(distances, dtype=np.float32)
+
+
+def _exact_l2(X, train, indices):
+    """Float64 euclidean distance of each row of X to the training rows ``indices[row]``,
+    from the differences themselves (dense or CSR, exact for duplicates)."""
+    k = indices.shape[1]
+    distances = np.empty(indices.shape, dtype=np.float64)
+    if scipy.sparse.issparse(train):
+        step = max(1, (1 << 16) // max(1, k))
+        for s in range(0, X.shape[0], step):
+            block = indices[s : s + step]
+            rows = np.repeat(np.arange(s, s + block.shape[0]), k)
+            diff = (X[rows] - train[block.ravel()]).astype(np.float64)
+            sq = np.asarray(diff.multiply(diff).sum(axis=1)).ravel()
+            distances[s : s + block.shape[0]] = np.sqrt(sq).reshape(block.shape)
+        return distances
+    Xd = np.asarray(X, dtype=np.float64)
+    Td = np.asarray(train, dtype=np.float64)
+    step = max(1, (1 << 22) // max(1, k * Xd.shape[1]))
+    for s in range(0, Xd.shape[0], step):
+        diff = Td[indices[s : s + step]] - Xd[s : s + step, None, :]
+        distances[s : s + step] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff))
+    return distances
 
 
 def bipartite_memberships(distances, k):

@@ -616,7 +616,13 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         if not hasattr(self, "_raw_data"):
             raise ValueError("this UEC was fitted without keeping its training data; refit it to "
                              "use transform/predict")
-        X = check_array(X, dtype=np.float32, order="C", accept_sparse=False, input_name="X")
+        # new rows take the training data's form, so that the kNN search compares like with like
+        X = check_array(X, dtype=np.float32, order="C", accept_sparse="csr", input_name="X")
+        if scipy.sparse.issparse(self._raw_data) != scipy.sparse.issparse(X):
+            X = scipy.sparse.csr_matrix(X) if scipy.sparse.issparse(self._raw_data) else X.toarray()
+        if scipy.sparse.issparse(X) and not X.has_canonical_format:
+            X = X.copy()
+            X.sum_duplicates()
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, but UEC was fitted with "
                              f"{self.n_features_in_} features")
