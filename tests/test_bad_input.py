@@ -368,3 +368,31 @@ def test_one_dimensional_embedding_of_disconnected_blobs_stays_sane():
     # a component through another, so the labels are not asserted, only their sanity.
     X, _ = far_blobs(3)
     assert_sane(run("fit", X, n_clusters=3, n_neighbors=10, n_components=1), 75, 3, 1)
+
+
+@pytest.mark.parametrize("make", [
+    lambda X: X.astype(str),                                    # numeric strings
+    lambda X: X.astype(str).astype(object),                     # the same as Python objects
+    lambda X: (X * 1e6).astype("datetime64[s]"),                # dates
+    lambda X: (X * 1e6).astype("timedelta64[s]"),               # durations
+])
+def test_text_and_dates_are_refused_naming_X(make):
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    bad = make(X)
+    with pytest.raises(ValueError, match=r"^X .*only numeric data"):
+        UEC(n_clusters=2, n_epochs=5, random_state=0).fit(bad)
+    model = UEC(n_clusters=2, n_epochs=5, random_state=0).fit(X)
+    with pytest.raises(ValueError, match=r"^X .*only numeric data"):
+        model.predict(bad[:5])
+
+
+def test_dataframe_with_a_date_column_is_refused_naming_the_column():
+    pd = pytest.importorskip("pandas")
+    X = np.random.default_rng(0).normal(size=(60, 3))
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    frame["when"] = pd.date_range("2026-01-01", periods=60)
+    with pytest.raises(ValueError, match=r"'when' \(datetime64"):
+        UEC(n_clusters=2, n_epochs=5, random_state=0).fit(frame)
+    # numbers as objects, and booleans, are still numbers
+    UEC(n_clusters=2, n_epochs=5, random_state=0).fit(X.astype(object))
+    UEC(n_clusters=2, n_epochs=5, random_state=0).fit(frame[["a", "b"]].assign(flag=X[:, 2] > 0))

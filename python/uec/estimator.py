@@ -17,7 +17,7 @@ from ._degenerate import warn_duplicates, warn_empty_clusters, warn_few_distinct
 from ._device import optimizer, resolve_device
 from ._memory import check_fit_memory
 from ._progress import stage
-from ._validation import check_choice, check_float, check_int
+from ._validation import check_choice, check_float, check_int, check_numeric_input
 from .graph import build_graph, epochs_per_sample, find_ab_params, knn_backend
 from .init import initial_centres, initial_embedding
 from .community import cluster_graph
@@ -350,6 +350,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         X may be a dense array (any real dtype, any memory order; converted to float32) or a
         scipy sparse matrix (converted to float32 CSR; the kNN is searched on it directly, as
         umap-learn does)."""
+        check_numeric_input(X)
         X = check_array(X, dtype=np.float32, order="C", ensure_min_samples=2,
                         accept_sparse="csr", input_name="X")
         if scipy.sparse.issparse(X) and not X.has_canonical_format:
@@ -616,6 +617,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         if not hasattr(self, "_raw_data"):
             raise ValueError("this UEC was fitted without keeping its training data; refit it to "
                              "use transform/predict")
+        check_numeric_input(X)
         # new rows take the training data's form, so that the kNN search compares like with like
         X = check_array(X, dtype=np.float32, order="C", accept_sparse="csr", input_name="X")
         if scipy.sparse.issparse(self._raw_data) != scipy.sparse.issparse(X):
