@@ -242,3 +242,30 @@ def test_sparse_fit_predicts_and_transforms_sparse_and_dense(n):
     np.testing.assert_array_equal(labels, model.predict(X[rows]))  # dense rows, sparse fit
     assert (labels == model.labels_[rows]).mean() >= 0.99
     np.testing.assert_array_equal(model.transform(S[:40]), model.transform(X[:40]))
+
+
+def test_transform_from_several_threads_on_one_model():
+    # a pynndescent index (manhattan, above the exact-search threshold) keeps search state of
+    # its own: four threads transforming at once must each get the single-thread answer
+    import threading
+
+    from sklearn.datasets import make_blobs
+
+    X, _ = make_blobs(6000, n_features=10, centers=4, random_state=0)
+    model = UEC(n_clusters=4, metric="manhattan", n_epochs=30, random_state=0, n_jobs=1).fit(X)
+    assert type(model._knn_search_index).__name__ == "NNDescent"
+    Q = X[:1200] + 0.01
+    expected = model.transform(Q)
+    for _ in range(3):
+        out = [None] * 4
+
+        def run(i):
+            out[i] = model.transform(Q)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for got in out:
+            np.testing.assert_array_equal(got, expected)

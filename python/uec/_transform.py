@@ -31,7 +31,9 @@ model (and a copy unpickled elsewhere) gives the same output for the same input 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import weakref
 import zlib
 
 import numpy as np
@@ -50,6 +52,18 @@ def transform_epochs(model) -> int:
     return 100 if model.embedding_.shape[0] <= 10_000 else 30
 
 
+_INDEX_LOCKS = weakref.WeakKeyDictionary()
+_INDEX_LOCKS_GUARD = threading.Lock()
+
+
+def _index_lock(index):
+    with _INDEX_LOCKS_GUARD:
+        lock = _INDEX_LOCKS.get(index)
+        if lock is None:
+            lock = _INDEX_LOCKS[index] = threading.Lock()
+        return lock
+
+
 def query_training_neighbours(model, X, k, n_jobs):
     """(indices, distances) of the k nearest training points of each row of X, rows sorted."""
     index = getattr(model, "_knn_search_index", None)
@@ -64,7 +78,10 @@ def query_training_neighbours(model, X, k, n_jobs):
     if index is not None:
         # same epsilon as umap-learn's transform (0.12; 0.24 for angular trees)
         epsilon = 0.24 if getattr(index, "_angular_trees", False) else 0.12
-        indices, distances = index.query(X, k=k, epsilon=epsilon)
+        # pynndescent's query prepares search state on the index itself: one query at a time
+        # per index, or concurrent calls on one model return different neighbours
+        with _index_lock(index):
+            indices, distances = index.query(X, k=k, epsilon=epsilon)
         logger.debug("transform kNN: NN-descent query of %d points, k=%d", X.shape[0], k)
         return np.asarray(indices, dtype=np.int32), np.asarray(distances, dtype=np.float32)
 
