@@ -90,13 +90,17 @@ def query_training_neighbours(model, X, k, n_jobs):
     if train.shape[0] > EXACT_KNN_MAX_SAMPLES:
         logger.info("transform: exact kNN against %d training points (the fit had no search index)",
                     train.shape[0])
-    exact_l2 = model.metric in ("euclidean", "l2")
+    metric_kwds = getattr(model, "metric_kwds", None) or {}
+    exact_l2 = model.metric in ("euclidean", "l2") and not metric_kwds
     # For the euclidean metric a few more candidates than k come from the GEMM expansion, whose
     # rounding depends on the BLAS thread count; their exact distances then decide, ties by
     # index, so the neighbours of a row are the same in every process (integer-valued data such
     # as digits has many exact ties at the k-th distance).
     k_query = min(train.shape[0], k + 16) if exact_l2 else k
-    nn = NearestNeighbors(n_neighbors=k_query, algorithm="brute", metric=model.metric, n_jobs=n_jobs)
+    from .graph import sklearn_metric_args
+
+    nn = NearestNeighbors(n_neighbors=k_query, algorithm="brute", n_jobs=n_jobs,
+                          **sklearn_metric_args(model.metric, metric_kwds))
     distances, indices = nn.fit(train).kneighbors(X, n_neighbors=k_query)
     if exact_l2:
         # as in the fit's kNN: recompute the chosen distances exactly (the GEMM expansion gives

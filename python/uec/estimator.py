@@ -18,7 +18,7 @@ from ._device import optimizer, resolve_device
 from ._memory import check_fit_memory
 from ._progress import stage
 from ._validation import check_choice, check_float, check_int, check_numeric_input
-from .graph import build_graph, epochs_per_sample, find_ab_params, knn_backend
+from .graph import build_graph, check_metric_kwds, epochs_per_sample, find_ab_params, knn_backend
 from .init import initial_centres, initial_embedding
 from .community import cluster_graph
 from .merge import merge_subclusters, split_disconnected
@@ -79,6 +79,11 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         Size of the neighbourhood of the kNN graph (2 <= n_neighbors < n_samples).
     metric : str, default="euclidean"
         Metric of the kNN search (any metric scikit-learn/pynndescent accept).
+    metric_kwds : dict or None, default=None
+        Keyword arguments of the metric, for example ``{"p": 3}`` with ``metric="minkowski"``
+        (scikit-learn's ``metric_params`` for the brute-force search, pynndescent's
+        ``metric_kwds`` for NN-descent, and the same for new points). With any, the search is
+        pynndescent's.
     min_dist, spread : float, default=0.1, 1.0
         Shape of the embedding similarity 1 / (1 + a r^b), fitted as UMAP does.
     alpha, beta : float, default=1.0
@@ -181,6 +186,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         n_components=2,
         n_neighbors=15,
         metric="euclidean",
+        metric_kwds=None,
         min_dist=0.1,
         spread=1.0,
         alpha=1.0,
@@ -213,6 +219,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.n_components = n_components
         self.n_neighbors = n_neighbors
         self.metric = metric
+        self.metric_kwds = metric_kwds
         self.min_dist = min_dist
         self.spread = spread
         self.alpha = alpha
@@ -276,6 +283,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             )
         if not isinstance(self.metric, str) and not callable(self.metric):
             raise ValueError(f"metric={self.metric!r} must be a metric name or a callable")
+        check_metric_kwds(self.metric, self.metric_kwds)
         check_float("spread", self.spread, low=0.0, low_open=True)
         check_float("min_dist", self.min_dist, low=0.0, high=self.spread)
         check_float("alpha", self.alpha, low=0.0)
@@ -387,12 +395,13 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         # search and the epochs do not need this.
         knn_jobs = n_threads
         if (self.random_state is not None and self.knn is None
-                and knn_backend(X, self.metric) == "pynndescent"):
+                and knn_backend(X, self.metric, metric_kwds=self.metric_kwds) == "pynndescent"):
             knn_jobs = 1
             logger.info("random_state is set: pynndescent's kNN search runs on one thread")
         with stage("kNN graph", self.verbose), self._seeded_threads():
             graph, knn_indices, knn_dists, search_index = build_graph(
                 X, int(self.n_neighbors), n_epochs, metric=self.metric, knn=self.knn,
+                metric_kwds=self.metric_kwds,
                 random_state=rs, n_jobs=knn_jobs, return_index=True, timings=times,
             )
         times["graph"] = time.perf_counter() - t0 - times["knn"]

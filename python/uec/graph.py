@@ -18,6 +18,7 @@ Pipeline (see :func:`build_graph`)::
 import logging
 import time
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 import scipy.sparse
@@ -120,8 +121,59 @@ def _self_first(indices, distances):
     )
 
 
+def check_metric_kwds(metric, metric_kwds, X=None):
+    """``metric_kwds`` as a dict (``{}`` for None), checked: a mapping with string keys and, when
+    ``X`` is given and scikit-learn knows ``metric``, accepted by the metric on two rows of X
+    (so a misspelt keyword fails before the kNN search, naming ``metric_kwds``)."""
+    if metric_kwds is None:
+        return {}
+    if not isinstance(metric_kwds, Mapping) or not all(isinstance(k, str) for k in metric_kwds):
+        raise ValueError(
+            f"metric_kwds={metric_kwds!r} must be None or a dict of keyword arguments of the "
+            f"metric (for example {{'p': 3}} with metric='minkowski')"
+        )
+    kwds = dict(metric_kwds)
+    if X is None or not kwds or not isinstance(metric, str):
+        return kwds
+    from sklearn.metrics import pairwise_distances
+    from sklearn.metrics.pairwise import _VALID_METRICS
+
+    if metric not in _VALID_METRICS:
+        return kwds  # a pynndescent-only metric: pynndescent checks its arguments
+    rows = X[:2]
+    rows = rows.toarray() if scipy.sparse.issparse(rows) else np.asarray(rows)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            d = pairwise_distances(rows.astype(np.float64), metric=metric, **kwds)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"metric_kwds={kwds!r} is not accepted by metric={metric!r}: "
+            f"{' '.join(str(exc).split())[:200]}"
+        ) from None
+    if not np.all(np.isfinite(d)):
+        raise ValueError(
+            f"metric_kwds={kwds!r} with metric={metric!r} gives non-finite distances on X "
+            f"(check the sizes of the arrays in metric_kwds against X's {rows.shape[1]} features)"
+        )
+    return kwds
+
+
+def sklearn_metric_args(metric, metric_kwds):
+    """Keyword arguments of scikit-learn's NearestNeighbors for ``metric`` and ``metric_kwds``:
+    Minkowski's ``p`` goes to its own parameter (scikit-learn warns when it is in
+    ``metric_params``), everything else to ``metric_params``."""
+    kwds = dict(metric_kwds or {})
+    out = {"metric": metric}
+    if metric == "minkowski" and "p" in kwds:
+        out["p"] = kwds.pop("p")
+    if kwds:
+        out["metric_params"] = kwds
+    return out
+
+
 def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_jobs=-1, exact=None,
-                      return_index=False):
+                      return_index=False, metric_kwds=None):
     """k nearest neighbours of every row of ``X`` (the point itself included).
 
     Returns ``(indices, distances)``: int32 and float32 arrays of shape
@@ -131,9 +183,13 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
     metric, whose result for a given ``random_state`` does not depend on ``n_jobs``, else
     pynndescent's, whose result does (see :func:`knn_backend`).  With ``return_index=True`` a
     third element is the search index for new points (``None`` for brute force).
+    ``metric_kwds`` (a dict) go to the metric: to scikit-learn's brute force as
+    ``metric_params`` and to pynndescent as its ``metric_kwds``; with any, the search is
+    pynndescent's (ours knows only the plain euclidean distance).
     """
     if not scipy.sparse.issparse(X):
         X = np.asarray(X)
+    metric_kwds = check_metric_kwds(metric, metric_kwds, X)
     n = X.shape[0]
     k = _check_n_neighbors(n_neighbors, n)
     if exact is None:
@@ -145,7 +201,7 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
         # search at unit magnitude (exact: a power of two), report distances in X's units
         logger.debug("kNN: X has magnitude ~%g; searching X / %g", scale, scale)
         found = nearest_neighbors(_times_power_of_two(X, 1.0 / scale), k, metric, random_state, n_jobs, exact,
-                                  return_index=return_index)
+                                  return_index=return_index, metric_kwds=metric_kwds)
         indices, distances = found[0], found[1]
         distances = (distances.astype(np.float64) * scale**degree).astype(np.float32)
         _check_finite_distances(distances, X)
@@ -154,9 +210,10 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
     if exact:
         from sklearn.neighbors import NearestNeighbors
 
-        nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric=metric, n_jobs=n_jobs)
+        nn = NearestNeighbors(n_neighbors=k, algorithm="brute", n_jobs=n_jobs,
+                              **sklearn_metric_args(metric, metric_kwds))
         distances, indices = nn.fit(X).kneighbors(X, n_neighbors=k)
-        if metric in ("euclidean", "l2"):
+        if metric in ("euclidean", "l2") and not metric_kwds:
             # the GEMM expansion loses precision (duplicates at 1e-8 instead of 0):
             # recompute the selected distances directly and re-sort the rows
             distances = _exact_euclidean(X, indices)
@@ -164,7 +221,7 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
             indices = np.take_along_axis(indices, order, axis=1)
             distances = np.take_along_axis(distances, order, axis=1)
         logger.debug("exact kNN: n=%d k=%d metric=%s", n, k, metric)
-    elif _knn.supports(X, metric):
+    elif _knn.supports(X, metric) and not metric_kwds:
         indices, distances, index = _knn.knn_graph(X, k, metric=metric, random_state=random_state,
                                                    n_jobs=n_jobs)
     else:
@@ -173,7 +230,8 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
         n_trees = min(64, 5 + int(round(n**0.5 / 20.0)))
         n_iters = max(5, int(round(np.log2(n))))
         index = pynndescent.NNDescent(
-            X, n_neighbors=k, metric=metric, random_state=random_state, n_trees=n_trees, n_iters=n_iters,
+            X, n_neighbors=k, metric=metric, metric_kwds=metric_kwds or None, random_state=random_state,
+            n_trees=n_trees, n_iters=n_iters,
             max_candidates=60, low_memory=True, n_jobs=n_jobs, compressed=False, verbose=False,
         )
         indices, distances = index.neighbor_graph
@@ -187,7 +245,7 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
     return indices, distances
 
 
-def knn_backend(X, metric="euclidean", exact=None):
+def knn_backend(X, metric="euclidean", exact=None, metric_kwds=None):
     """Which search :func:`nearest_neighbors` runs on ``X``: ``"exact"`` (brute force),
     ``"nn_descent"`` (ours: dense data, euclidean metric; the same result for a seed whatever
     ``n_jobs``) or ``"pynndescent"`` (every other metric, sparse data; its result depends on the
@@ -197,7 +255,7 @@ def knn_backend(X, metric="euclidean", exact=None):
         exact = n <= EXACT_KNN_MAX_SAMPLES
     if exact:
         return "exact"
-    return "nn_descent" if _knn.supports(X, metric) else "pynndescent"
+    return "nn_descent" if _knn.supports(X, metric) and not metric_kwds else "pynndescent"
 
 
 def _exact_euclidean(X, indices):
@@ -486,6 +544,7 @@ def build_graph(
     exact=None,
     return_index=False,
     timings=None,
+    metric_kwds=None,
 ):
     """kNN (computed, or the user's ``knn``), fuzzy union, pruning.
 
@@ -508,7 +567,7 @@ def build_graph(
             raise ValueError("X must be given when knn is None")
         indices, distances, index = nearest_neighbors(
             X_or_none, n_neighbors, metric=metric, random_state=random_state, n_jobs=n_jobs, exact=exact,
-            return_index=True,
+            return_index=True, metric_kwds=metric_kwds,
         )
     if timings is not None:
         timings["knn"] = time.perf_counter() - t0
