@@ -141,6 +141,24 @@ def _failures(d, tmp):
         (["fit", d / "X.npy", "--n-clusters", "3", "--n-jobs", "0", *ok], "n_jobs=0", 1),
         (["fit", d / "X.npy", "--n-clusters", "3", "--n-neighbors", "1", *ok], "n_neighbors=1", 1),
         (["fit", d / "X.npy", "--n-clusters", "3", "--out", tmp / "afile"], "not a directory", 2),
+        (["fit", d / "X.npy", "--n-clusters", "3", "--out", tmp / "afile" / "sub"],
+         f"--out {tmp / 'afile' / 'sub'}: {tmp / 'afile'} is not a directory", 2),
+        (["fit", d / "X.npy", "--n-clusters", "3", "--metric", "euclidian", *ok],
+         "--metric 'euclidian' is not a metric the kNN search knows; allowed: ", 2),
+        (["fit", d / "X.npy", "--n-clusters", "3", "--metric-kwds", "p=3", *ok],
+         "--metric-kwds 'p=3' must be a JSON object", 2),
+        (["fit", d / "X.npy", "--n-clusters", "3", "--metric", "minkowski", "--metric-kwds",
+          '{"q": 3}', *ok], "metric_kwds={'q': 3} is not accepted by metric='minkowski'", 1),
+        (["fit", d / "X.csv", "--n-clusters", "3", "--id-column", "px99", *ok],
+         "--id-column 'px99' is not a column of", 2),
+        (["fit", d / "X.csv", "--n-clusters", "3", "--drop", "64", *ok],
+         "--drop 64: ", 2),
+        (["fit", d / "X.npy", "--n-clusters", "3", "--id-column", "id", *ok],
+         "--id-column 'id' names a column, but", 2),
+        (["fit", d / "X.csv", "--n-clusters", "3", "--id-column", "0", "--drop", "px0", *ok],
+         "are the same column (0)", 2),
+        (["fit", d / "X.csv", "--n-clusters", "3", "--label-column", "px1", "--labels",
+          d / "digits.npz", *ok], "--labels and --label-column", 2),
         (["launch"], "invalid choice: 'launch'", 2),
         ([], "required", 2),
     ]
@@ -178,3 +196,128 @@ def test_fit_passes_subclusters_and_warmup(data, tmp_path):
     np.testing.assert_array_equal(np.load(out / "centres.npy"), model.cluster_centers_)
     res = run_cli("fit", d / "X.npy", "--out", tmp_path / "bad", "--n-subclusters", "2", *FIT_ARGS)
     assert res.returncode != 0 and "n_subclusters=2 must be between n_clusters=6" in res.stderr
+
+
+# -- columns of DATA, --metric, --out and existing outputs (issues 27 and 30) -----------------
+
+
+@pytest.fixture(scope="module")
+def tables(data):
+    """The 300 digits as CSVs with a string id and a label column, and with a numeric id."""
+    d, X, y = data
+    ids = np.arange(1000, 1300)
+    header = ",".join(f"px{i}" for i in range(64))
+    rows = [f"s{i}," + ",".join(f"{v:g}" for v in r) + f",{lab}" for i, r, lab in zip(ids, X, y)]
+    (d / "named.csv").write_text(f"sample_id,{header},digit\n" + "\n".join(rows) + "\n")
+    rows = [f"{i}," + ",".join(f"{v:g}" for v in r) for i, r in zip(ids, X)]
+    (d / "numeric_id.csv").write_text(f"id,{header}\n" + "\n".join(rows) + "\n")
+    return d, X, y, ids
+
+
+def test_id_and_label_columns_and_metric(tables, tmp_path):
+    d, X, y, ids = tables
+    out = tmp_path / "out"
+    res = run_cli("fit", d / "named.csv", "--id-column", "sample_id", "--label-column", "digit",
+                  "--metric", "minkowski", "--metric-kwds", '{"p": 1}', "--out", out,
+                  "--no-plot", *FIT_ARGS)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ""
+    # the features are the 64 pixel columns alone, searched with the Minkowski p = 1 metric
+    model = UEC(n_clusters=6, n_epochs=30, random_state=3, n_jobs=1, metric="minkowski",
+                metric_kwds={"p": 1}).fit(X)
+    labels = np.load(out / "labels.npy")
+    np.testing.assert_array_equal(labels, model.labels_)
+    # ids beside the labels
+    lines = (out / "labels.csv").read_text().splitlines()
+    assert lines[0] == "sample_id,label" and len(lines) == 301
+    assert lines[1:] == [f"s{i},{lab}" for i, lab in zip(ids, labels)]
+    np.testing.assert_array_equal(np.load(out / "ids.npy"), [f"s{i}" for i in ids])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["data"]["n_features"] == 64
+    assert summary["data"]["id_column"] == {"index": 0, "name": "sample_id"}
+    assert summary["labels"] == {"column": {"index": 65, "name": "digit"}}
+    assert summary["scores"]["acc"] == pytest.approx(evaluate(y, labels)["acc"])
+    assert summary["parameters"]["metric"] == "minkowski"
+    assert "ids.npy" in summary["files"] and "labels.csv" in summary["files"]
+
+
+def test_numeric_id_column_is_named_or_warned_about(tables, tmp_path):
+    d, X, _, ids = tables
+    res = run_cli("fit", d / "numeric_id.csv", "--id-column", "0", "--out", tmp_path / "a",
+                  "--no-plot", *FIT_ARGS)
+    assert res.returncode == 0, res.stderr
+    model = UEC(n_clusters=6, n_epochs=30, random_state=3, n_jobs=1).fit(X)
+    np.testing.assert_array_equal(np.load(tmp_path / "a" / "labels.npy"), model.labels_)
+    np.testing.assert_array_equal(np.load(tmp_path / "a" / "ids.npy"), ids)
+    # --drop by name leaves the same features; not named, the id column is a feature, and a
+    # warning says so and how to name it
+    res = run_cli("fit", d / "numeric_id.csv", "--out", tmp_path / "b", "--no-plot", *FIT_ARGS)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.strip().splitlines() == [
+        f"uec: warning: {d / 'numeric_id.csv'}: column 0 ('id') holds consecutive integers; it is "
+        "used as a feature. If it is a row id, pass --id-column 0 (or --drop 0)"]
+    assert json.loads((tmp_path / "b" / "summary.json").read_text())["data"]["n_features"] == 65
+
+
+def test_unwritable_out_fails_before_the_fit(data, tmp_path):
+    d, _, _ = data
+    target = "/proc/uec-test-out/result"  # nobody, root included, can create a directory here
+    res = run_cli("fit", d / "X.npy", "--n-clusters", "6", "--out", target, "--n-epochs", "2000",
+                  "--n-jobs", "1")
+    assert res.returncode == 1
+    assert res.stderr.startswith(f"uec: error: --out {target} cannot be created: /proc is not "
+                                 "writable"), res.stderr
+    assert "UEC" not in res.stdout  # no fit ran
+
+
+def test_existing_outputs_need_overwrite_and_links_are_never_followed(data, tmp_path):
+    d, X, _ = data
+    out = tmp_path / "out"
+    res = run_cli("fit", d / "X.npy", "--out", out, "--no-plot", *FIT_ARGS)
+    assert res.returncode == 0, res.stderr
+    before = (out / "labels.npy").read_bytes()
+    # a second run refuses before the fit, naming the file and --overwrite
+    res = run_cli("fit", d / "X.npy", "--out", out, "--no-plot", *FIT_ARGS[:-4], "--random-state", "4",
+                  "--n-jobs", "1")
+    assert res.returncode == 1 and "UEC" not in res.stdout
+    assert res.stderr.strip() == (f"uec: error: {out / 'labels.npy'} exists; pass --overwrite to "
+                                  "replace it, or choose another --out")
+    assert (out / "labels.npy").read_bytes() == before
+    # a link inside --out to a file outside it: refused even with --overwrite, the file intact
+    outside = tmp_path / "precious.npy"
+    outside.write_bytes(b"keep me")
+    (out / "embedding.npy").unlink()
+    (out / "embedding.npy").symlink_to(outside)
+    res = run_cli("fit", d / "X.npy", "--out", out, "--no-plot", "--overwrite", *FIT_ARGS)
+    assert res.returncode == 1
+    assert res.stderr.strip() == (f"uec: error: {out / 'embedding.npy'} is a symbolic link; uec "
+                                  "writes no output through a link (remove it, or choose another "
+                                  "--out)")
+    assert outside.read_bytes() == b"keep me"
+    (out / "embedding.npy").unlink()
+    res = run_cli("fit", d / "X.npy", "--out", out, "--no-plot", "--overwrite", *FIT_ARGS)
+    assert res.returncode == 0, res.stderr
+    assert not (out / "embedding.npy").is_symlink()
+    assert sorted(p.name for p in out.iterdir()) == ["centres.npy", "embedding.npy", "labels.npy",
+                                                     "summary.json"]  # no temporary files left
+
+
+def test_writer_refuses_links_and_existing_files(tmp_path):
+    # the writer checks each name again when it writes (a link may appear during the fit); it
+    # fills a new temporary file and renames it over the name, so no link is written through
+    from uec.cli import CliError, _Writer
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "summary.json").symlink_to(outside)
+    w = _Writer(out, overwrite=True)
+    with pytest.raises(CliError, match="is a symbolic link"):
+        w.text("summary.json", "{}")
+    assert outside.read_text() == "keep me"
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]
+    w.text("labels.csv", "id,label\n")
+    assert (out / "labels.csv").read_text() == "id,label\n"
+    with pytest.raises(CliError, match="exists; pass --overwrite"):
+        _Writer(out, overwrite=False).text("labels.csv", "x")

@@ -17,6 +17,7 @@ and exit status 2 (bad command line) or 1 (anything else); set UEC_DEBUG=1 for a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ DEFAULT_VARIANT = "ce"  # the estimator's default (tests/test_cli.py checks they
 DATA_KEYS = ("X", "data")
 LABEL_KEYS = ("y", "labels", "target")
 PLOT_HINT = "matplotlib is not installed (pip install uec[plot])"
+ID_NAMES = ("id", "ids", "index", "idx", "row", "row_id", "rowid", "sample", "sample_id", "")
 
 
 class CliError(Exception):
@@ -53,9 +55,7 @@ class _Parser(argparse.ArgumentParser):
 # -- reading input ---------------------------------------------------------------------------
 
 
-def _read_text_table(path, delimiter, as_labels, n_expected=None):
-    """Rows of a CSV/TSV/whitespace table; a non-numeric first line is a header (for labels,
-    which may be words: when followed by numbers, or when there is one row too many)."""
+def _split_lines(path, delimiter):
     try:
         with open(path, encoding="utf-8") as fh:
             lines = [ln.strip() for ln in fh if ln.strip()]
@@ -64,20 +64,25 @@ def _read_text_table(path, delimiter, as_labels, n_expected=None):
     if not lines:
         raise CliError(f"{path} is empty")
     rows = [ln.split(delimiter) if delimiter else ln.split() for ln in lines]
-    rows = [[c.strip().strip('"').strip("'") for c in r] for r in rows]
+    return [[c.strip().strip('"').strip("'") for c in r] for r in rows]
 
-    def numeric(row):
-        try:
-            [float(c) for c in row]
-            return True
-        except ValueError:
-            return False
 
+def _numeric(row):
+    return all(_is_float(c) for c in row)
+
+
+def _read_text_table(path, delimiter, as_labels, n_expected=None, columns=None):
+    """Rows of a CSV/TSV/whitespace table; a non-numeric first line is a header (for labels,
+    which may be words: when followed by numbers, or when there is one row too many).
+
+    For data, ``columns`` (a :class:`Columns`) names the label, id and dropped columns (header
+    names or 0-based indices): they are taken out before the rest is read as numbers, and
+    returned in ``columns.taken``."""
+    rows = _split_lines(path, delimiter)
     if not as_labels:
-        header = not numeric(rows[0])
-    else:
-        header = (n_expected is not None and len(rows) == n_expected + 1) or (
-            not numeric(rows[0]) and len(rows) > 1 and numeric(rows[1]))
+        return _data_table(path, rows, columns or Columns())
+    header = (n_expected is not None and len(rows) == n_expected + 1) or (
+        not _numeric(rows[0]) and len(rows) > 1 and _numeric(rows[1]))
     if header:
         rows = rows[1:]
     if not rows:
@@ -85,19 +90,130 @@ def _read_text_table(path, delimiter, as_labels, n_expected=None):
     widths = {len(r) for r in rows}
     if len(widths) != 1:
         raise CliError(f"{path}: rows have different numbers of columns ({sorted(widths)[:5]})")
-    if as_labels:
-        if widths != {1}:
-            raise CliError(f"{path}: a labels file must have one column, got {widths.pop()}")
-        col = [r[0] for r in rows]
-        try:
-            return np.array([int(c) for c in col])
-        except ValueError:
-            return np.array(col)
+    if widths != {1}:
+        raise CliError(f"{path}: a labels file must have one column, got {widths.pop()}")
+    return _labels_or_ids([r[0] for r in rows])
+
+
+def _labels_or_ids(col):
+    """Integers when every entry is one, else the strings as they are."""
     try:
-        return np.array(rows, dtype=np.float64)
+        return np.array([int(c) for c in col])
     except ValueError:
-        bad = next(c for r in rows for c in r if not _is_float(c))
-        raise CliError(f"{path}: non-numeric value {bad!r} in the data") from None
+        return np.array(col)
+
+
+class Columns:
+    """The columns of DATA that are not features: ``--label-column``, ``--id-column`` and
+    ``--drop``, each a header name or a 0-based index (negative counts from the end)."""
+
+    def __init__(self, label=None, id=None, drop=()):
+        self.specs = [("--label-column", label)] if label is not None else []
+        if id is not None:
+            self.specs.append(("--id-column", id))
+        self.specs += [("--drop", d) for d in drop]
+        self.taken = {}  # option -> (column index, column name or None, values as strings)
+
+    def __bool__(self):
+        return bool(self.specs)
+
+    def named(self):
+        return [(opt, spec) for opt, spec in self.specs if not _is_index(spec)]
+
+    def resolve(self, path, width, names):
+        """Column index of every spec; one line naming the option when one does not fit."""
+        found = {}
+        for opt, spec in self.specs:
+            if _is_index(spec):
+                i = int(spec)
+                if not -width <= i < width:
+                    raise CliError(f"{opt} {spec}: {path} has {width} columns (indices 0 to "
+                                   f"{width - 1}, or -1 for the last)", status=2)
+                i %= width
+            else:
+                if names is None:
+                    raise CliError(f"{opt} {spec!r} names a column, but {path} has no header "
+                                   f"line: give a 0-based column index instead", status=2)
+                hits = [k for k, n in enumerate(names) if n == spec]
+                if not hits:
+                    shown = ", ".join(repr(n) for n in names[:12])
+                    raise CliError(f"{opt} {spec!r} is not a column of {path}; its columns are "
+                                   f"{shown}{', ...' if len(names) > 12 else ''} (or give a "
+                                   f"0-based index)", status=2)
+                if len(hits) > 1:
+                    raise CliError(f"{opt} {spec!r}: {path} has {len(hits)} columns of that name "
+                                   f"(indices {hits}); give the index instead", status=2)
+                i = hits[0]
+            if i in found:
+                raise CliError(f"{opt} {spec} and {found[i][0]} {found[i][1]} are the same column "
+                               f"({i}) of {path}", status=2)
+            found[i] = (opt, spec)
+        return found
+
+
+def _is_index(spec):
+    try:
+        int(spec)
+        return True
+    except ValueError:
+        return False
+
+
+def _data_table(path, rows, columns):
+    width = len(rows[0])
+    if columns.named():
+        header = True
+        if _numeric(rows[0]):
+            opt, spec = columns.named()[0]
+            raise CliError(f"{opt} {spec!r} names a column, but the first line of {path} is "
+                           f"numbers, not a header: give a 0-based column index instead", status=2)
+    else:
+        found = columns.resolve(path, width, None)
+        header = not _numeric([c for k, c in enumerate(rows[0]) if k not in found])
+    names = rows[0] if header else None
+    if header:
+        rows = rows[1:]
+    if not rows:
+        raise CliError(f"{path} has a header but no rows")
+    widths = {len(r) for r in rows} | ({len(names)} if names is not None else set())
+    if len(widths) != 1:
+        raise CliError(f"{path}: rows have different numbers of columns ({sorted(widths)[:5]})")
+    found = columns.resolve(path, width, names)
+    for i, (opt, _) in found.items():
+        columns.taken[opt if opt != "--drop" else f"--drop {i}"] = (
+            i, None if names is None else names[i], [r[i] for r in rows])
+    keep = [k for k in range(width) if k not in found]
+    if not keep:
+        raise CliError(f"{path}: no feature columns are left after --label-column, --id-column "
+                       f"and --drop")
+    try:
+        X = np.array([[r[k] for k in keep] for r in rows], dtype=np.float64)
+    except ValueError:
+        r, k = next((r, k) for r in rows for k in keep if not _is_float(r[k]))
+        where = f"column {k}" + (f" ({names[k]!r})" if names is not None else "")
+        raise CliError(f"{path}: non-numeric value {r[k]!r} in {where} of the data; a column of "
+                       f"names or ids can be named with --id-column, --label-column or "
+                       f"--drop") from None
+    _warn_row_numbers(path, X, [names[k] if names is not None else None for k in keep], keep)
+    return X
+
+
+def _warn_row_numbers(path, X, names, original):
+    """A warning for a feature column that looks like row ids (0, 1, 2, ... or an 'id'
+    header): it would be used as a feature and can dominate the distances."""
+    n = X.shape[0]
+    for j in range(X.shape[1]):
+        name = names[j]
+        col = X[:, j]
+        looks_named = name is not None and name.strip().lower() in ID_NAMES
+        consecutive = n >= 10 and np.all(np.diff(col) == 1.0) and float(col[0]).is_integer()
+        if looks_named or consecutive:
+            what = f"column {original[j]}" + (f" ({name!r})" if name is not None else "")
+            why = "holds consecutive integers" if consecutive else "has a row-id name"
+            warnings.warn(f"{path}: {what} {why}; it is used as a feature. If it is a row id, "
+                          f"pass --id-column {original[j]} (or --drop {original[j]})",
+                          stacklevel=2)
+            return
 
 
 def _is_float(text):
@@ -108,7 +224,27 @@ def _is_float(text):
         return False
 
 
-def load_array(path, key=None, as_labels=False, n_expected=None):
+def _array_columns(X, path, columns):
+    """Take the label, id and dropped columns out of a 2-D array read from .npy/.npz."""
+    if not columns:
+        return X
+    if X.ndim != 2:
+        return X  # _check_data reports the shape
+    if columns.named():
+        opt, spec = columns.named()[0]
+        raise CliError(f"{opt} {spec!r} names a column, but {path} is an array without column "
+                       f"names: give a 0-based column index instead", status=2)
+    found = columns.resolve(path, X.shape[1], None)
+    for i, (opt, _) in found.items():
+        columns.taken[opt if opt != "--drop" else f"--drop {i}"] = (i, None, X[:, i])
+    keep = [k for k in range(X.shape[1]) if k not in found]
+    if not keep:
+        raise CliError(f"{path}: no feature columns are left after --label-column, --id-column "
+                       f"and --drop")
+    return X[:, keep]
+
+
+def load_array(path, key=None, as_labels=False, n_expected=None, columns=None):
     """Array from .npy / .npz / .csv / .tsv / .txt; raises CliError with one line on failure."""
     what = "labels" if as_labels else "data"
     p = Path(path)
@@ -139,7 +275,8 @@ def load_array(path, key=None, as_labels=False, n_expected=None):
                 arr = z[chosen]
         elif suffix in (".csv", ".tsv", ".txt"):
             delimiter = {".csv": ",", ".tsv": "\t", ".txt": None}[suffix]
-            arr = _read_text_table(p, delimiter, as_labels, n_expected)
+            arr = _read_text_table(p, delimiter, as_labels, n_expected, columns)
+            columns = None  # taken out while reading
         else:
             raise CliError(f"unsupported {what} format {suffix or '(no extension)'!r} of {path}: "
                            f"use .npy, .npz or .csv")
@@ -147,6 +284,8 @@ def load_array(path, key=None, as_labels=False, n_expected=None):
         raise
     except (ValueError, OSError, EOFError) as exc:  # corrupt or pickled .npy/.npz
         raise CliError(f"cannot read {path} as {suffix}: {_one_line(exc)}") from None
+    if not as_labels:
+        arr = _array_columns(arr, path, columns)
     return arr
 
 
@@ -181,17 +320,157 @@ def _jsonable(value):
     return repr(value)
 
 
+def _column_values(values):
+    """Labels or ids taken from a column: integers when they all are, else strings."""
+    if isinstance(values, np.ndarray):
+        if values.dtype.kind == "f" and np.all(np.isfinite(values)) and np.all(values == np.round(values)):
+            return values.astype(np.int64)
+        return values
+    return _labels_or_ids(values)
+
+
+def _metric_kwds(text):
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise CliError(f"--metric-kwds {text!r} must be a JSON object of the metric's keyword "
+                       f"arguments, for example '{{\"p\": 3}}'", status=2)
+    return value
+
+
+def _check_metric(name):
+    """A metric name the kNN search knows (scikit-learn's or pynndescent's), else one line."""
+    from sklearn.metrics.pairwise import _VALID_METRICS
+
+    if name in _VALID_METRICS:
+        return name
+    from pynndescent.distances import named_distances
+
+    if name in named_distances:
+        return name
+    known = sorted(set(_VALID_METRICS) | set(named_distances))
+    raise CliError(f"--metric {name!r} is not a metric the kNN search knows; allowed: "
+                   f"{', '.join(known)}", status=2)
+
+
+def _outputs(args, with_ids):
+    names = ["labels.npy", "embedding.npy", "centres.npy"]
+    if with_ids:
+        names += ["ids.npy", "labels.csv"]
+    if not args.no_plot:
+        names.append("embedding.png")
+    return names + ["summary.json"]
+
+
+def _check_out(args, names):
+    """Before the fit: --out is (or can be made) a writable directory, and no output there is
+    a symbolic link or, without --overwrite, an existing file."""
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--out {args.out} exists and is not a directory", status=2)
+    probe_dir = out
+    while not probe_dir.exists():
+        if probe_dir.is_symlink():
+            raise CliError(f"--out {args.out}: {probe_dir} is a broken symbolic link", status=2)
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise CliError(f"--out {args.out}: {probe_dir} is not a directory, so {args.out} cannot "
+                       f"be created", status=2)
+    try:  # os.access says yes to root on a read-only file system: try it
+        import tempfile
+
+        fd, probe = tempfile.mkstemp(prefix=".uec-probe-", dir=probe_dir)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        what = "is not writable" if probe_dir == out else f"cannot be created: {probe_dir} is not writable"
+        raise CliError(f"--out {args.out} {what} ({exc.strerror or _one_line(exc)}); choose a "
+                       f"directory you can write to") from None
+    if out.is_dir():
+        for name in names:
+            _check_target(out / name, args.overwrite)
+
+
+def _check_target(target, overwrite):
+    if target.is_symlink():
+        raise CliError(f"{target} is a symbolic link; uec writes no output through a link "
+                       f"(remove it, or choose another --out)")
+    if target.exists():
+        if target.is_dir():
+            raise CliError(f"{target} is a directory; it cannot be replaced by an output file")
+        if not overwrite:
+            raise CliError(f"{target} exists; pass --overwrite to replace it, or choose another "
+                           f"--out")
+
+
+class _Writer:
+    """Writes the outputs into --out: each to a new temporary file in --out (created with
+    O_EXCL, so no link is followed) and then renamed over the name, which replaces a name and
+    never writes through a link; an existing output is replaced only with --overwrite."""
+
+    def __init__(self, out, overwrite):
+        self.out = Path(out)
+        self.overwrite = overwrite
+        self.written = []
+
+    def write(self, name, fill):
+        import tempfile
+
+        target = self.out / name
+        _check_target(target, self.overwrite)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=self.out)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fill(fh)
+            _check_target(target, self.overwrite)  # again: it may have appeared meanwhile
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        self.written.append(name)
+
+    def npy(self, name, arr):
+        self.write(name, lambda fh: np.save(fh, arr, allow_pickle=False))
+
+    def text(self, name, text):
+        self.write(name, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def _csv_field(value):
+    text = str(value)
+    if any(c in text for c in ',"\n\r'):
+        text = '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def _fit(args) -> int:
     t_start = time.perf_counter()
-    X = _check_data(load_array(args.data, args.key), args.data)
+    metric_kwds = _metric_kwds(args.metric_kwds)
+    if args.label_column is not None and args.labels is not None:
+        raise CliError("--labels and --label-column both give the true labels: use one", status=2)
+    drop = [d.strip() for spec in (args.drop or []) for d in spec.split(",") if d.strip()]
+    columns = Columns(label=args.label_column, id=args.id_column, drop=drop)
+    with_ids = args.id_column is not None
+    names = _outputs(args, with_ids)
+    _check_out(args, names)  # before reading: a bad --out is found at once
+    if args.metric != "euclidean":
+        _check_metric(args.metric)
+    X = _check_data(load_array(args.data, args.key, columns=columns), args.data)
     y = None
     if args.labels is not None:
         y = _check_labels(load_array(args.labels, args.labels_key, as_labels=True,
                                      n_expected=X.shape[0]), X.shape[0],
                           args.labels)
+    taken = columns.taken
+    if args.label_column is not None:
+        y = _column_values(taken["--label-column"][2])
+    ids = _column_values(taken["--id-column"][2]) if with_ids else None
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise CliError(f"--out {args.out} exists and is not a directory", status=2)
     t_load = time.perf_counter() - t_start
 
     from . import UEC, __version__  # after the input checks: scikit-learn takes a while to import
@@ -199,31 +478,44 @@ def _fit(args) -> int:
 
     model = UEC(n_clusters=args.n_clusters, variant=args.variant, n_components=args.n_components,
                 n_subclusters=args.n_subclusters, warmup_epochs=args.warmup_epochs,
-                n_neighbors=args.n_neighbors, min_dist=args.min_dist, n_epochs=args.n_epochs,
+                n_neighbors=args.n_neighbors, metric=args.metric, metric_kwds=metric_kwds,
+                min_dist=args.min_dist, n_epochs=args.n_epochs,
                 random_state=args.random_state, n_jobs=args.n_jobs, verbose=args.verbose)
     t0 = time.perf_counter()
     model.fit(X)
     t_fit = time.perf_counter() - t0
 
     out.mkdir(parents=True, exist_ok=True)
-    np.save(out / "labels.npy", model.labels_)
-    np.save(out / "embedding.npy", model.embedding_)
-    np.save(out / "centres.npy", model.cluster_centers_)
-    files = ["labels.npy", "embedding.npy", "centres.npy"]
-    plot = _write_plot(model, out, args.no_plot)
-    if plot == "embedding.png":
-        files.append(plot)
+    writer = _Writer(out, args.overwrite)
+    writer.npy("labels.npy", model.labels_)
+    writer.npy("embedding.npy", model.embedding_)
+    writer.npy("centres.npy", model.cluster_centers_)
+    if with_ids:
+        writer.npy("ids.npy", ids)
+        id_name = taken["--id-column"][1] or "id"
+        lines = [f"{_csv_field(id_name)},label"]
+        lines += [f"{_csv_field(i)},{int(lab)}" for i, lab in zip(ids.tolist(), model.labels_)]
+        writer.text("labels.csv", "\n".join(lines) + "\n")
+    plot = _write_plot(model, writer, args.no_plot)
 
     scores = None
     if y is not None:
         scores = {k: float(v) for k, v in evaluate(y, model.labels_).items()}
     from . import _core
 
+    def column(opt):
+        i, name, _ = taken[opt]
+        return {"index": int(i), "name": name}
+
     summary = {
         "uec_version": __version__,
         "data": {"path": str(args.data), "key": args.key, "n_samples": int(X.shape[0]),
-                 "n_features": int(X.shape[1])},
-        "labels": None if y is None else {"path": str(args.labels), "key": args.labels_key},
+                 "n_features": int(X.shape[1]),
+                 "id_column": column("--id-column") if with_ids else None,
+                 "dropped_columns": [column(k) for k in taken if k.startswith("--drop")]},
+        "labels": (None if y is None else
+                   {"column": column("--label-column")} if args.label_column is not None else
+                   {"path": str(args.labels), "key": args.labels_key}),
         "parameters": {k: _jsonable(v) for k, v in model.get_params().items()},
         "n_epochs": int(model.n_epochs_),
         "n_iter": int(model.n_iter_),
@@ -233,19 +525,19 @@ def _fit(args) -> int:
         "cluster_sizes": np.bincount(model.labels_, minlength=model.n_clusters).tolist(),
         "scores": scores,
         "plot": plot,
-        "files": files + ["summary.json"],
+        "files": writer.written + ["summary.json"],
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    writer.text("summary.json", json.dumps(summary, indent=2) + "\n")
 
     line = (f"UEC ({args.variant}): {X.shape[0]} points x {X.shape[1]} features, "
             f"{model.n_clusters} clusters, {model.n_iter_} epochs, fit {t_fit:.2f} s")
     if scores is not None:
         line += f"\n  ACC {scores['acc']:.3f}  NMI {scores['nmi']:.3f}  ARI {scores['ari']:.3f}"
-    sys.stdout.write(line + f"\n  wrote {', '.join(files + ['summary.json'])} to {out}\n")
+    sys.stdout.write(line + f"\n  wrote {', '.join(writer.written)} to {out}\n")
     return 0
 
 
-def _write_plot(model, out, disabled):
+def _write_plot(model, writer, disabled):
     if disabled:
         return "skipped: --no-plot"
     try:
@@ -257,7 +549,7 @@ def _write_plot(model, out, disabled):
         return f"skipped: {PLOT_HINT}"
     if model.embedding_.shape[1] > 2:
         fig.axes[0].set_title(fig.axes[0].get_title() + ", dimensions 0 and 1")
-    fig.savefig(out / "embedding.png", dpi=110)
+    writer.write("embedding.png", lambda fh: fig.savefig(fh, format="png", dpi=110))
     return "embedding.png"
 
 
@@ -297,7 +589,8 @@ def build_parser():
     )
     fit.add_argument("data", metavar="DATA", help="data file: .npy, .npz or .csv (n_samples x n_features)")
     fit.add_argument("--n-clusters", type=int, required=True, metavar="K")
-    fit.add_argument("--out", required=True, metavar="DIR", help="output directory (created)")
+    fit.add_argument("--out", required=True, metavar="DIR",
+                     help="output directory (created; checked before the fit)")
     fit.add_argument("--variant", default=DEFAULT_VARIANT, choices=VARIANTS)
     fit.add_argument("--labels", metavar="LABELS",
                      help="true labels (.npy/.npz/.csv) to score the result: ACC, NMI, ARI")
@@ -315,6 +608,21 @@ def build_parser():
                      help="CE-only epochs before the centres (default: three quarters of the epochs)")
     fit.add_argument("--n-neighbors", type=int, default=15, metavar="K")
     fit.add_argument("--min-dist", type=float, default=0.1)
+    fit.add_argument("--metric", default="euclidean",
+                     help="metric of the kNN search: any of scikit-learn's or pynndescent's "
+                          "(default: euclidean)")
+    fit.add_argument("--metric-kwds", metavar="JSON",
+                     help="keyword arguments of the metric as a JSON object, e.g. '{\"p\": 3}'")
+    fit.add_argument("--label-column", metavar="COL",
+                     help="column of DATA holding the true labels (header name or 0-based "
+                          "index): taken out of the features and used to score, as --labels")
+    fit.add_argument("--id-column", metavar="COL",
+                     help="column of DATA holding row ids (header name or 0-based index): not a "
+                          "feature; written beside the labels to labels.csv and ids.npy")
+    fit.add_argument("--drop", action="append", metavar="COL[,COL...]",
+                     help="columns of DATA that are not features (names or indices; repeatable)")
+    fit.add_argument("--overwrite", action="store_true",
+                     help="replace outputs already in --out (without it uec refuses)")
     fit.add_argument("--no-plot", action="store_true", help="do not write embedding.png")
     fit.add_argument("-v", "--verbose", action="store_true", help="progress bars and stage log")
     fit.set_defaults(func=_fit)
