@@ -648,9 +648,10 @@ def main(argv=None) -> int:
     debug = os.environ.get("UEC_DEBUG", "") not in ("", "0")
     try:
         args = build_parser().parse_args(argv)
-        if getattr(args, "verbose", False):
-            logging.basicConfig(level=logging.INFO, format="uec: %(message)s", stream=sys.stderr)
-        with warnings.catch_warnings():
+        from ._progress import reporting
+
+        # -v: the INFO records of the uec loggers as lines beneath the bars (uec._progress)
+        with warnings.catch_warnings(), reporting(getattr(args, "verbose", False)):
             if not debug:
                 warnings.showwarning = _show_warning
             return args.func(args)

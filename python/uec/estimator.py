@@ -16,7 +16,7 @@ from . import _core
 from ._degenerate import warn_duplicates, warn_empty_clusters, warn_few_distinct
 from ._device import optimizer, resolve_device
 from ._memory import check_fit_memory
-from ._progress import stage
+from ._progress import EpochProgress, reports, stage
 from ._validation import check_choice, check_float, check_int, check_numeric_input
 from .graph import build_graph, check_metric_kwds, epochs_per_sample, find_ab_params, knn_backend
 from .init import initial_centres, initial_embedding
@@ -352,6 +352,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
 
     # -- fitting -----------------------------------------------------------------------------
 
+    @reports
     def fit(self, X, y=None):
         """Fit the embedding and the clusters of X (n_samples, n_features). y is ignored.
 
@@ -588,6 +589,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         """Fit and return the embedding of X."""
         return self.fit(X).embedding_
 
+    @reports
     def transform(self, X):
         """Place new points X (m, n_features) against the fitted embedding, as umap-learn's
         transform does: kNN into the training data, start at the membership-weighted mean of
@@ -695,27 +697,5 @@ def _first_settled_epoch(params):
     return int(np.ceil(0.9 * params.n_epochs_total))
 
 
-class _Progress:
-    """tqdm progress over epochs when verbose; otherwise nothing (the core still checks for
-    Ctrl-C between epochs)."""
-
-    def __init__(self, total, verbose, desc="UEC epochs", show_change=True):
-        self.bar = None
-        self.total, self.verbose, self.desc = total, verbose, desc
-        self.show_change = show_change
-
-    def callback(self, epoch, change):
-        if self.verbose:
-            if self.bar is None:  # created at the first epoch, after the stages' own bars
-                from tqdm.auto import tqdm
-
-                self.bar = tqdm(total=self.total, desc=self.desc, unit="epoch")
-            self.bar.update(1)
-            if self.show_change:
-                # fraction of points whose cluster (argmax T) changed in this epoch
-                self.bar.set_postfix(changed=f"{change:.4f}", refresh=False)
-        return True
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
+# epochs progress: a bar on a terminal, plain lines otherwise (uec._progress)
+_Progress = EpochProgress
