@@ -128,6 +128,7 @@ def test_predict_is_the_membership_weighted_vote(fitted, split, monkeypatch):
     fake_w = np.array([[0.5, 0.5, 0.5, 0.5], [0.0, 0.0, 0.0, 0.0], [1.0, 0.9, 0.9, 0.1]])
     model = pickle.loads(pickle.dumps(fitted))
     model.labels_, model.n_neighbors = labels, 4
+    model._partition = labels  # the votes read the partition before any noise label
     monkeypatch.setattr(_transform, "query_training_neighbours",
                         lambda *a, **kw: (fake_idx, fake_dist))
     monkeypatch.setattr(_transform, "bipartite_memberships", lambda d, k: fake_w)

@@ -231,22 +231,27 @@ def transform(model, X, n_epochs=None, n_threads=1, verbose=False):
     return Z
 
 
-def neighbour_vote(model, X, n_threads=1):
+def neighbour_vote(model, X, n_threads=1, return_distances=False):
     """Cluster of each row of X by its training neighbours: the k = n_neighbors nearest training
     points (as ``transform`` finds them), each voting for its cluster (``labels_``) with its
     membership weight (``bipartite_memberships``); a tie, or weights that all underflowed, goes
     to the nearest neighbour's cluster. Row by row: no random numbers, and a row's label does
-    not depend on the other rows of the call."""
+    not depend on the other rows of the call. ``return_distances``: also the (m, k) distances
+    to those neighbours."""
     k = int(model.n_neighbors)
     m = X.shape[0]
-    C = int(model.n_clusters)
+    C = int(model.n_clusters_)
     if m == 0:
-        return np.empty(0, dtype=np.intp)
+        empty = np.empty(0, dtype=np.intp)
+        return (empty, np.empty((0, k), dtype=np.float32)) if return_distances else empty
     indices, distances = query_training_neighbours(model, X, k, n_threads)
     weights = bipartite_memberships(distances, k).astype(np.float64)
-    votes_for = np.asarray(model.labels_, dtype=np.intp)[indices]  # (m, k)
+    # the partition before noise (noise_threshold): every neighbour votes for its cluster
+    partition = getattr(model, "_partition", model.labels_)
+    votes_for = np.asarray(partition, dtype=np.intp)[indices]  # (m, k)
     flat = (np.arange(m, dtype=np.intp)[:, None] * C + votes_for).ravel()
     score = np.bincount(flat, weights=weights.ravel(), minlength=m * C).reshape(m, C)
     nearest = votes_for[:, 0]
     best = score.max(axis=1)
-    return np.where(score[np.arange(m), nearest] >= best, nearest, score.argmax(axis=1))
+    labels = np.where(score[np.arange(m), nearest] >= best, nearest, score.argmax(axis=1))
+    return (labels, distances) if return_distances else labels

@@ -14,12 +14,14 @@ import random
 
 import numpy as np
 import scipy.sparse
+import scipy.sparse.csgraph
 
-from .merge import merge_subclusters
+from .merge import _group_weights, _unlinked, merge_subclusters
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["leiden", "modularity", "communities", "cluster_graph"]
+__all__ = ["leiden", "modularity", "communities", "cluster_graph", "estimate_n_clusters",
+           "spectral_count", "ClusterHierarchy"]
 
 MAX_RESOLUTION = 1e6
 BISECTION_STEPS = 40
@@ -85,17 +87,20 @@ def modularity(graph, labels, resolution=1.0):
     return float(inside / total - resolution * np.sum((vol / total) ** 2))
 
 
-def communities(graph, n_clusters, random_state=None):
+def communities(graph, n_clusters, random_state=None, *, labels=None):
     """Leiden communities at resolution 1, or at the lowest resolution found that gives at
     least ``n_clusters`` communities when resolution 1 gives fewer.
 
     Returns ``(labels, resolution)``. The search doubles the resolution until the count is
     reached, then bisects (geometrically) between the last resolution with too few and the
     first with enough, stopping early when the count equals ``n_clusters``. A count above
-    ``n_clusters`` is then merged down by :func:`cluster_graph`.
+    ``n_clusters`` is then merged down by :func:`cluster_graph`. ``labels``: the partition at
+    resolution 1 for this seed when already computed (:func:`estimate_n_clusters`).
     """
-    g = _igraph(graph)
     seed = _seed(random_state)
+    if labels is not None and labels.max() + 1 >= n_clusters:
+        return labels, 1.0
+    g = _igraph(graph)
     labels = leiden(graph, 1.0, seed, _g=g)
     if labels.max() + 1 >= n_clusters:
         return labels, 1.0
@@ -118,7 +123,7 @@ def communities(graph, n_clusters, random_state=None):
     return best
 
 
-def cluster_graph(graph, n_clusters, random_state=None):
+def cluster_graph(graph, n_clusters, random_state=None, *, labels=None):
     """Cluster the graph into ``n_clusters``: :func:`communities`, then, if there are more
     communities than ``n_clusters``, the merge along the graph of ``uec.merge``.
 
@@ -128,7 +133,7 @@ def cluster_graph(graph, n_clusters, random_state=None):
     mapping then leaves clusters empty, and a warning is logged.
     """
     graph = scipy.sparse.csr_matrix(graph, dtype=np.float64)
-    labels, resolution = communities(graph, n_clusters, random_state)
+    labels, resolution = communities(graph, n_clusters, random_state, labels=labels)
     n_comm = int(labels.max()) + 1
     if n_comm > n_clusters:
         mapping = merge_subclusters(labels, graph, n_clusters, n_comm)
@@ -141,3 +146,175 @@ def cluster_graph(graph, n_clusters, random_state=None):
     logger.info("Leiden: %d communities at resolution %.3g, merged into %d clusters",
                 n_comm, resolution, n_clusters)
     return labels, np.asarray(mapping, dtype=np.intp), resolution
+
+
+def spectral_count(W, floor=1):
+    """Number of clusters among ``c`` groups by the eigengap of their graph: ``W`` (c, c) the
+    graph weight between groups (the diagonal the weight inside each), and the chosen count
+    the ``k`` in ``[2, c - 1]`` after which the eigenvalues of ``D^-1/2 W D^-1/2`` drop the
+    most (first maximum), as spectral clustering reads the number of clusters off the
+    spectrum. The groups cannot be told apart more finely than ``c``; ``floor`` (the number of
+    connected components, which no partition may join) bounds the count from below, and a
+    count of 1 or 2 groups is returned as it is.
+    """
+    W = np.asarray(W, dtype=np.float64)
+    c = W.shape[0]
+    if c <= 2:
+        return c
+    d = W.sum(axis=1)
+    d = np.where(d > 0.0, d, 1.0)
+    ev = np.linalg.eigvalsh(W / np.sqrt(np.outer(d, d)))[::-1]
+    gaps = ev[1:c - 1] - ev[2:c]  # the drop after the 2nd, ..., (c-1)-th eigenvalue
+    k = int(np.argmax(gaps)) + 2
+    return int(min(c, max(k, floor)))
+
+
+def estimate_n_clusters(graph, random_state=None):
+    """The number of clusters of the graph, with the communities it was read from.
+
+    The Leiden communities at resolution 1 (modularity's optimum) bound the count from above;
+    it is then read off the eigengap of the graph between them (:func:`spectral_count`), at
+    least the number of connected components of the graph. Chosen on the quality suite against
+    the modularity optimum itself and the eigengap of the whole graph
+    (docs/results/unknown_k.md). Returns ``(k, labels)``, ``labels`` the communities at
+    resolution 1, which :func:`cluster_graph` takes to merge them into ``k`` clusters.
+    """
+    graph = scipy.sparse.csr_matrix(graph, dtype=np.float64)
+    labels = leiden(graph, 1.0, _seed(random_state))
+    c = int(labels.max()) + 1
+    n_comp = scipy.sparse.csgraph.connected_components(graph, directed=False)[0]
+    k = spectral_count(_group_weights(labels, graph, c), floor=n_comp)
+    logger.info("n_clusters=None: %d clusters by the eigengap between %d Leiden communities "
+                "(%d connected components)", k, c, n_comp)
+    return k, labels
+
+
+class ClusterHierarchy:
+    """The partition of a fit at any number of clusters, without a refit.
+
+    Built from the fit's groups (the Leiden communities, or the sub-clusters of the centre
+    stage) and the fuzzy graph. For ``k`` up to the number of groups, ``labels_at(k)`` merges
+    the groups by the fit's own rule (``uec.merge.merge_subclusters``, from the group weights
+    stored once), so that at the fitted k it gives the fitted labels. For more clusters than
+    groups, each group is first split into its own Leiden communities (resolution 1 of the
+    graph restricted to the group: computed once, at the first such call), and the pieces are
+    merged back within their group, greedily by modularity gain (pairs that share graph weight
+    first); ``labels_at(k)`` then undoes the last merges of that sequence, so the partitions
+    above the number of groups are nested in each other and in the groups.
+
+    Attributes
+    ----------
+    group_labels : int array (n_samples,)
+        Group of each training point.
+    n_groups : int
+    merges : int array (m, 2) or None
+        Once computed: the merges of the split pieces, in order (``(a, b)``: piece ``b``
+        joined to piece ``a``, numbered as in ``piece_labels``).
+    piece_labels : int array (n_samples,) or None
+        Once computed: piece of each point.
+    """
+
+    def __init__(self, group_labels, graph, random_state=None, positions=None, n_groups=None):
+        self.group_labels = np.asarray(group_labels, dtype=np.intp)
+        if n_groups is None:
+            n_groups = int(self.group_labels.max()) + 1 if self.group_labels.size else 0
+        self.n_groups = int(n_groups)
+        self._graph = scipy.sparse.csr_matrix(graph, dtype=np.float64)
+        self._weights = _group_weights(self.group_labels, self._graph, self.n_groups)
+        self._positions = positions
+        self._seed = _seed(random_state)
+        self.merges = None
+        self.piece_labels = None
+
+    @property
+    def max_clusters(self):
+        """The largest k for which :meth:`labels_at` has a partition (computes the pieces)."""
+        self._split()
+        return int(self.piece_labels.max()) + 1 if self.piece_labels.size else 0
+
+    def mapping_at(self, n_clusters):
+        """Cluster of each group for ``n_clusters <= n_groups`` (the fit's merge rule)."""
+        k = int(n_clusters)
+        if not 1 <= k <= self.n_groups:
+            raise ValueError(f"n_clusters={n_clusters!r} must be between 1 and the number of "
+                             f"groups, {self.n_groups}")
+        return merge_subclusters(self.group_labels, None, k, self.n_groups,
+                                 positions=self._positions, weights=self._weights)
+
+    def labels_at(self, n_clusters):
+        """Cluster of each training point with ``n_clusters`` clusters (int array, 0..k-1)."""
+        if isinstance(n_clusters, (bool, np.bool_)) or not isinstance(n_clusters, (int, np.integer)):
+            raise ValueError(f"n_clusters={n_clusters!r} must be an integer")
+        k = int(n_clusters)
+        if 1 <= k <= self.n_groups:
+            return self.mapping_at(k)[self.group_labels]
+        top = self.max_clusters
+        if not 1 <= k <= top:
+            raise ValueError(f"n_clusters={k} must be between 1 and {top} (the fit's groups "
+                             f"split into their own communities)")
+        return _cut(self.piece_labels, self.merges, k)
+
+    def _split(self):
+        if self.piece_labels is not None:
+            return
+        G, groups = self._graph, self.group_labels
+        pieces = np.empty_like(groups)
+        parent = []
+        for g in range(self.n_groups):
+            idx = np.flatnonzero(groups == g)
+            sub = G[idx][:, idx]
+            if idx.size > 2 and sub.nnz:
+                local = leiden(sub, 1.0, self._seed)
+            else:
+                local = np.zeros(idx.size, dtype=np.intp)
+            pieces[idx] = local + len(parent)
+            parent.extend([g] * (int(local.max()) + 1 if idx.size else 0))
+        self.piece_labels = pieces
+        self.merges = _nested_merges(_group_weights(pieces, G, len(parent)),
+                                     np.asarray(parent, dtype=np.intp))
+
+
+def _nested_merges(W, parent):
+    """Greedy modularity merges of pieces within their parent group, until one piece per
+    parent: each step joins the pair of the same parent with the largest gain
+    ``w_ab - vol_a vol_b / m2``, pairs that share no weight after every pair that does (first
+    maximum, so the order is deterministic). Returns the (a, b) pairs, ``a < b``; ``b`` joins
+    ``a``. O(p^2) per merge for p pieces, which is at most a few hundred."""
+    W = np.array(W, dtype=np.float64)
+    p = W.shape[0]
+    vol = W.sum(axis=1)
+    m2 = vol.sum() if vol.sum() > 0 else 1.0
+    alive = np.ones(p, dtype=bool)
+    same = parent[:, None] == parent[None, :]
+    merges = []
+    for _ in range(p - (np.unique(parent).size if p else 0)):
+        score = W - np.outer(vol, vol) / m2 - _unlinked(W, vol[:, None], vol[None, :]) * (2 * m2)
+        ok = same & alive[:, None] & alive[None, :]
+        np.fill_diagonal(ok, False)
+        score = np.where(ok, score, -np.inf)
+        a, b = np.unravel_index(int(np.argmax(score)), score.shape)
+        a, b = (int(a), int(b)) if a < b else (int(b), int(a))
+        merges.append((a, b))
+        W[a, :] += W[b, :]
+        W[:, a] += W[:, b]
+        W[b, :] = 0.0
+        W[:, b] = 0.0
+        vol[a] += vol[b]
+        vol[b] = 0.0
+        alive[b] = False
+    return np.asarray(merges, dtype=np.intp).reshape(-1, 2)
+
+
+def _cut(pieces, merges, n_clusters):
+    """Labels after the first ``len(pieces) - n_clusters`` merges of the sequence, numbered by
+    each cluster's first point."""
+    p = int(pieces.max()) + 1
+    root = np.arange(p)
+    for a, b in merges[:p - n_clusters]:
+        root[root == b] = a
+    _, labels = np.unique(root[pieces], return_inverse=True)
+    first = np.full(n_clusters, pieces.size, dtype=np.intp)
+    np.minimum.at(first, labels, np.arange(pieces.size))
+    rank = np.empty(n_clusters, dtype=np.intp)
+    rank[np.argsort(first, kind="stable")] = np.arange(n_clusters)
+    return rank[labels]

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import scipy.sparse
+import scipy.sparse.csgraph
 from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
@@ -20,7 +21,7 @@ from ._progress import EpochProgress, reports, stage
 from ._validation import check_choice, check_float, check_int, check_numeric_input
 from .graph import build_graph, check_metric_kwds, epochs_per_sample, find_ab_params, knn_backend
 from .init import initial_centres, initial_embedding
-from .community import cluster_graph
+from .community import ClusterHierarchy, cluster_graph, estimate_n_clusters
 from .merge import merge_subclusters, split_disconnected
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ _CENTRE_INITS = ("kmeans", "gmm", "random", "spectral")
 # points, up to 6 per cluster (docs/results/previous_default.md: finer sub-clusters are purer, and
 # the merge joins them along the graph; the clustering term costs O(n * n_subclusters)).
 SUBCLUSTER_POINTS = 1000
+# outlier_scores_ compare a point's kNN radius with the dense part of its connected mass: the
+# median radius of the denser half of its connected component of the graph
+REFERENCE_PERCENTILE = 25
 
 
 class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
@@ -52,8 +56,10 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    n_clusters : int, default=8
-        Number of clusters.
+    n_clusters : int or None, default=None
+        Number of clusters. None (or "auto"): chosen from the data, by the eigengap of the
+        graph between its Leiden communities (``uec.community.estimate_n_clusters``); the
+        count found is ``n_clusters_``, and ``labels_at`` gives the partition at any other.
     n_subclusters : int or None, default=None
         With ``clustering="centres"`` only: number of centres the clustering term optimises;
         the sub-clusters are then cut into their connected pieces of the kNN graph and merged
@@ -138,6 +144,9 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         Where the epochs run: "cuda" needs the CUDA module (built when nvcc is found) and a
         GPU, and raises ValueError saying which is missing; "auto" uses CUDA only when a GPU
         is usable. The graph, initialisation and final labels are computed on the CPU.
+    noise_threshold : float in (0, 1) or None, default=None
+        None: every point keeps a cluster. A float: points whose ``outlier_scores_`` exceed it
+        are labelled -1 (noise) in ``labels_``, ``labels_at`` and ``predict``.
     verbose : bool, default=False
         Progress bars (tqdm) and logging of each stage.
 
@@ -148,6 +157,20 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         Mean embedding of each cluster's points; with ``n_subclusters == n_clusters`` (no
         merge) the optimised centres themselves.
     labels_ : ndarray (n_samples,), int
+        Cluster of each point, 0 to ``n_clusters_ - 1``; -1 for noise (``noise_threshold``).
+    n_clusters_ : int
+        Number of clusters: ``n_clusters``, or the count chosen when it is None.
+    cluster_hierarchy_ : uec.community.ClusterHierarchy
+        The fit's groups and their merges: ``labels_at(k)`` reads it.
+    probabilities_ : ndarray (n_samples,), float64
+        Share of each point's graph weight that ties it to its own cluster (1: all its
+        neighbours' memberships are in its cluster).
+    outlier_scores_ : ndarray (n_samples,), float64
+        How much sparser each point's neighbourhood is than the dense part of the data it is
+        connected to: ``1 - ref / r_i`` clipped to [0, 1], ``r_i`` the distance to the point's
+        ``n_neighbors``-th neighbour (itself included) and ``ref`` the 25th percentile of r over
+        its connected component of the kNN graph (0: at least as dense as that; towards 1:
+        far from every dense region).
     subcluster_centers_ : ndarray (n_subclusters + n_pieces, n_components), float32
         The ``n_subclusters`` centres the clustering term optimised, then one row per piece cut
         off a sub-cluster (its mean embedding; see ``subcluster_labels_``).
@@ -178,7 +201,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        n_clusters=8,
+        n_clusters=None,
         *,
         n_subclusters=None,
         variant="ce",
@@ -210,6 +233,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         random_state=None,
         n_jobs=-1,
         device="auto",
+        noise_threshold=None,
         verbose=False,
     ):
         self.n_clusters = n_clusters
@@ -243,6 +267,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.device = device
+        self.noise_threshold = noise_threshold
         self.verbose = verbose
 
     # -- validation --------------------------------------------------------------------------
@@ -257,11 +282,26 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
                     f"the kNN graph and would ignore the clustering term's centres; use "
                     f"variant='ce' with it, or clustering='centres' (or None) with a joint variant"
                 )
-        check_int("n_clusters", self.n_clusters, low=1)
-        if self.n_clusters > n_samples:
+        if self._auto_k():
+            if self.n_subclusters is not None:
+                raise ValueError(
+                    f"n_subclusters={self.n_subclusters!r} needs an integer n_clusters (got "
+                    f"{self.n_clusters!r}): the sub-clusters are counted per cluster")
+            if not isinstance(self.centre_init, str) and self._resolved_clustering() != "graph":
+                raise ValueError(
+                    f"n_clusters={self.n_clusters!r} with given centres (centre_init array): "
+                    f"the number of clusters is the number of centres; pass it as n_clusters")
+        else:
+            check_int("n_clusters", self.n_clusters, low=1)
+        if not self._auto_k() and self.n_clusters > n_samples:
             raise ValueError(
                 f"n_clusters={self.n_clusters} must be <= n_samples={n_samples}"
             )
+        if self.noise_threshold is not None:
+            t = check_float("noise_threshold", self.noise_threshold)
+            if not 0.0 < t < 1.0:
+                raise ValueError(f"noise_threshold={t} must be between 0 and 1 (exclusive), "
+                                 f"or None to keep every point in a cluster")
         if self.n_subclusters is not None:
             check_int("n_subclusters", self.n_subclusters, low=1)
             if not self.n_clusters <= self.n_subclusters <= n_samples:
@@ -330,10 +370,15 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
 
         return threadpool_limits(limits=1)
 
-    def _resolved_subclusters(self, n_samples):
+    def _auto_k(self):
+        """n_clusters=None or "auto": the count is chosen by the fit."""
+        return self.n_clusters is None or (isinstance(self.n_clusters, str)
+                                           and self.n_clusters == "auto")
+
+    def _resolved_subclusters(self, n_samples, n_clusters=None):
         if self.n_subclusters is not None:
             return int(self.n_subclusters)
-        k = int(self.n_clusters)
+        k = int(self.n_clusters if n_clusters is None else n_clusters)
         if not isinstance(self.centre_init, str):
             return k  # the user's centres, one per cluster
         if k == 1:
@@ -369,7 +414,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         device = self._check_params(n)
         check_fit_memory(
             n, X.shape[1], n_neighbors=self.n_neighbors, n_components=self.n_components,
-            n_clusters=self._resolved_subclusters(n), nnz=X.nnz if scipy.sparse.issparse(X) else None,
+            n_clusters=1 if self._auto_k() else self._resolved_subclusters(n), nnz=X.nnz if scipy.sparse.issparse(X) else None,
             knn_given=self.knn is not None, init=self.init, centre_init=self.centre_init,
             x_allocated=True,
         )
@@ -384,8 +429,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             warmup = int(self.warmup_epochs)
         if warmup >= n_epochs:
             raise ValueError(f"warmup_epochs={warmup} must be < n_epochs={n_epochs}")
-        n_clusters = int(self.n_clusters)
-        n_sub = self._resolved_subclusters(n)
+        n_clusters = None if self._auto_k() else int(self.n_clusters)
         clustering = self._resolved_clustering()
         times = {}
 
@@ -406,7 +450,17 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
                 random_state=rs, n_jobs=knn_jobs, return_index=True, timings=times,
             )
         times["graph"] = time.perf_counter() - t0 - times["knn"]
-        warn_few_distinct(X, knn_dists, n_clusters)
+        if n_clusters is None and clustering == "centres":
+            # the centres need the count before the epochs: read off the graph now
+            n_clusters, _ = estimate_n_clusters(graph, int(rs.randint(0, 2**31 - 1)))
+            check_fit_memory(
+                n, X.shape[1], n_neighbors=self.n_neighbors, n_components=self.n_components,
+                n_clusters=self._resolved_subclusters(n, n_clusters),
+                nnz=X.nnz if scipy.sparse.issparse(X) else None, knn_given=self.knn is not None,
+                init=self.init, centre_init=self.centre_init, x_allocated=True)
+        n_sub = None if n_clusters is None else self._resolved_subclusters(n, n_clusters)
+        if n_clusters is not None:
+            warn_few_distinct(X, knn_dists, n_clusters)
         warn_duplicates(knn_dists, int(self.n_neighbors))
         a, b = find_ab_params(self.spread, self.min_dist)
 
@@ -481,13 +535,25 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         else:
             out = self._centre_stage(Z, M, graph, n_clusters, n_sub, a, b, n_threads)
             times["merge"] = time.perf_counter() - t1
-        centres, labels, sub_centres, n_sub, sub_labels, mapping, resolution = out
+        centres, labels, sub_centres, n_sub, sub_labels, mapping, resolution, hierarchy = out
+        n_clusters = centres.shape[0]
+        probabilities = _own_cluster_share(graph, labels)
+        outliers, radius = _outlier_scores(knn_dists[:, -1], labels, n_clusters, graph)
+        partition = labels
+        if self.noise_threshold is not None:
+            labels = np.where(outliers > float(self.noise_threshold), -1, labels)
 
         # Every fitted attribute is set here, at the end, so that an interrupted fit
         # (KeyboardInterrupt from the core) leaves nothing half-written.
         self.embedding_ = Z
         self.cluster_centers_ = centres
         self.labels_ = labels.astype(np.intp)
+        self._partition = partition.astype(np.intp)  # labels_ before noise: predict's votes
+        self.n_clusters_ = int(n_clusters)
+        self.cluster_hierarchy_ = hierarchy
+        self.probabilities_ = probabilities
+        self.outlier_scores_ = outliers
+        self._cluster_radius = radius  # median_c(r): predict scores new points against it
         self.subcluster_centers_ = sub_centres
         self.n_subclusters_ = int(n_sub)
         self.subcluster_labels_ = sub_labels
@@ -537,17 +603,23 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _graph_stage(self, Z, graph, n_clusters, rs):
         """Labels from ``uec.community``: Leiden communities of the fuzzy graph merged along it
-        into ``n_clusters``; the communities are the sub-clusters, placed at their points'
-        mean in the embedding."""
-        sub_labels, mapping, resolution = cluster_graph(
-            graph, n_clusters, random_state=int(rs.randint(0, 2**31 - 1)))
+        into ``n_clusters`` (None: the count read off the communities' eigengap); the
+        communities are the sub-clusters, placed at their points' mean in the embedding."""
+        seed = int(rs.randint(0, 2**31 - 1))
+        first = None
+        if n_clusters is None:
+            n_clusters, first = estimate_n_clusters(graph, seed)
+        sub_labels, mapping, resolution = cluster_graph(graph, n_clusters, random_state=seed,
+                                                        labels=first)
         n_comm = mapping.shape[0]
         sub_centres = _subcluster_positions(Z, sub_labels, np.zeros((0, Z.shape[1])), n_comm)
         sub_centres = np.ascontiguousarray(sub_centres, dtype=np.float32)
         labels = mapping[sub_labels]
         centres = _cluster_means(Z, labels, n_clusters, sub_centres, mapping)
         warn_empty_clusters(labels, n_clusters, None)
-        return centres, labels, sub_centres, n_comm, sub_labels, mapping, float(resolution)
+        hierarchy = ClusterHierarchy(sub_labels, graph, seed)
+        return (centres, labels, sub_centres, n_comm, sub_labels, mapping, float(resolution),
+                hierarchy)
 
     def _centre_stage(self, Z, M, graph, n_clusters, n_sub, a, b, n_threads):
         """Labels from the optimised centres: each point's nearest sub-cluster centre (argmax
@@ -573,13 +645,27 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             weights, positions = graph, None
         mapping = merge_subclusters(sub_labels, weights, n_clusters, sub_centres.shape[0],
                                     positions=positions)
+        hierarchy = ClusterHierarchy(sub_labels, weights, 0, positions=positions,
+                                     n_groups=sub_centres.shape[0])
         labels = mapping[sub_labels]
         if n_sub == n_clusters:
             centres = M
         else:
             centres = _cluster_means(Z, labels, n_clusters, sub_centres, mapping)
         warn_empty_clusters(labels, n_clusters, self.labels_from)
-        return centres, labels, sub_centres, n_sub, sub_labels, mapping, None
+        return centres, labels, sub_centres, n_sub, sub_labels, mapping, None, hierarchy
+
+    def labels_at(self, n_clusters):
+        """Cluster of each training point with ``n_clusters`` clusters, from the fitted
+        hierarchy (``cluster_hierarchy_``), without a refit: at ``n_clusters_`` the fitted
+        labels. Below the fit's number of groups (``subcluster_to_cluster_``) the groups are
+        merged by the fit's own rule; above it each group is split into its own communities
+        (computed at the first such call). Points labelled noise by the fit stay -1."""
+        check_is_fitted(self, "embedding_")
+        labels = self.cluster_hierarchy_.labels_at(n_clusters)
+        if self.noise_threshold is not None:
+            labels = np.where(self.labels_ < 0, -1, labels)
+        return labels
 
     def fit_predict(self, X, y=None):
         """Fit and return the cluster labels of X."""
@@ -621,7 +707,15 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
 
         X = self._check_new(X)
         n_threads = _core.resolve_threads(-1 if self.n_jobs is None else self.n_jobs)
-        return _transform.neighbour_vote(self, X, n_threads=n_threads)
+        if self.noise_threshold is None:
+            return _transform.neighbour_vote(self, X, n_threads=n_threads)
+        labels, distances = _transform.neighbour_vote(self, X, n_threads=n_threads,
+                                                      return_distances=True)
+        # the training radius r counts the point itself among its n_neighbors: a new point's
+        # is the distance to its (n_neighbors - 1)-th training neighbour
+        r = np.asarray(distances, dtype=np.float64)[:, max(int(self.n_neighbors) - 2, 0)]
+        scores, _ = _outlier_scores(r, labels, self.n_clusters_, ref=self._cluster_radius)
+        return np.where(scores > float(self.noise_threshold), -1, labels)
 
     def _check_new(self, X):
         check_is_fitted(self, "embedding_")
@@ -651,15 +745,49 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         _, _, S, T = _core.soft_assign(self.embedding_, self.subcluster_centers_, self.a_,
                                        self.b_, float(self.target_power), True, 1)
         mapping = self.subcluster_to_cluster_
-        if mapping.shape[0] == int(self.n_clusters):
+        if mapping.shape[0] == int(self.n_clusters_):
             return S, T
-        C = int(self.n_clusters)
+        C = int(self.n_clusters_)
         P = np.zeros((mapping.shape[0], C), dtype=T.dtype)
         P[np.arange(mapping.shape[0]), mapping] = 1
         S_max = np.zeros((S.shape[0], C), dtype=S.dtype)
         for j in range(C):
             S_max[:, j] = S[:, mapping == j].max(axis=1)
         return S_max, T @ P
+
+
+def _own_cluster_share(graph, labels):
+    """Share of each point's graph weight (float64) that goes to points of its own cluster."""
+    G = scipy.sparse.coo_matrix(graph)
+    w = G.data.astype(np.float64)
+    deg = np.bincount(G.row, weights=w, minlength=G.shape[0])
+    own = np.bincount(G.row, weights=w * (labels[G.row] == labels[G.col]), minlength=G.shape[0])
+    return np.divide(own, deg, out=np.ones_like(own), where=deg > 0)
+
+
+def _outlier_scores(r, labels, n_clusters, graph=None, ref=None):
+    """``(scores, ref)``: ``1 - ref / r_i`` clipped to [0, 1], ``r_i`` the distance of point i
+    to its farthest kNN neighbour, and ``ref`` per cluster the ``REFERENCE_PERCENTILE``-th
+    percentile of r over the connected component of ``graph`` that holds most of the cluster:
+    a point is scored against the dense part of the mass it belongs to, so that sparse points
+    that form a cluster of their own between dense ones are still scored as sparse. Given
+    ``ref`` (predict), each point is scored against its cluster's."""
+    r = np.asarray(r, dtype=np.float64)
+    labels = np.asarray(labels, dtype=np.intp)
+    if ref is None:
+        _, comp = scipy.sparse.csgraph.connected_components(graph, directed=False)
+        n_comp = int(comp.max()) + 1
+        ref_comp = np.array([np.percentile(r[comp == q], REFERENCE_PERCENTILE)
+                             for q in range(n_comp)])
+        counts = np.zeros((n_clusters, n_comp))
+        np.add.at(counts, (labels, comp), 1.0)
+        ref = ref_comp[counts.argmax(axis=1)]
+        point_ref = ref_comp[comp]
+    else:
+        point_ref = np.asarray(ref)[labels]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = 1.0 - point_ref / r
+    return np.clip(np.where(r > 0, score, 0.0), 0.0, 1.0), ref
 
 
 def _subcluster_positions(Z, labels, centres, n_groups):

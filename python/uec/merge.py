@@ -47,7 +47,7 @@ logger = logging.getLogger(__name__)
 
 
 def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True,
-                      positions=None):
+                      positions=None, weights=None):
     """Map sub-clusters to clusters by greedy modularity merges on ``graph``, then local moves.
 
     Each step merges the pair with the largest modularity gain among the pairs that share
@@ -78,6 +78,9 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
         merges past it are made by that partition instead, whatever ``refine``.
     positions : float array (n_subclusters, d) or None
         Where each sub-cluster lies in the embedding (its points' mean), for Ward's criterion.
+    weights : float array (n_subclusters, n_subclusters) or None
+        The graph weight between sub-clusters when already summed (``_group_weights``); then
+        ``graph`` is not read. Not modified.
 
     Returns
     -------
@@ -94,7 +97,8 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
         raise ValueError(f"n_clusters={k} must be between 1 and n_subclusters={k2}")
     if k == k2:
         return np.arange(k2, dtype=np.intp)
-    W = _group_weights(labels, graph, k2)
+    W = (_group_weights(labels, graph, k2) if weights is None
+         else np.array(weights, dtype=np.float64))
     vol = W.sum(axis=1)
     m2 = vol.sum()
     if not m2 > 0.0:

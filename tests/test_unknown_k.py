@@ -1,0 +1,198 @@
+"""n_clusters=None, the cluster hierarchy (labels_at), probabilities_, outlier_scores_ and the
+noise option."""
+
+import numpy as np
+import pytest
+import scipy.sparse
+import scipy.sparse.csgraph
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from uec import UEC
+from uec.community import ClusterHierarchy, leiden, spectral_count
+from uec.merge import merge_subclusters
+
+FAST = dict(random_state=0, n_jobs=1, n_epochs=60)
+
+
+def _blobs(n=600, centers=4, n_features=10, seed=0):
+    X, y = make_blobs(n, n_features=n_features, centers=centers, random_state=seed)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    X, y = _blobs(centers=5)
+    return UEC(**FAST).fit(X), X, y
+
+
+def test_default_is_none_and_finds_separated_blobs(fitted):
+    model, X, y = fitted
+    assert UEC().n_clusters is None
+    assert model.n_clusters_ == 5
+    assert adjusted_rand_score(y, model.labels_) > 0.99
+    assert model.cluster_centers_.shape == (5, 2)
+
+
+@pytest.mark.parametrize("centers", [2, 3, 6])
+def test_count_of_separated_blobs(centers):
+    X, y = _blobs(n=150 * centers, centers=centers, seed=centers)
+    model = UEC(**FAST).fit(X)
+    assert model.n_clusters_ == centers
+    assert adjusted_rand_score(y, model.labels_) > 0.99
+
+
+def test_auto_string_and_centre_stage():
+    X, y = _blobs(centers=3, seed=3)
+    for params in (dict(n_clusters="auto"), dict(variant="comma")):
+        model = UEC(**FAST, **params).fit(X)
+        assert model.n_clusters_ == 3
+        assert adjusted_rand_score(y, model.labels_) > 0.99
+        assert model.soft_assignments()[0].shape == (X.shape[0], 3)
+
+
+def test_integer_n_clusters_unchanged():
+    X, _ = _blobs(centers=4)
+    a = UEC(n_clusters=3, **FAST).fit(X)
+    assert a.n_clusters_ == 3 and np.unique(a.labels_).size == 3
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, "two", True])
+def test_bad_n_clusters_names_parameter(bad):
+    X, _ = _blobs(n=100)
+    with pytest.raises(ValueError, match="n_clusters"):
+        UEC(n_clusters=bad, **FAST).fit(X)
+
+
+def test_none_with_subclusters_or_given_centres_refused():
+    X, _ = _blobs(n=100)
+    with pytest.raises(ValueError, match="n_subclusters"):
+        UEC(n_subclusters=6, variant="comma", **FAST).fit(X)
+    with pytest.raises(ValueError, match="n_clusters=None"):
+        UEC(variant="comma", centre_init=np.zeros((3, 2)), **FAST).fit(X)
+
+
+def test_spectral_count_against_dense_reference():
+    """Four groups in two pairs tied strongly within the pair: the eigenvalues of
+    D^-1/2 W D^-1/2 (numpy, float64) drop after the second; a block-diagonal W of c groups
+    floors at c components."""
+    W = np.array([[10, 3, .1, .1], [3, 10, .1, .1], [.1, .1, 10, 3], [.1, .1, 3, 10]], float)
+    d = W.sum(1)
+    ev = np.sort(np.linalg.eigvalsh(W / np.sqrt(np.outer(d, d))))[::-1]
+    assert np.argmax(ev[1:3] - ev[2:4]) + 2 == spectral_count(W) == 2
+    assert spectral_count(np.eye(5), floor=5) == 5
+    assert spectral_count(np.eye(2)) == 2 and spectral_count(np.eye(1)) == 1
+
+
+def test_labels_at_agrees_with_fits_at_each_k(fitted):
+    """At the fitted k labels_at returns labels_; at a k below the groups it is the fit's
+    merge rule applied to the groups (recomputed here from the n-sized graph)."""
+    model, X, _ = fitted
+    h = model.cluster_hierarchy_
+    np.testing.assert_array_equal(model.labels_at(model.n_clusters_), model.labels_)
+    G = scipy.sparse.csr_matrix(model.graph_, dtype=np.float64)
+    for k in range(1, h.n_groups + 1):
+        ref = merge_subclusters(model.subcluster_labels_, G, k, h.n_groups)[model.subcluster_labels_]
+        np.testing.assert_array_equal(model.labels_at(k), ref)
+        assert np.unique(model.labels_at(k)).size == k
+    # an integer fit at k gives the same labels as labels_at(k) of the None fit (same groups)
+    for k in (2, 3):
+        assert adjusted_rand_score(UEC(n_clusters=k, **FAST).fit(X).labels_,
+                                   model.labels_at(k)) == 1.0
+
+
+def test_labels_at_above_the_groups_is_a_cut_of_the_stored_merges(fitted):
+    """Above the number of groups: each partition is the brute-force replay of the stored
+    merge sequence, partitions are nested in each other and in the groups, and every k up to
+    3x the fitted count is reached."""
+    model, _, _ = fitted
+    h = model.cluster_hierarchy_
+    top = h.max_clusters
+    assert top >= 3 * model.n_clusters_
+    pieces, merges = h.piece_labels, h.merges
+    previous = None
+    for k in range(top, h.n_groups, -1):
+        labels = model.labels_at(k)
+        # brute force: union-find over the first (top - k) merges, by explicit sets
+        sets = {i: {i} for i in range(top)}
+        for a, b in merges[:top - k]:
+            sets[a] |= sets.pop(b)
+        owner = {p: r for r, members in sets.items() for p in members}
+        ref = np.array([owner[p] for p in pieces])
+        assert adjusted_rand_score(ref, labels) == 1.0 and np.unique(labels).size == k
+        # nested in the groups: each cluster lies inside one group
+        pairs = np.unique(np.stack([labels, model.subcluster_labels_]), axis=1)
+        assert pairs.shape[1] == k
+        if previous is not None:  # nested: the finer partition refines this one
+            assert np.unique(np.stack([previous, labels]), axis=1).shape[1] == k + 1
+        previous = labels
+    # the pieces split each group into its own Leiden communities
+    g0 = np.flatnonzero(model.subcluster_labels_ == 0)
+    sub = scipy.sparse.csr_matrix(model.graph_, dtype=np.float64)[g0][:, g0]
+    assert adjusted_rand_score(pieces[g0], leiden(sub, 1.0, h._seed)) == 1.0
+    with pytest.raises(ValueError, match="n_clusters"):
+        model.labels_at(top + 1)
+    with pytest.raises(ValueError, match="n_clusters"):
+        model.labels_at(0)
+    with pytest.raises(ValueError, match="n_clusters"):
+        model.labels_at(2.0)
+
+
+def test_hierarchy_of_centre_stage_reproduces_fit():
+    X, _ = _blobs(centers=4)
+    model = UEC(n_clusters=4, variant="comma", **FAST).fit(X)
+    np.testing.assert_array_equal(model.labels_at(4), model.labels_)
+    assert np.unique(model.labels_at(2)).size == 2
+
+
+def test_probabilities_are_the_own_cluster_share(fitted):
+    model, _, _ = fitted
+    G = model.graph_.toarray().astype(np.float64)
+    same = model.labels_[:, None] == model.labels_[None, :]
+    ref = (G * same).sum(1) / G.sum(1)
+    np.testing.assert_allclose(model.probabilities_, ref, rtol=1e-10)
+    assert model.probabilities_.min() >= 0 and model.probabilities_.max() <= 1
+
+
+def _noisy(seed, n_features=10, part=0):
+    """1,500 points of 4 blobs and 500 uniform points over their box; ``part`` 1 draws new
+    points of the same blobs and box."""
+    Xb, yb = make_blobs(3000, n_features=n_features, centers=4, random_state=seed)
+    Xb, yb = Xb[part::2], yb[part::2]
+    rng = np.random.RandomState(seed + 100 * part)
+    Xn = rng.uniform(Xb.min(0), Xb.max(0), size=(500, n_features))
+    X = np.vstack([Xb, Xn]).astype(np.float32)
+    return X, np.r_[np.zeros(1500, bool), np.ones(500, bool)], yb
+
+
+def test_outlier_scores_against_reference_and_noise_option():
+    X, noise, y = _noisy(0)
+    model = UEC(noise_threshold=0.5, random_state=0, n_jobs=1).fit(X)
+    # reference: distance to the n_neighbors-th neighbour (itself included), float64 brute force
+    D = np.sqrt(((X[:, None, :].astype(np.float64) - X[None, :, :]) ** 2).sum(-1))
+    r = np.sort(D, axis=1)[:, model.n_neighbors - 1]
+    n_comp, comp = scipy.sparse.csgraph.connected_components(model.graph_, directed=False)
+    ref = np.array([np.percentile(r[comp == q], 25) for q in range(n_comp)])
+    expected = np.clip(1 - ref[comp] / r, 0, 1)
+    np.testing.assert_allclose(model.outlier_scores_, expected, atol=1e-4)
+    assert np.array_equal(model.labels_ == -1, model.outlier_scores_ > 0.5)
+    assert (model.labels_[noise] == -1).mean() >= 0.9
+    assert (model.labels_[~noise] == -1).mean() <= 0.05
+    # the blobs are recovered apart from the noise (which may form a cluster of its own)
+    kept = model.labels_[:1500] >= 0
+    assert adjusted_rand_score(y[kept], model.labels_[:1500][kept]) > 0.99
+    # labels_at keeps the noise; predict marks far new points -1 and blob points not
+    assert np.array_equal(model.labels_at(2) == -1, model.labels_ == -1)
+    Xnew, noise_new, _ = _noisy(0, part=1)
+    pred = model.predict(Xnew)
+    assert (pred[noise_new] == -1).mean() >= 0.8 and (pred[~noise_new] == -1).mean() <= 0.1
+    # without the option every point keeps a label
+    plain = UEC(random_state=0, n_jobs=1).fit(X)
+    assert (plain.labels_ >= 0).all() and (plain.predict(Xnew) >= 0).all()
+
+
+@pytest.mark.parametrize("bad", [0, 1, -0.5, 1.5, "high"])
+def test_bad_noise_threshold(bad):
+    X, _ = _blobs(n=100)
+    with pytest.raises(ValueError, match="noise_threshold"):
+        UEC(noise_threshold=bad, **FAST).fit(X)
