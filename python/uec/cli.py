@@ -344,15 +344,16 @@ def _metric_kwds(text):
 
 def _check_metric(name):
     """A metric name the kNN search knows (scikit-learn's or pynndescent's), else one line."""
-    from sklearn.metrics.pairwise import _VALID_METRICS
+    from sklearn.neighbors import VALID_METRICS
 
-    if name in _VALID_METRICS:
+    brute = set(VALID_METRICS["brute"]) - {"precomputed"}  # X is data, not distances
+    if name in brute:
         return name
     from pynndescent.distances import named_distances
 
     if name in named_distances:
         return name
-    known = sorted(set(_VALID_METRICS) | set(named_distances))
+    known = sorted(brute | set(named_distances))
     raise CliError(f"--metric {name!r} is not a metric the kNN search knows; allowed: "
                    f"{', '.join(known)}", status=2)
 

@@ -136,9 +136,9 @@ def check_metric_kwds(metric, metric_kwds, X=None):
     if X is None or not kwds or not isinstance(metric, str):
         return kwds
     from sklearn.metrics import pairwise_distances
-    from sklearn.metrics.pairwise import _VALID_METRICS
+    from sklearn.neighbors import VALID_METRICS
 
-    if metric not in _VALID_METRICS:
+    if metric not in VALID_METRICS["brute"] or metric == "precomputed":
         return kwds  # a pynndescent-only metric: pynndescent checks its arguments
     rows = X[:2]
     rows = rows.toarray() if scipy.sparse.issparse(rows) else np.asarray(rows)
