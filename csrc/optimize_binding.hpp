@@ -22,6 +22,7 @@
 #include <string>
 #include <utility>
 
+#include "core/edges.hpp"
 #include "core/math.hpp"
 #include "cpu/epochs.hpp"
 
@@ -111,6 +112,13 @@ CArray<T> exact_array(const py::object& obj, const char* name, const char* dtype
 inline void check_params(const uec::EpochParams& p) {
   check_real(p.gamma, "gamma (repulsion_strength)", 0.0, false);
   check_real(p.negative_sample_rate, "negative_sample_rate", 0.0, true);
+  // Each due edge records about this many negatives per epoch (cpu/lanes.hpp keeps a block's
+  // updates): bounded so that the recorder's memory is too.
+  if (p.negative_sample_rate > uec::kMaxNegativeSampleRate) {
+    std::ostringstream os;
+    os << "negative_sample_rate must be <= " << uec::kMaxNegativeSampleRate << ", got " << p.negative_sample_rate;
+    fail(os.str());
+  }
   check_real(p.alpha, "alpha", 0.0, false);
   check_real(p.beta, "beta", 0.0, false);
   check_real(p.learning_rate, "learning_rate", 0.0, false);

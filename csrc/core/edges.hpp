@@ -17,6 +17,13 @@ namespace uec {
 // position of the head), the pull of the edge itself, or the push of a negative sample.
 enum CeKind : int { CE_REVERSE = 0, CE_FORWARD = 1, CE_NEGATIVE = 2 };
 
+// The most negative samples one due edge takes in one epoch. With the rates the bindings accept
+// (negative_sample_rate <= kMaxNegativeSampleRate) and the sampling state they advance, a take
+// asks for about the rate; the clamp only bounds crafted states and keeps the float-to-int
+// conversion defined.
+constexpr int kMaxNegativesPerTake = 1 << 16;
+constexpr float kMaxNegativeSampleRate = 1000.0f;
+
 // One CE update of the head at z (d floats, updated in place): base is z for CE_FORWARD and
 // CE_NEGATIVE and the head's epoch-start position for CE_REVERSE; other is the tail row.
 // The coefficient is ce_coeff's; a coincident pair moves nothing.
@@ -60,7 +67,14 @@ UEC_HD void edge_take(const GraphT& g, int64_t i, int64_t e, bool self_tail, con
   g.next_sample[e] += eps;
 
   const float eps_neg = eps / p.negative_sample_rate;
-  const int n_neg = static_cast<int>((ep1 - g.next_negative[e]) / eps_neg);
+  // Negatives due: the count is a float that a huge rate or a crafted state can push past
+  // int's range (the conversion would be undefined) or make NaN. Clamped in float first: at
+  // most kMaxNegativesPerTake (far above what a rate the bindings accept asks for), none when
+  // below one or NaN; every ordinary count converts exactly as before.
+  const float due = (ep1 - g.next_negative[e]) / eps_neg;
+  const int n_neg = due >= 1.0f ? (due < static_cast<float>(kMaxNegativesPerTake)
+                                       ? static_cast<int>(due) : kMaxNegativesPerTake)
+                                : 0;
   const uint32_t n_tail = static_cast<uint32_t>(g.n_tail);
   for (int q0 = 0; q0 < n_neg; q0 += 8) {
     for (int u = 0; u < 8; ++u) {

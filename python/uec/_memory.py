@@ -42,17 +42,64 @@ _EXACT_KNN_BYTES_PER_ENTRY = 100
 _NND_BYTES_PER_POINT = 800
 _NND_BYTES_PER_POINT_PER_TREE = 8
 _DENSE_SPECTRAL_CUTOFF = 1000
+# The compiled epochs (csrc/cpu/epochs.cpp, run_epochs) of a joint variant keep, for the whole
+# run, each point's u_k = a r^b for every centre (n x C doubles), and for "plus" with
+# target_power != 1 also log S_k (another n x C): with n = C = 12,000 that is 1.07 GiB each,
+# which the model left out (plus was estimated at 1.08 GiB and peaked at 2.21 GiB). Besides,
+# per block of points (at most 1,024 blocks of at least 256 points) the centre reductions'
+# partials, C (4 d + 2) + 1 doubles each; per thread a row scratch of 6 C doubles and the block
+# recorder of the CE updates (csrc/cpu/lanes.hpp): per due edge its two pulls and about
+# negative_sample_rate pushes, 8 bytes each.
+_JOINT_VARIANTS = ("comma", "light_plus", "plus")
+_BLOCK_MIN_POINTS = 256
+_MAX_BLOCKS = 1024
+# The merge of n_subclusters sub-clusters into n_clusters (uec.merge): the dense float64 matrix
+# of graph weight between sub-clusters, its symmetrised copy and a temporary (read off the code).
+_MERGE_DENSE_COPIES = 3
+# The graph stage (uec.community): igraph's graph is built from the upper triangle as Python int
+# pairs and a Python list of float weights (about 200 bytes per pair with igraph's own copy:
+# 100 per stored entry of the symmetric graph; read off the code).
+_LEIDEN_BYTES_PER_EDGE = 100
+
+
+def _epoch_blocks(n):
+    size = max(_BLOCK_MIN_POINTS, -(-n // _MAX_BLOCKS))
+    return size, (-(-n // size) if n else 0)
+
+
+def core_epoch_bytes(n, d, C, k, variant, target_power=2.0, negative_sample_rate=5, n_threads=1):
+    """Bytes the compiled epochs allocate on top of the state passed to them (which the
+    "optimiser state" part counts): the epoch-start snapshot of Z, the block recorder, and for
+    a joint variant the n x C caches and the centre partials."""
+    size, blocks = _epoch_blocks(n)
+    edges_per_block = _EDGES_PER_KNN_ENTRY * k * size
+    recorder = int(n_threads) * int(edges_per_block * (3 + float(negative_sample_rate)) * 8)
+    total = 4 * n * d + recorder  # snapshot of Z
+    if isinstance(variant, str) and variant in _JOINT_VARIANTS:
+        caches = 2 if variant == "plus" and float(target_power) != 1.0 else 1
+        partial = C * (4 * d + 2) + 1 + 8  # doubles, padded to whole cache lines
+        total += caches * 8 * n * C + 8 * blocks * partial + int(n_threads) * 8 * (6 * C + 3 * d)
+    return total
 
 
 def estimate_fit_memory(n_samples, n_features, *, n_neighbors, n_components, n_clusters,
                         nnz=None, knn_given=False, exact_knn=None, init="spectral",
-                        centre_init="kmeans", n_trees=None, x_allocated=False):
+                        centre_init="kmeans", n_trees=None, x_allocated=False, variant="ce",
+                        target_power=2.0, negative_sample_rate=5, n_threads=1,
+                        n_final_clusters=None, clustering=None):
     """Estimated peak memory of ``UEC.fit`` in bytes, and its parts (a dict, in bytes).
 
     ``nnz`` is the number of stored values when X is sparse (None: dense). With
     ``x_allocated`` the float32 copy of X is left out (it exists already when the check runs,
-    and the available memory has shrunk by it).
+    and the available memory has shrunk by it). ``n_clusters`` is the number of centres the
+    clustering term optimises (the sub-clusters); ``n_final_clusters`` the number they are
+    merged into (None: no merge). ``variant``, ``target_power``, ``negative_sample_rate`` and
+    ``n_threads`` size the compiled epochs' buffers (``core_epoch_bytes``); ``clustering``
+    ("graph" or "centres"; None: "graph" for variant "ce", else "centres") says which labelling
+    stage follows them.
     """
+    if clustering is None:
+        clustering = "graph" if variant == "ce" else "centres"
     n, f, k, d, C = (int(n_samples), int(n_features), int(n_neighbors), int(n_components),
                      int(n_clusters))
     if exact_knn is None:
@@ -104,6 +151,13 @@ def estimate_fit_memory(n_samples, n_features, *, n_neighbors, n_components, n_c
         stages["initial centres"] = 8 * ncv * n + 16 * n * C + 48 * edges
     else:  # k-means on Z (chunked Lloyd iterations, k-means++ trials), or an array
         stages["initial centres"] = 8 * n * (d + C + 4)
+    stages["epochs"] = core_epoch_bytes(n, d, C, k, variant, target_power, negative_sample_rate,
+                                        n_threads)
+    if clustering == "graph":
+        stages.pop("initial centres")  # no centres: Leiden on the graph
+        stages["graph clustering"] = _LEIDEN_BYTES_PER_EDGE * edges
+    elif n_final_clusters is not None and C > int(n_final_clusters):
+        stages["merge"] = _MERGE_DENSE_COPIES * 8 * C * C
 
     parts = dict(persistent)
     peak_stage = max(stages, key=stages.get)
@@ -200,3 +254,61 @@ def check_fit_memory(n_samples, n_features, **kwargs):
             f"the estimate is wrong for this machine."
         )
     return total
+
+
+def _input_size(X):
+    """(n_samples, n_features, nnz or None, whether fit's conversion copies X) read off X without
+    converting it, or None when X has no 2-D shape to read (a list: its conversion is the data
+    itself)."""
+    import numpy as np
+    import scipy.sparse
+
+    shape = getattr(X, "shape", None)
+    if shape is None or len(shape) != 2:
+        return None
+    n, f = int(shape[0]), int(shape[1])
+    if scipy.sparse.issparse(X):
+        copies = not (X.format == "csr" and X.dtype == np.float32 and X.has_canonical_format)
+        return n, f, int(X.nnz), copies
+    copies = not (isinstance(X, np.ndarray) and X.dtype == np.float32
+                  and X.flags.c_contiguous)
+    return n, f, None, copies
+
+
+def check_estimator_memory(est, X):
+    """The memory check of ``UEC.fit`` for X as given, before it is converted: a float64 array
+    (or memmap) is copied to float32 by the conversion, so the copy is counted here instead of
+    being made first (a 1.8 GiB copy of a memmap was made before the check ran). The estimate
+    covers the variant's core buffers (``core_epoch_bytes``). Parameters that are not valid
+    are left to the estimator's own checks (nothing is estimated then). Returns the estimate
+    (bytes) or None."""
+    size = _input_size(X)
+    if size is None:
+        return None
+    n, f, nnz, copies = size
+    if n < 1 or f < 1:
+        return None
+    try:
+        # a parameter the estimator refuses is reported by its own check, in its order (an
+        # out-of-range negative_sample_rate would otherwise be "estimated" first)
+        est._check_params(n)
+    except ValueError:
+        return None
+    try:
+        from . import _core
+
+        auto_k = getattr(est, "_auto_k", None)
+        n_sub = 1 if (auto_k is not None and auto_k()) else int(est._resolved_subclusters(n))
+        n_final = None if est.n_clusters is None else int(est.n_clusters)
+        kwargs = dict(
+            n_neighbors=int(est.n_neighbors), n_components=int(est.n_components),
+            n_clusters=n_sub, nnz=nnz, knn_given=est.knn is not None, init=est.init,
+            centre_init=est.centre_init, x_allocated=not copies, variant=str(est.variant),
+            target_power=float(est.target_power),
+            negative_sample_rate=float(est.negative_sample_rate),
+            n_threads=_core.resolve_threads(-1 if est.n_jobs is None else int(est.n_jobs)),
+            n_final_clusters=n_final, clustering=est._resolved_clustering(),
+        )
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        return None
+    return check_fit_memory(n, f, **kwargs)

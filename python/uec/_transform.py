@@ -65,7 +65,43 @@ def _index_lock(index):
 
 
 def query_training_neighbours(model, X, k, n_jobs):
-    """(indices, distances) of the k nearest training points of each row of X, rows sorted."""
+    """(indices, distances) of the k nearest training points of each row of X, rows sorted.
+
+    With a euclidean metric on dense data, rows far from the training data (``_knn.far_rows``:
+    X[450:460] * 1e18 gave the same wrong cluster for all ten, the float32 search and the
+    expanded float64 distances having no bits left to rank the training points) are searched
+    again in float64 by ``_knn.exact_far_query``, whose answer does not depend on the scale.
+    Distances beyond float32 are refused, naming X."""
+    from . import _knn
+
+    with np.errstate(over="ignore"):  # distances beyond float32 are reported below
+        indices, distances = _query_training_neighbours(model, X, k, n_jobs)
+    train = model._raw_data
+    metric_kwds = getattr(model, "metric_kwds", None) or {}
+    if (model.metric in _knn.EUCLIDEAN_METRICS and not metric_kwds
+            and not scipy.sparse.issparse(train) and not scipy.sparse.issparse(X)):
+        far = np.flatnonzero(_knn.far_rows(distances))
+        if far.size:
+            logger.debug("transform kNN: %d rows far from the training data searched in float64",
+                         far.size)
+            fi, fd = _knn.exact_far_query(train, X[far], k, squared=model.metric == "sqeuclidean")
+            indices, distances = np.array(indices, dtype=np.int32), np.array(distances, np.float64)
+            indices[far], distances[far] = fi, fd
+    distances = np.asarray(distances)
+    with np.errstate(over="ignore", invalid="ignore"):
+        d32 = distances.astype(np.float32)
+    if not np.isfinite(d32).all():
+        rows = np.flatnonzero(~np.isfinite(d32).all(axis=1))
+        top = float(np.max(distances[rows])) if np.isfinite(distances[rows]).all() else float("inf")
+        raise ValueError(
+            f"X has {rows.size} rows (first: {rows[0]}) whose distances to the training data "
+            f"({top:.3g}) exceed float32's range ({float(np.finfo(np.float32).max):.3g}); "
+            f"allowed: rows within it. Rescale X as the training data were scaled"
+        )
+    return np.ascontiguousarray(indices, dtype=np.int32), np.ascontiguousarray(d32)
+
+
+def _query_training_neighbours(model, X, k, n_jobs):
     index = getattr(model, "_knn_search_index", None)
     train = model._raw_data
     from ._knn import KnnGraphIndex
@@ -235,9 +271,11 @@ def neighbour_vote(model, X, n_threads=1, return_distances=False):
     """Cluster of each row of X by its training neighbours: the k = n_neighbors nearest training
     points (as ``transform`` finds them), each voting for its cluster (``labels_``) with its
     membership weight (``bipartite_memberships``); a tie, or weights that all underflowed, goes
-    to the nearest neighbour's cluster. Row by row: no random numbers, and a row's label does
-    not depend on the other rows of the call. ``return_distances``: also the (m, k) distances
-    to those neighbours."""
+    to the nearest neighbour's cluster, and so does a row whose neighbours are all at the same
+    distance to within ``_knn.FAR_RELATIVE_SPREAD`` (a point far outside the training data: its
+    weights are equal at float32 precision, a tie among points the float64 search still ranks).
+    Row by row: no random numbers, and a row's label does not depend on the other rows of the
+    call. ``return_distances``: also the (m, k) distances to those neighbours."""
     k = int(model.n_neighbors)
     m = X.shape[0]
     C = int(model.n_clusters_)
@@ -253,5 +291,8 @@ def neighbour_vote(model, X, n_threads=1, return_distances=False):
     score = np.bincount(flat, weights=weights.ravel(), minlength=m * C).reshape(m, C)
     nearest = votes_for[:, 0]
     best = score.max(axis=1)
-    labels = np.where(score[np.arange(m), nearest] >= best, nearest, score.argmax(axis=1))
+    from ._knn import far_rows
+
+    tie = (score[np.arange(m), nearest] >= best) | far_rows(distances)
+    labels = np.where(tie, nearest, score.argmax(axis=1))
     return (labels, distances) if return_distances else labels

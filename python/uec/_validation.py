@@ -74,3 +74,158 @@ def check_numeric_input(X, name="X"):
         if any(isinstance(v, (str, bytes, np.str_, np.datetime64)) for v in flat):
             raise ValueError(f"{name} is an object array holding text or dates: only numeric "
                              f"data (bool, integer, float) can be clustered; convert it first")
+
+
+# -- bounds on what can exhaust memory, overflow or diverge -------------------------------------
+
+# Each due edge takes about negative_sample_rate negative samples per epoch, and the core records
+# a block's updates before running them: the rate sizes that buffer (and the epoch's cost). The
+# compiled core refuses more, too (csrc/core/edges.hpp, kMaxNegativeSampleRate).
+MAX_NEGATIVE_SAMPLE_RATE = 1000
+# Z is (n_samples, n_components) and every kernel loops over the components; beyond this the
+# layout is no longer an embedding for clustering.
+MAX_COMPONENTS = 1024
+# Epoch counts: the core's schedule is an int and each epoch costs a pass over the graph.
+MAX_EPOCHS = 100_000
+# Step sizes and loss weights: the CE and KL steps are clipped, then scaled by
+# learning_rate * alpha (beta, centre_lr); larger scales throw points past float32's range
+# (learning_rate=1e30 gave NaN after the epochs).
+MAX_STEP_SCALE = 1000.0
+# |coordinates| of a given init or centre_init: squared distances between them must stay far
+# inside float32 (1e30 overflowed to infinity).
+MAX_INIT_MAGNITUDE = 1e6
+# Largest float32: distances, embeddings and weights are float32 in the core.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _bounded_real(name, value, high, why):
+    if value is not None and float(value) > high:
+        raise ValueError(f"{name}={value!r} is too large: allowed up to {high:g} ({why})")
+
+
+def check_curve(spread, min_dist):
+    """(a, b) of the embedding curve 1 / (1 + a d^(2b)) fitted to (spread, min_dist), as the
+    fit computes it, or ValueError naming both when the fit fails: curve_fit from a = b = 1
+    gives b < 0 (spread=1e-3, min_dist=0: b = -70.5, which the core refused only after the kNN
+    search and the initial layout), or a curve far from the target (spread=1e30 leaves a = b =
+    1), or an a that float32 cannot hold."""
+    import warnings
+
+    from .graph import find_ab_params
+
+    spread, min_dist = float(spread), float(min_dist)
+    a, b = find_ab_params(spread, min_dist)
+    ok = (np.isfinite(a) and np.isfinite(b) and a > 0.0 and b > 0.0
+          and np.float32(a) > 0.0 and np.isfinite(np.float32(a)) and b <= 64.0)
+    if ok:
+        x = np.linspace(0.0, 3.0 * spread, 300)
+        target = np.where(x < min_dist, 1.0, np.exp(-(x - min_dist) / spread))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            curve = 1.0 / (1.0 + a * x ** (2.0 * b))
+        # the default (1, 0.1) fits within 0.03, min_dist = spread within 0.10
+        ok = bool(np.all(np.isfinite(curve))) and float(np.max(np.abs(curve - target))) <= 0.2
+    if not ok:
+        raise ValueError(
+            f"spread={spread:g}, min_dist={min_dist:g}: the embedding curve 1 / (1 + a d^(2b)) "
+            f"cannot be fitted to them (got a={a:.4g}, b={b:.4g}); allowed: values for which it "
+            f"fits with a > 0 and b > 0, e.g. spread between 0.3 and 1000 with min_dist at most "
+            f"half of spread (the default is spread=1.0, min_dist=0.1)"
+        )
+    return a, b
+
+
+def _check_array_param(name, value, shape, what):
+    """A given init / centre_init array: the shape the fit expects (when known), finite, and
+    coordinates small enough that squared distances stay inside float32."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} has dtype {arr.dtype}: it must be a real-valued array")
+    if shape is not None and arr.shape != shape:
+        raise ValueError(f"{name} has shape {arr.shape}, expected {shape} ({what})")
+    if arr.size == 0:
+        return
+    big = float(np.max(np.abs(arr.astype(np.float64, copy=False))))
+    if not np.isfinite(big):
+        raise ValueError(f"{name} contains NaN or infinity: every coordinate must be finite")
+    if big > MAX_INIT_MAGNITUDE:
+        raise ValueError(
+            f"{name} has coordinates up to {big:.3g} in magnitude: allowed up to "
+            f"{MAX_INIT_MAGNITUDE:g} (squared distances between them must stay inside float32); "
+            f"rescale it (the built-in inits lie in [0, 10])"
+        )
+
+
+def check_limits(est, n_samples):
+    """Upper bounds on the parameters of ``UEC`` that size an allocation, overflow float32 or
+    make the optimisation diverge, checked before any stage runs; each message names the
+    parameter, its value and what is allowed. The lower bounds and types are checked by the
+    estimator's ``_check_params`` before this is called."""
+    nsr = est.negative_sample_rate
+    if int(nsr) > MAX_NEGATIVE_SAMPLE_RATE:
+        raise ValueError(
+            f"negative_sample_rate={nsr} is too large: allowed 1 to {MAX_NEGATIVE_SAMPLE_RATE} "
+            f"(each edge takes that many negative samples per epoch, recorded before they run; "
+            f"umap-learn's default is 5)"
+        )
+    if int(est.n_components) > MAX_COMPONENTS:
+        raise ValueError(
+            f"n_components={est.n_components} is too large: allowed 1 to {MAX_COMPONENTS}")
+    for name in ("n_epochs", "warmup_epochs", "min_joint_epochs"):
+        value = getattr(est, name)
+        if value is not None and int(value) > MAX_EPOCHS:
+            raise ValueError(f"{name}={value} is too large: allowed up to {MAX_EPOCHS}")
+    why = "steps are clipped, then scaled by it; larger scales overflow float32"
+    for name in ("learning_rate", "centre_lr", "alpha", "beta", "repulsion_strength"):
+        _bounded_real(name, getattr(est, name), MAX_STEP_SCALE, why)
+    check_curve(est.spread, est.min_dist)
+    d = int(est.n_components)
+    if not isinstance(est.init, str):
+        _check_array_param("init", est.init, (int(n_samples), d), "n_samples, n_components")
+    if not isinstance(est.centre_init, str):
+        n_sub = int(est._resolved_subclusters(int(n_samples)))
+        _check_array_param("centre_init", est.centre_init, (n_sub, d),
+                           "n_subclusters (n_clusters when it is None), n_components")
+
+
+def check_metric_rows(X, metric):
+    """Rows a metric is undefined on, refused before the kNN search: the correlation distance
+    divides by each row's standard deviation, so a constant row gives NaN (it was reported as
+    'the kNN distances of X overflow float32: rescale X', naming neither metric nor row)."""
+    if not (isinstance(metric, str) and metric == "correlation"):
+        return
+    import scipy.sparse
+
+    if scipy.sparse.issparse(X):
+        Xc = scipy.sparse.csr_matrix(X)
+        # a sparse row's max and min count its implicit zeros
+        constant = (Xc.max(axis=1).toarray() == Xc.min(axis=1).toarray()).ravel()
+    else:
+        A = np.asarray(X)
+        constant = np.all(A == A[:, :1], axis=1)
+    if constant.any():
+        rows = np.flatnonzero(constant)
+        shown = ", ".join(map(str, rows[:5])) + (" ..." if rows.size > 5 else "")
+        raise ValueError(
+            f"metric='correlation' is undefined for constant rows (zero variance), and X has "
+            f"{rows.size} (rows {shown}); allowed: rows with at least two different values. Drop "
+            f"those rows, or use another metric (e.g. 'cosine' or 'euclidean')"
+        )
+
+
+def check_unchanged_since_fit(est):
+    """transform / predict read n_clusters and n_components off the estimator: a value changed
+    by ``set_params`` after the fit (``predict`` then failed with an IndexError or a reshape
+    error from deep inside) is refused, naming the parameter."""
+    fitted = {"n_clusters": est.cluster_centers_.shape[0],
+              "n_components": est.embedding_.shape[1]}
+    for name, value in fitted.items():
+        now = getattr(est, name, None)
+        if now is None:  # chosen by the fit
+            continue
+        if isinstance(now, numbers.Integral) and int(now) == int(value):
+            continue
+        raise ValueError(
+            f"{name}={now!r} differs from the fitted model's {value} (set_params after fit?): "
+            f"allowed: {value}, the value it was fitted with; set it back, or fit again"
+        )

@@ -16,9 +16,10 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from . import _core
 from ._degenerate import warn_duplicates, warn_empty_clusters, warn_few_distinct
 from ._device import optimizer, resolve_device
-from ._memory import check_fit_memory
+from ._memory import check_estimator_memory, check_fit_memory
 from ._progress import EpochProgress, reports, stage
-from ._validation import check_choice, check_float, check_int, check_numeric_input
+from ._validation import (check_choice, check_float, check_int, check_limits, check_numeric_input,
+                          check_unchanged_since_fit)
 from .graph import build_graph, check_metric_kwds, epochs_per_sample, find_ab_params, knn_backend
 from .init import initial_centres, initial_embedding
 from .community import ClusterHierarchy, cluster_graph, estimate_n_clusters
@@ -357,6 +358,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
                 raise ValueError("n_jobs=0 is not allowed; use a positive count or -1 for all cores")
         if not isinstance(self.verbose, (bool, np.bool_, int)):
             raise ValueError(f"verbose={self.verbose!r} must be a bool")
+        check_limits(self, n_samples)  # upper bounds: memory, float32 range, divergence
         return resolve_device(self.device)
 
     def _seeded_threads(self):
@@ -405,6 +407,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         scipy sparse matrix (converted to float32 CSR; the kNN is searched on it directly, as
         umap-learn does)."""
         check_numeric_input(X)
+        check_estimator_memory(self, X)  # before X is converted (copied)
         X = check_array(X, dtype=np.float32, order="C", ensure_min_samples=2,
                         accept_sparse="csr", input_name="X")
         if scipy.sparse.issparse(X) and not X.has_canonical_format:
@@ -719,6 +722,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def _check_new(self, X):
         check_is_fitted(self, "embedding_")
+        check_unchanged_since_fit(self)
         if not hasattr(self, "_raw_data"):
             raise ValueError("this UEC was fitted without keeping its training data; refit it to "
                              "use transform/predict")

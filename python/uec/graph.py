@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse
 
 from . import _knn
+from ._validation import check_metric_rows
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +191,7 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
     if not scipy.sparse.issparse(X):
         X = np.asarray(X)
     metric_kwds = check_metric_kwds(metric, metric_kwds, X)
+    check_metric_rows(X, metric)
     n = X.shape[0]
     k = _check_n_neighbors(n_neighbors, n)
     if exact is None:
@@ -229,12 +231,14 @@ def nearest_neighbors(X, n_neighbors, metric="euclidean", random_state=None, n_j
 
         n_trees = min(64, 5 + int(round(n**0.5 / 20.0)))
         n_iters = max(5, int(round(np.log2(n))))
+        # the index's search graph needs a floor of neighbours (uec._knn.SEARCH_MIN_DEGREE)
+        k_index = min(n, max(k, _knn.SEARCH_MIN_DEGREE))
         index = pynndescent.NNDescent(
-            X, n_neighbors=k, metric=metric, metric_kwds=metric_kwds or None, random_state=random_state,
-            n_trees=n_trees, n_iters=n_iters,
+            X, n_neighbors=k_index, metric=metric, metric_kwds=metric_kwds or None,
+            random_state=random_state, n_trees=n_trees, n_iters=n_iters,
             max_candidates=60, low_memory=True, n_jobs=n_jobs, compressed=False, verbose=False,
         )
-        indices, distances = index.neighbor_graph
+        indices, distances = (np.asarray(a)[:, :k] for a in index.neighbor_graph)
         logger.debug("NN-descent kNN: n=%d k=%d metric=%s trees=%d iters=%d", n, k, metric, n_trees, n_iters)
         if np.any(indices < 0):
             logger.warning("NN-descent found fewer than %d neighbours for some points", k)
@@ -321,11 +325,13 @@ def validate_knn(knn, n_samples, n_neighbors):
         raise ValueError(
             f"knn indices must lie in [0, {n_samples}), got {indices[r, c]} at row {r}, column {c}"
         )
-    bad = ~np.isfinite(distances) | (distances < 0)
+    # float32 is what the graph is built in: 1e39 is finite here and infinite there
+    bad = ~np.isfinite(distances) | (distances < 0) | (distances > _FLOAT32_MAX)
     if bad.any():
         r, c = np.argwhere(bad)[0]
         raise ValueError(
-            f"knn distances must be finite and non-negative, got {distances[r, c]} at row {r}, column {c}"
+            f"knn distances must be finite and non-negative, at most {float(_FLOAT32_MAX):.4g} "
+            f"(float32), got {distances[r, c]} at row {r}, column {c}"
         )
     return (
         np.ascontiguousarray(indices, dtype=np.int32),
