@@ -401,3 +401,45 @@ def test_a_float32_array_is_not_counted_twice(monkeypatch):
     assert seen == [True, False, False]
     # invalid parameters are left to the estimator's own checks
     assert _memory.check_estimator_memory(UEC("three"), X) is None
+
+
+# -- AutoEncoder.load: sizes against the saved weights before allocating -----------------------
+
+
+def test_autoencoder_load_checks_sizes_before_allocating(tmp_path, monkeypatch):
+    torch = pytest.importorskip("torch")
+    from uec.autoencoder import _FORMAT, _FORMAT_VERSION, AutoEncoder
+
+    params = AutoEncoder(hidden_dims=[60000], n_components=2).get_params()
+    params["hidden_dims"] = [60000]
+    small = {"0.weight": torch.zeros(4, 784), "0.bias": torch.zeros(4),
+             "2.weight": torch.zeros(2, 4), "2.bias": torch.zeros(2)}
+    state = {"format": _FORMAT, "version": _FORMAT_VERSION, "params": params,
+             "n_features_in": 60000, "loss_curve": [1.0], "encoder": small, "decoder": small}
+    path = tmp_path / "crafted.pt"
+    torch.save(state, path)
+
+    def no_build(*args, **kwargs):
+        raise AssertionError("the networks were allocated before the sizes were checked")
+
+    monkeypatch.setattr(AutoEncoder, "_build", no_build)
+    # hidden_dims=[60000] with 60000 features tried to allocate 14 GB on load
+    with pytest.raises(ValueError, match=r"hidden_dims=\[60000\], n_features_in=60000 and "
+                                         r"n_components=2 need encoder weights 0.weight of shape "
+                                         r"\(60000, 60000\), but the file holds \(4, 784\)"):
+        AutoEncoder.load(path)
+    state["n_features_in"] = -3
+    torch.save(state, path)
+    with pytest.raises(ValueError, match="n_features_in=-3 must be a positive integer"):
+        AutoEncoder.load(path)
+
+
+def test_autoencoder_load_of_a_saved_model_still_works(tmp_path):
+    pytest.importorskip("torch")
+    from uec.autoencoder import AutoEncoder
+
+    X = np.random.default_rng(0).uniform(size=(64, 12)).astype(np.float32)
+    ae = AutoEncoder(hidden_dims=(8, 6), n_components=3, n_epochs=1, random_state=0,
+                     device="cpu").fit(X)
+    ae.save(tmp_path / "ae.pt")
+    np.testing.assert_array_equal(AutoEncoder.load(tmp_path / "ae.pt").transform(X), ae.transform(X))

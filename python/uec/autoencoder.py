@@ -427,7 +427,12 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
             params["device"] = device
         model = cls(**params)
         hidden, dev = model._check_params()
-        n_features = int(state["n_features_in"])
+        n_features = state.get("n_features_in")
+        if (isinstance(n_features, (bool, np.bool_)) or not isinstance(n_features, numbers.Integral)
+                or n_features < 1):
+            raise ValueError(f"{path!s}: n_features_in={n_features!r} must be a positive integer")
+        n_features = int(n_features)
+        _check_saved_shapes(path, state, n_features, hidden, int(model.n_components))
         encoder, decoder = model._build(n_features, hidden, torch.device("cpu"), 0)
         encoder.load_state_dict(state["encoder"])
         decoder.load_state_dict(state["decoder"])
@@ -446,3 +451,39 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         model.device_ = str(dev)
         model.timings_ = {}
         return model
+
+
+def _layer_shapes(dims):
+    """{state_dict key: shape} of ``mlp(dims)``: a Linear at every even index of the Sequential
+    (ReLUs in between)."""
+    shapes = {}
+    for i, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
+        shapes[f"{2 * i}.weight"] = (int(fan_out), int(fan_in))
+        shapes[f"{2 * i}.bias"] = (int(fan_out),)
+    return shapes
+
+
+def _check_saved_shapes(path, state, n_features, hidden, n_components):
+    """The networks ``load`` is about to build must have exactly the weights the file holds:
+    the sizes in its configuration (hidden_dims, n_features_in, n_components) are compared with
+    the tensors it carries before anything is allocated, so a crafted file cannot ask for more
+    memory than its own size (hidden_dims=[60000] tried to allocate 14 GB on load)."""
+    want = {
+        "encoder": _layer_shapes((n_features, *hidden, n_components)),
+        "decoder": _layer_shapes((n_components, *reversed(hidden), n_features)),
+    }
+    for part, shapes in want.items():
+        saved = state.get(part)
+        if not isinstance(saved, dict):
+            raise ValueError(f"{path!s} has no {part} weights: not a file written by AutoEncoder.save")
+        got = {k: tuple(getattr(v, "shape", ())) for k, v in saved.items()}
+        if got != shapes:
+            first = next((k for k in shapes if got.get(k) != shapes[k]), None) or next(
+                k for k in got if k not in shapes)
+            raise ValueError(
+                f"{path!s}: hidden_dims={list(hidden)}, n_features_in={n_features} and "
+                f"n_components={n_components} need {part} weights {first} of shape "
+                f"{shapes.get(first)}, but the file holds {got.get(first)}; allowed: sizes that "
+                f"match the weights saved with them (the file is damaged or was not written by "
+                f"AutoEncoder.save)"
+            )
