@@ -443,3 +443,87 @@ def test_autoencoder_load_of_a_saved_model_still_works(tmp_path):
                      device="cpu").fit(X)
     ae.save(tmp_path / "ae.pt")
     np.testing.assert_array_equal(AutoEncoder.load(tmp_path / "ae.pt").transform(X), ae.transform(X))
+
+
+# -- property: extreme values of every numeric parameter -----------------------------------------
+
+hypothesis = pytest.importorskip("hypothesis")
+from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_N = 30
+_HUGE_INT = [10**6, 10**9, 2**31, 2**63]
+_REAL_EXTREMES = [0.0, -1.0, 5e-324, 1e-300, 1e300, 1.7e308, float("inf"), float("-inf"), float("nan")]
+# each parameter: typical values, its bounds and just past them, and extremes of its type
+NUMERIC = {
+    "n_clusters": [1, 2, 3, _N, _N + 1, 0, -1, 2.5, True] + _HUGE_INT,
+    "n_subclusters": [None, 3, 9, _N, _N + 1, 0] + _HUGE_INT,
+    "n_components": [1, 2, 3, 5, 1024, 1025, 0, -1] + _HUGE_INT,
+    "n_neighbors": [2, 3, _N - 1, _N, 1, 0] + _HUGE_INT,
+    "min_dist": [0.0, 0.01, 0.5, 0.99, 1.0] + _REAL_EXTREMES,
+    "spread": [0.3, 1.0, 3.0, 1000.0, 1e-3] + _REAL_EXTREMES,
+    "alpha": [1e-3, 1.0, 1000.0, 1000.5] + _REAL_EXTREMES,
+    "beta": [1e-3, 1.0, 1000.0, 1000.5] + _REAL_EXTREMES,
+    "target_power": [0.5, 1.0, 2.0, 10.0, 10.5] + _REAL_EXTREMES,
+    "n_epochs": [None, 1, 2, 5, 20000, 100_001, 0, -1] + _HUGE_INT,
+    "warmup_epochs": [None, 0, 1, 4, 19999, 100_001, -1] + _HUGE_INT,
+    "learning_rate": [1e-3, 1.0, 1000.0, 1000.5, 1e30] + _REAL_EXTREMES,
+    "centre_lr": [1e-3, 1.0, 1000.0, 1000.5, 1e30] + _REAL_EXTREMES,
+    "negative_sample_rate": [1, 5, 1000, 1001, 0, -1, 2.5] + _HUGE_INT,
+    "repulsion_strength": [1e-3, 1.0, 1000.0, 1000.5] + _REAL_EXTREMES,
+    "tol": [1e-3, 0.5, 1.0, 1.5] + _REAL_EXTREMES,
+    "min_joint_epochs": [0, 1, 10, 20000, 100_001, -1] + _HUGE_INT,
+    "n_jobs": [1, 2, -1, -2, 1024, 1025, 0, -(10**6)] + _HUGE_INT,
+}
+CHOICES = {
+    "variant": ["ce", "comma", "plus", "light_plus"],
+    "centre_update": ["fixed_point", "gradient", "mean"],
+    "clip": ["norm", "umap", "scaled"],
+    "lr_schedule": ["linear", "step"],
+    "init": ["spectral", "pca", "random"],
+    "centre_init": ["kmeans", "random"],
+}
+
+
+@st.composite
+def extreme_params(draw):
+    names = draw(st.lists(st.sampled_from(sorted(NUMERIC)), min_size=1, max_size=3, unique=True))
+    params = {name: draw(st.sampled_from(NUMERIC[name])) for name in names}
+    for name, values in CHOICES.items():
+        if draw(st.booleans()):
+            params[name] = draw(st.sampled_from(values))
+    return params
+
+
+def _finite_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+@settings(max_examples=120, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(params=extreme_params())
+def test_extreme_parameters_fit_or_name_the_parameter(params):
+    # the test's own time budget (not a limit of the library): epochs x negatives per edge
+    epochs = params.get("n_epochs", 5)
+    rate = params.get("negative_sample_rate", 5)
+    if _finite_number(epochs) and _finite_number(rate) and epochs and rate:
+        assume(abs(epochs) * (abs(rate) + 2) <= 3 * 10**5 or abs(epochs) > 100_000
+               or abs(rate) > 1000)
+    X, _ = make_blobs(_N, n_features=3, centers=3, random_state=0)
+    kw = dict(n_clusters=3, n_epochs=5, random_state=0, n_jobs=1)
+    kw.update(params)
+    model = UEC(**kw)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(X)
+    except ValueError as exc:
+        named = [name for name in params if name in str(exc)]
+        assert named, f"{exc!s} names none of {sorted(params)}"
+        return
+    assert np.isfinite(model.embedding_).all()
+    assert np.isfinite(model.cluster_centers_).all()
+    labels = model.labels_
+    assert labels.shape == (_N,) and labels.min() >= -1
+    assert np.isfinite(model.transform(X[:4])).all()
+    assert model.predict(X[:4]).shape == (4,)
