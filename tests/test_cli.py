@@ -132,9 +132,12 @@ def _failures(d, tmp):
         (["fit", d / "X.npy", "--key", "X", "--n-clusters", "3", *ok], ".npz files only", 2),
         (["fit", d / "X.npy", "--labels", d / "y_short.npy", "--n-clusters", "3", *ok],
          "299 labels for 300 data rows", 1),
-        (["fit", d / "X.npy", "--n-clusters", "three", *ok], "invalid int value: 'three'", 2),
+        (["fit", d / "X.npy", "--n-clusters", "three", *ok], "'three' is not an integer or 'auto'", 2),
         (["fit", d / "X.npy", "--n-clusters", "3"], "required: --out", 2),
-        (["fit", d / "X.npy", *ok], "required: --n-clusters", 2),
+        (["fit", d / "X.npy", "--labels-at", "2,x", *ok], "'x' in '2,x' is not an integer", 2),
+        (["fit", d / "X.npy", "--n-clusters", "3", "--labels-at", "5000", *ok],
+         "--labels-at 5000: n_clusters=5000 must be between 1 and", 1),
+        (["fit", d / "X.npy", "--noise-threshold", "2", *ok], "noise_threshold=2.0 must be", 1),
         (["fit", d / "X.npy", "--n-clusters", "3", "--variant", "best", *ok], "invalid choice", 2),
         (["fit", d / "X.npy", "--n-clusters", "3", "--bogus", *ok], "unrecognized arguments", 2),
         (["fit", d / "X.npy", "--n-clusters", "500", *ok], "n_clusters=500 must be <= n_samples=300", 1),
@@ -321,3 +324,24 @@ def test_writer_refuses_links_and_existing_files(tmp_path):
     assert (out / "labels.csv").read_text() == "id,label\n"
     with pytest.raises(CliError, match="exists; pass --overwrite"):
         _Writer(out, overwrite=False).text("labels.csv", "x")
+
+
+def test_fit_without_n_clusters_and_with_labels_at(data, tmp_path):
+    """No --n-clusters: the count is chosen from the data as UEC() does; --labels-at writes
+    the hierarchy's partitions, equal to labels_at of the same fit in this process."""
+    d, X, _ = data
+    out = tmp_path / "auto"
+    args = ["--n-epochs", "30", "--random-state", "3", "--n-jobs", "1", "--no-plot"]
+    res = run_cli("fit", d / "X.npy", "--out", out, "--labels-at", "2,4,3", "--noise-threshold",
+                  "0.6", *args)
+    assert res.returncode == 0, res.stderr
+    model = UEC(n_epochs=30, random_state=3, n_jobs=1, noise_threshold=0.6).fit(X)
+    assert "clusters (chosen from the data)" in res.stdout
+    np.testing.assert_array_equal(np.load(out / "labels.npy"), model.labels_)
+    for k in (2, 3, 4):
+        np.testing.assert_array_equal(np.load(out / f"labels_k{k}.npy"), model.labels_at(k))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_clusters"] == model.n_clusters_
+    assert summary["noise_points"] == int((model.labels_ < 0).sum())
+    assert sum(summary["cluster_sizes"]) + summary["noise_points"] == X.shape[0]
+    assert "labels_k2.npy" in summary["files"]

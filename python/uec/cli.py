@@ -1,6 +1,6 @@
 """The ``uec`` command line (also ``python -m uec``).
 
-    uec fit DATA --n-clusters K --out DIR [--variant V] [--labels LABELS] [--key KEY] ...
+    uec fit DATA --out DIR [--n-clusters K] [--labels-at K,...] [--labels LABELS] ...
     uec demo [--variant V] [--seed S]
 
 DATA and LABELS are .npy, .npz or .csv files (.tsv and .txt too: tab- or blank-separated).
@@ -358,8 +358,29 @@ def _check_metric(name):
                    f"{', '.join(known)}", status=2)
 
 
+def _cluster_count(text):
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer or 'auto'") from None
+
+
+def _cluster_counts(text):
+    counts = []
+    for part in text.split(","):
+        try:
+            counts.append(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{part!r} in {text!r} is not an integer (expected K or K1,K2,...)") from None
+    return list(dict.fromkeys(counts))
+
+
 def _outputs(args, with_ids):
     names = ["labels.npy", "embedding.npy", "centres.npy"]
+    names += [f"labels_k{k}.npy" for k in args.labels_at]
     if with_ids:
         names += ["ids.npy", "labels.csv"]
     if not args.no_plot:
@@ -477,7 +498,8 @@ def _fit(args) -> int:
     from . import UEC, __version__  # after the input checks: scikit-learn takes a while to import
     from .metrics import evaluate
 
-    model = UEC(n_clusters=args.n_clusters, variant=args.variant, n_components=args.n_components,
+    model = UEC(n_clusters=args.n_clusters, noise_threshold=args.noise_threshold,
+                variant=args.variant, n_components=args.n_components,
                 n_subclusters=args.n_subclusters, warmup_epochs=args.warmup_epochs,
                 n_neighbors=args.n_neighbors, metric=args.metric, metric_kwds=metric_kwds,
                 min_dist=args.min_dist, n_epochs=args.n_epochs,
@@ -485,12 +507,20 @@ def _fit(args) -> int:
     t0 = time.perf_counter()
     model.fit(X)
     t_fit = time.perf_counter() - t0
+    partitions = {}  # before anything is written: a k the hierarchy lacks fails cleanly
+    for k in args.labels_at:
+        try:
+            partitions[k] = model.labels_at(k)
+        except ValueError as exc:
+            raise CliError(f"--labels-at {k}: {exc}") from None
 
     out.mkdir(parents=True, exist_ok=True)
     writer = _Writer(out, args.overwrite)
     writer.npy("labels.npy", model.labels_)
     writer.npy("embedding.npy", model.embedding_)
     writer.npy("centres.npy", model.cluster_centers_)
+    for k, other in partitions.items():
+        writer.npy(f"labels_k{k}.npy", other)
     if with_ids:
         writer.npy("ids.npy", ids)
         id_name = taken["--id-column"][1] or "id"
@@ -523,7 +553,10 @@ def _fit(args) -> int:
         "threads": int(_core.resolve_threads(-1 if args.n_jobs is None else args.n_jobs)),
         "times_s": {"load": t_load, **{k: float(v) for k, v in model.timings_.items()},
                     "fit_total": t_fit},
-        "cluster_sizes": np.bincount(model.labels_, minlength=model.n_clusters).tolist(),
+        "n_clusters": int(model.n_clusters_),
+        "cluster_sizes": np.bincount(model.labels_[model.labels_ >= 0],
+                                     minlength=model.n_clusters_).tolist(),
+        "noise_points": int((model.labels_ < 0).sum()),
         "scores": scores,
         "plot": plot,
         "files": writer.written + ["summary.json"],
@@ -531,7 +564,11 @@ def _fit(args) -> int:
     writer.text("summary.json", json.dumps(summary, indent=2) + "\n")
 
     line = (f"UEC ({args.variant}): {X.shape[0]} points x {X.shape[1]} features, "
-            f"{model.n_clusters} clusters, {model.n_iter_} epochs, fit {t_fit:.2f} s")
+            f"{model.n_clusters_} clusters"
+            + (" (chosen from the data)" if args.n_clusters is None else "")
+            + (f", {int((model.labels_ < 0).sum())} noise points"
+               if args.noise_threshold is not None else "")
+            + f", {model.n_iter_} epochs, fit {t_fit:.2f} s")
     if scores is not None:
         line += f"\n  ACC {scores['acc']:.3f}  NMI {scores['nmi']:.3f}  ARI {scores['ari']:.3f}"
     sys.stdout.write(line + f"\n  wrote {', '.join(writer.written)} to {out}\n")
@@ -589,7 +626,13 @@ def build_parser():
                     "embedding.png (with matplotlib) and summary.json to --out.",
     )
     fit.add_argument("data", metavar="DATA", help="data file: .npy, .npz or .csv (n_samples x n_features)")
-    fit.add_argument("--n-clusters", type=int, required=True, metavar="K")
+    fit.add_argument("--n-clusters", type=_cluster_count, default=None, metavar="K",
+                     help="number of clusters (default: chosen from the data; 'auto' alike)")
+    fit.add_argument("--labels-at", type=_cluster_counts, default=[], metavar="K[,K...]",
+                     help="also write labels_kK.npy: the fitted hierarchy's partition into K "
+                          "clusters, for each K (no refit)")
+    fit.add_argument("--noise-threshold", type=float, default=None, metavar="T",
+                     help="label points whose outlier score exceeds T (0 < T < 1) as -1")
     fit.add_argument("--out", required=True, metavar="DIR",
                      help="output directory (created; checked before the fit)")
     fit.add_argument("--variant", default=DEFAULT_VARIANT, choices=VARIANTS)
