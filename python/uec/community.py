@@ -26,6 +26,7 @@ __all__ = ["leiden", "modularity", "communities", "cluster_graph", "estimate_n_c
 MAX_RESOLUTION = 1e6
 BISECTION_STEPS = 40
 LEIDEN_ITERATIONS = 2  # igraph's default; iterating until stable costs 5x on MNIST
+SPLIT_ITERATIONS = 1  # labels_at above the fit's groups: one pass splits each group
 
 
 def _igraph(graph):
@@ -49,7 +50,7 @@ def _seed(random_state):
     return int(random_state.randint(0, 2**31 - 1))
 
 
-def leiden(graph, resolution=1.0, random_state=None, *, _g=None):
+def leiden(graph, resolution=1.0, random_state=None, *, n_iterations=LEIDEN_ITERATIONS, _g=None):
     """Leiden partition maximising modularity at ``resolution`` (igraph, ``LEIDEN_ITERATIONS``
     iterations).
 
@@ -67,7 +68,7 @@ def leiden(graph, resolution=1.0, random_state=None, *, _g=None):
     try:
         part = g.community_leiden(objective_function="modularity", weights="weight",
                                   resolution=float(resolution),
-                                  n_iterations=LEIDEN_ITERATIONS)
+                                  n_iterations=int(n_iterations))
     finally:
         igraph.set_random_number_generator(random)
     return np.asarray(part.membership, dtype=np.intp)
@@ -197,7 +198,8 @@ class ClusterHierarchy:
     the groups by the fit's own rule (``uec.merge.merge_subclusters``, from the group weights
     stored once), so that at the fitted k it gives the fitted labels. For more clusters than
     groups, each group is first split into its own Leiden communities (resolution 1 of the
-    graph restricted to the group: computed once, at the first such call), and the pieces are
+    graph restricted to the group, one Leiden iteration: computed once, at the first such
+    call), and the pieces are
     merged back within their group, greedily by modularity gain (pairs that share graph weight
     first); ``labels_at(k)`` then undoes the last merges of that sequence, so the partitions
     above the number of groups are nested in each other and in the groups.
@@ -264,7 +266,7 @@ class ClusterHierarchy:
             idx = np.flatnonzero(groups == g)
             sub = G[idx][:, idx]
             if idx.size > 2 and sub.nnz:
-                local = leiden(sub, 1.0, self._seed)
+                local = leiden(sub, 1.0, self._seed, n_iterations=SPLIT_ITERATIONS)
             else:
                 local = np.zeros(idx.size, dtype=np.intp)
             pieces[idx] = local + len(parent)
