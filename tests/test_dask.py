@@ -88,6 +88,23 @@ def test_fit_on_all_rows_equals_in_memory_fit(est, data):
     np.testing.assert_array_equal(est.sample_indices_, np.arange(2000))
     assert est.n_features_in_ == 10 and est.cluster_centers_.shape == (6, 2)
     assert set(est.timings_) == {"sample", "fit"}
+    assert est.n_clusters_ == 6
+
+
+def test_unknown_k_on_the_sample_and_noise_in_predict(data):
+    """n_clusters=None (the default, as UEC's): the count is chosen on the sample; with
+    noise_threshold the tasks' labels are the in-memory model's, -1 included."""
+    Xtr, Xte = data
+    params = {**PARAMS, "n_clusters": None, "noise_threshold": 0.5}
+    fitted = ud.DaskUEC(**params, sample_size=None, batch_size=BATCH).fit(
+        da.from_array(Xtr, chunks=700))
+    ref = UEC(**params).fit(Xtr)
+    assert ud.DaskUEC().n_clusters is None
+    assert fitted.n_clusters_ == ref.n_clusters_
+    far = np.vstack([Xte[:200], Xte[:50] * 50.0]).astype(Xte.dtype)
+    labels = fitted.predict(da.from_array(far, chunks=100)).compute()
+    np.testing.assert_array_equal(labels, ref.predict(far))
+    assert (labels[200:] == -1).all()
 
 
 def test_predict_transform_equal_in_memory_whatever_the_chunking(est, data):

@@ -248,3 +248,24 @@ def test_connectivity_draws_the_graph_edges(model):
         connectivity_figure(model, max_edges=0)
     with pytest.raises(ValueError, match="needs the graph"):
         connectivity_figure(model.embedding_)
+
+
+def test_noise_points_of_a_fit_are_grey_and_named_in_the_legend():
+    from sklearn.datasets import make_blobs
+
+    from uec.plot import NOISE_COLOUR
+
+    Xb, _ = make_blobs(600, n_features=10, centers=3, random_state=0)
+    Xn = np.random.RandomState(0).uniform(Xb.min(0), Xb.max(0), size=(150, 10))
+    m = UEC(noise_threshold=0.5, n_epochs=40, random_state=0, n_jobs=1).fit(np.vstack([Xb, Xn]))
+    assert (m.labels_ == -1).sum() > 100
+    fig, ax = plt.subplots()
+    try:
+        plot_embedding(m, ax=ax)
+        _, faces = _colour_of_points(ax)
+        grey = np.all(np.isclose(faces[:, :3], NOISE_COLOUR[:3]), axis=1)
+        np.testing.assert_array_equal(grey, m.labels_ == -1)
+        assert "noise" in [t.get_text() for t in ax.get_legend().get_texts()]
+        assert f"({m.n_clusters_} clusters)" in ax.get_title()
+    finally:
+        plt.close(fig)

@@ -494,6 +494,8 @@ class DaskUEC(ClusterMixin, TransformerMixin, BaseEstimator):
     sample_indices_ : ndarray (m,) int64
         Global row positions of the sample, sorted.
     cluster_centers_ : ndarray (n_clusters, n_components) float32
+    n_clusters_ : int
+        The model's number of clusters (chosen on the sample when ``n_clusters`` is None).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Column names, when X was a DataFrame (predict then requires the same columns).
@@ -501,7 +503,7 @@ class DaskUEC(ClusterMixin, TransformerMixin, BaseEstimator):
         Seconds spent gathering the sample and fitting.
     """
 
-    def __init__(self, n_clusters=8, *, sample_size=DEFAULT_SAMPLE_SIZE,
+    def __init__(self, n_clusters=None, *, sample_size=DEFAULT_SAMPLE_SIZE,
                  batch_size=DEFAULT_BATCH_SIZE, **params):
         unknown = sorted(set(params) - set(_UEC_DEFAULTS))
         if unknown:
@@ -524,6 +526,7 @@ class DaskUEC(ClusterMixin, TransformerMixin, BaseEstimator):
         est.model_ = model
         est.n_features_in_ = int(model.n_features_in_)
         est.cluster_centers_ = model.cluster_centers_
+        est.n_clusters_ = int(model.n_clusters_)
         est.sample_indices_ = np.arange(model.embedding_.shape[0], dtype=np.int64)
         est.timings_ = {}
         return est
@@ -555,6 +558,7 @@ class DaskUEC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.model_ = model
         self.sample_indices_ = idx
         self.cluster_centers_ = model.cluster_centers_
+        self.n_clusters_ = int(model.n_clusters_)
         self.n_features_in_ = int(rows.shape[1])
         self.timings_ = {"sample": t_sample, "fit": t_fit}
         return self
