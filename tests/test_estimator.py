@@ -144,7 +144,7 @@ def test_user_arrays_for_init_and_centres():
     model = UEC(n_clusters=3, variant="comma", n_subclusters=6, centre_init=M6, n_epochs=30,
                 random_state=0).fit(X)
     assert model.subcluster_centers_.shape == (6, 2)
-    with pytest.raises(ValueError, match=r"shape \(3, 2\) is not valid; expected shape \(6, 2\)"):
+    with pytest.raises(ValueError, match=r"centre_init has shape \(3, 2\), expected \(6, 2\)"):
         UEC(n_clusters=3, variant="comma", n_subclusters=6, centre_init=M0, n_epochs=30).fit(X)
 
 
