@@ -16,6 +16,14 @@ For each set: the true k, each method's count k_found (mean over seeds), the sha
 with |k_found - k| / k <= 0.25, and ARI; then the means over the sets. For uec-auto also the
 seconds of ``labels_at(k)`` for every k from 2 to 3 x k_found, against the fit's seconds.
 
+Part ``criteria`` (not run by default): the rule that chooses the count, compared on the
+graph UEC builds for each set and seed (``uec.graph.build_graph``, 15 neighbours): the count
+of Leiden communities at resolution 1 (modularity's optimum), the eigengap of the graph
+between those communities (the default, ``uec.community.estimate_n_clusters``), and the same
+eigengap between the communities each of them splits into (bounded by the first count); each
+count is then clustered by ``uec.community.cluster_graph`` and scored by ARI, with the
+leave-one-set-out check of the choice among the three.
+
 Part ``noise``: 1,500 points of 4 blobs (``make_blobs``, 2-d and 10-d) plus 500 points
 uniform over their bounding box, seeds 0 1 2: the share of the noise points and of the blob
 points each method labels -1 (UEC with ``noise_threshold=0.5``; HDBSCAN and EVoC with their
@@ -117,8 +125,80 @@ def k_summary(results):
              "| mean ARI |", "|---|---|---|"]
     for m in METHODS:
         stats = [s for s in (_stats(e, m) for e in results.values()) if s is not None]
+        if not stats:
+            lines.append(f"| {m} | no runs | - |")
+            continue
         lines.append(f"| {m} | {sum(s['within'] for s in stats):.2f} of {len(stats)} | "
                      f"{np.mean([s['ari'] for s in stats]):.3f} |")
+    return "\n".join(lines)
+
+
+def _criteria_counts(graph, seed):
+    import scipy.sparse
+    import scipy.sparse.csgraph
+
+    from uec.community import ClusterHierarchy, leiden, spectral_count
+    from uec.merge import _group_weights
+
+    G = scipy.sparse.csr_matrix(graph, dtype=np.float64)
+    labels = leiden(G, 1.0, seed)
+    c = int(labels.max()) + 1
+    n_comp = scipy.sparse.csgraph.connected_components(G, directed=False)[0]
+    eigengap = spectral_count(_group_weights(labels, G, c), floor=n_comp)
+    h = ClusterHierarchy(labels, G, seed)
+    h._split()
+    pieces = h.piece_labels
+    finer = min(c, spectral_count(_group_weights(pieces, G, int(pieces.max()) + 1),
+                                  floor=n_comp))
+    return {"modularity optimum": c, "eigengap (default)": eigengap,
+            "eigengap of the split communities": finer}
+
+
+def part_criteria(sets, seeds):
+    from uec.community import cluster_graph
+    from uec.graph import build_graph
+    from uec.metrics import ari
+
+    rows = {}
+    for name, X, y in available(sets):
+        k = int(y.max()) + 1
+        runs = []
+        for seed in seeds:
+            n_epochs = 500 if X.shape[0] <= 10_000 else 200
+            G = build_graph(X, 15, n_epochs, random_state=np.random.RandomState(seed),
+                            n_jobs=1)[0]
+            for rule, kk in _criteria_counts(G, seed).items():
+                sub, mapping, _ = cluster_graph(G, kk, seed)
+                runs.append({"rule": rule, "seed": seed, "k_found": int(kk),
+                             "ari": float(ari(y, mapping[sub]))})
+        rows[name] = {"k": k, "runs": runs}
+        print("  " + name + ": " + ", ".join(
+            f"{rule} k {np.mean([r['k_found'] for r in runs if r['rule'] == rule]):.1f} ARI "
+            f"{np.mean([r['ari'] for r in runs if r['rule'] == rule]):.3f}"
+            for rule in dict.fromkeys(r["rule"] for r in runs)), flush=True)
+    return rows
+
+
+def criteria_table(rows):
+    rules = list(dict.fromkeys(r["rule"] for e in rows.values() for r in e["runs"]))
+    ari_of = {(name, rule): np.mean([r["ari"] for r in e["runs"] if r["rule"] == rule])
+              for name, e in rows.items() for rule in rules}
+    lines = ["| set | k | " + " | ".join(f"{r}: k_found, ARI" for r in rules) + " |",
+             "|---|---|" + "---|" * len(rules)]
+    for name, e in rows.items():
+        cells = [f"{np.mean([r['k_found'] for r in e['runs'] if r['rule'] == rule]):.1f}, "
+                 f"{ari_of[(name, rule)]:.3f}" for rule in rules]
+        lines.append(f"| {name} | {e['k']} | " + " | ".join(cells) + " |")
+    means = [np.mean([ari_of[(n, rule)] for n in rows]) for rule in rules]
+    lines.append("| **mean ARI** | | " + " | ".join(f"**{m:.3f}**" for m in means) + " |")
+    lines += ["", "Leave one set out (the rule with the best mean ARI on the other sets, "
+              "and its loss on the set left out against the best rule there):", ""]
+    for name in rows:
+        others = [n for n in rows if n != name]
+        chosen = max(rules, key=lambda rule: np.mean([ari_of[(n, rule)] for n in others]))
+        best = max(ari_of[(name, rule)] for rule in rules)
+        loss = best - ari_of[(name, chosen)]
+        lines.append(f"- {name}: {chosen}, loss {loss:.3f}" + (" (> 0.02)" if loss > 0.02 else ""))
     return "\n".join(lines)
 
 
@@ -194,7 +274,8 @@ def main(argv=None):
     ap.add_argument("--sets", nargs="+", default=list(REAL), choices=list(REAL), metavar="SET")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--n-jobs", type=int, default=2)
-    ap.add_argument("--parts", nargs="+", default=["k", "noise"], choices=["k", "noise"])
+    ap.add_argument("--parts", nargs="+", default=["k", "noise"],
+                    choices=["k", "noise", "criteria"])
     ap.add_argument("--reuse", type=Path, help="a suite.py JSON whose HDBSCAN runs are reused")
     ap.add_argument("--json", type=Path, default=OUT)
     args = ap.parse_args(argv)
@@ -204,6 +285,11 @@ def main(argv=None):
     if "k" in args.parts:
         out["k"] = part_k(args.sets, args.seeds, args.n_jobs, previous)
         print(k_summary(out["k"]), flush=True)
+        args.json.write_text(json.dumps(out, indent=1))
+    if "criteria" in args.parts:
+        sets = [s for s in args.sets if s != "mnist"]  # 70k left out: its 20k sample stays
+        out["criteria"] = part_criteria(sets, args.seeds)
+        print("\n" + criteria_table(out["criteria"]), flush=True)
         args.json.write_text(json.dumps(out, indent=1))
     if "noise" in args.parts:
         out["noise"] = part_noise(args.seeds, args.n_jobs)
