@@ -127,13 +127,18 @@ def test_more_clusters_than_samples_is_refused():
 
 @pytest.mark.parametrize("entry", ENTRIES)
 def test_n_neighbors_up_to_n_minus_one(entry):
-    # scikit-learn's convention (and the estimator's): n_neighbors >= n_samples is refused with
-    # the allowed range, not silently clipped; the largest allowed value works.
+    # as umap-learn: n_neighbors >= n_samples is clipped to n_samples - 1 with a warning naming
+    # the value and the allowed range (issue 27); the fit is then the one at n_neighbors=19.
     X, _ = blobs(n=20)
+    exact = run(entry, X, n_clusters=2, n_neighbors=19)
+    assert_sane(exact, 20, 2)
     for k in (20, 25):
-        with pytest.raises(ValueError, match=f"n_neighbors={k} must be < n_samples=20 \\(allowed: 2 to 19\\)"):
-            run(entry, X, n_clusters=2, n_neighbors=k)
-    assert_sane(run(entry, X, n_clusters=2, n_neighbors=19), 20, 2)
+        with pytest.warns(UserWarning, match=f"n_neighbors={k} is not below n_samples=20 "
+                                             f"\\(allowed: 2 to 19\\): the fit uses n_neighbors=19"):
+            model = run(entry, X, n_clusters=2, n_neighbors=k)
+        assert_sane(model, 20, 2)
+        assert model.n_neighbors == k and model.n_neighbors_ == 19
+        np.testing.assert_array_equal(model.embedding_, exact.embedding_)
 
 
 # -- degenerate data ---------------------------------------------------------------------------

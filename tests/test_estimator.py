@@ -196,7 +196,7 @@ def test_bad_X(X, match):
     (dict(n_clusters=0), "n_clusters"),
     (dict(n_clusters=51), "n_clusters"),
     (dict(n_clusters=2.5), "n_clusters"),
-    (dict(n_neighbors=50), "n_neighbors"),
+    (dict(n_neighbors=2.5), "n_neighbors"),  # 50 >= n_samples is clipped with a warning
     (dict(n_neighbors=1), "n_neighbors"),
     (dict(variant="plus_plus"), "variant"),
     (dict(init="umap"), "init"),

@@ -259,11 +259,11 @@ def test_estimator_attributes_are_consistent(fitted):
     assert model.subcluster_centers_.shape == (9, 2)
     assert model.subcluster_to_cluster_.shape == (9,)
     assert np.array_equal(model.labels_, model.subcluster_to_cluster_[model.subcluster_labels_])
-    # cluster_centers_: the mean embedding of each cluster's points
+    # cluster_centers_: the medoid of each cluster's points in the embedding (issue 27)
     for j in range(3):
-        np.testing.assert_allclose(model.cluster_centers_[j],
-                                   model.embedding_[model.labels_ == j].mean(axis=0), rtol=1e-5,
-                                   atol=1e-6 * np.abs(model.embedding_).max())  # float32 mean near 0
+        P = model.embedding_[model.labels_ == j].astype(np.float64)
+        sums = np.sqrt(((P[:, None, :] - P[None]) ** 2).sum(-1)).sum(1)
+        np.testing.assert_array_equal(model.cluster_centers_[j], P[np.argmin(sums)])
     S, T = model.soft_assignments()
     assert S.shape == T.shape == (X.shape[0], 3)
     np.testing.assert_allclose(T.sum(axis=1), 1.0, rtol=1e-6)

@@ -168,7 +168,7 @@ def test_transform_epochs_follow_umap_learn(split):
 def test_transform_errors(fitted, split):
     with pytest.raises(NotFittedError):
         UEC(n_clusters=3).predict(split[1])
-    with pytest.raises(ValueError, match="X has 5 features, but UEC was fitted with 64"):
+    with pytest.raises(ValueError, match="X has 5 features, but UEC is expecting 64 features as input"):
         fitted.transform(split[1][:, :5])
     bad = split[1][:3].copy()
     bad[0, 0] = np.nan

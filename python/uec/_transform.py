@@ -13,7 +13,9 @@ The same procedure as umap-learn's ``UMAP.transform``:
    a neighbour it coincides with (``w = 1``, distance 0);
 4. a few epochs of UMAP's CE with the training embedding fixed (the core's tail mode: heads move,
    attracted to their training neighbours and repelled by uniformly drawn training points),
-   at a quarter of the fit's learning rate, edges weaker than max / n_epochs pruned.
+   at a quarter of the fit's learning rate, edges weaker than 1 / n_epochs pruned and an edge
+   of weight w sampled every 1 / w epochs (umap-learn uses the call's strongest edge instead of
+   1, the largest a membership can be: there a row depended on the other rows of the call).
 
 Epochs: as umap-learn, ``n_epochs // 3`` when the fit's ``n_epochs`` was given, else 100 for
 up to 10,000 training points and 30 above. The clustering term is not applied to new points:
@@ -25,7 +27,10 @@ neighbours vote for with their membership weights (step 2), as the graph the clu
 merged along would connect it (``neighbour_vote``).
 
 The random stream of the epochs is seeded from the fitted embedding itself, so one fitted
-model (and a copy unpickled elsewhere) gives the same output for the same input every time.
+model (and a copy unpickled elsewhere) gives the same output for the same input every time, and
+each row's stream is keyed by the row (its neighbours and weights, ``STREAM_SLOTS``), not by its
+position: a row's output does not depend on the other rows of the call, so
+``transform(X[idx]) == transform(X)[idx]`` bit for bit, whatever the batching.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ import numpy as np
 import scipy.sparse
 
 from . import _core
-from .graph import EXACT_KNN_MAX_SAMPLES, _exp32, epochs_per_sample, smooth_knn_dist
+from .graph import EXACT_KNN_MAX_SAMPLES, _exp32, smooth_knn_dist
 
 logger = logging.getLogger(__name__)
 
@@ -208,13 +213,48 @@ def _transform_seed(model) -> int:
     return zlib.crc32(np.ascontiguousarray(model.embedding_).tobytes()) * 2654435761 + 7
 
 
+# The core draws the random numbers of head i in epoch e from the stream (seed, e, i): a pure
+# function of the three (csrc/core/rng.hpp). transform makes i a function of the row itself: each
+# row is placed at slot ``key % STREAM_SLOTS`` of a fixed table, ``key`` a hash of the row's
+# training neighbours and their membership weights, and rows that share a slot run in separate
+# calls of the core (rounds). With the training embedding fixed, heads do not interact, so a row's
+# output depends on the row alone: not on its position in X, nor on the other rows of the call.
+STREAM_SLOTS = 4096
+# Membership weights are at most 1 (w = exp(-d / sigma), 1 at d = 0): the reference of the
+# sampling schedule (an edge of weight w is sampled every 1 / w epochs) and of the pruning (edges
+# below 1 / n_epochs dropped), fixed so that neither depends on the call's strongest edge.
+MAX_MEMBERSHIP = 1.0
+
+
+def _row_keys(indices, weights):
+    """Key (int64 >= 0) of each row: a hash of its neighbours and membership weights."""
+    idx = np.ascontiguousarray(indices, dtype=np.int32)
+    w = np.ascontiguousarray(weights, dtype=np.float32)
+    return np.array([zlib.crc32(w[r].tobytes(), zlib.crc32(idx[r].tobytes()))
+                     for r in range(idx.shape[0])], dtype=np.int64)
+
+
+def _rounds(slots):
+    """Round of each row: its rank among the rows of its slot (ties by row order; the round only
+    says which call of the core runs the row, which does not change its output)."""
+    m = slots.shape[0]
+    order = np.argsort(slots, kind="stable")
+    s = slots[order]
+    first = np.r_[True, s[1:] != s[:-1]]
+    start = np.maximum.accumulate(np.where(first, np.arange(m), 0))
+    rnd = np.empty(m, dtype=np.int64)
+    rnd[order] = np.arange(m) - start
+    return rnd
+
+
 def transform(model, X, n_epochs=None, n_threads=1, verbose=False):
-    """Embedding (m, n_components) float32 of the rows of X placed against ``model``."""
+    """Embedding (m, n_components) float32 of the rows of X placed against ``model``, row by
+    row: ``transform(X[idx]) == transform(X)[idx]`` bit for bit (see ``STREAM_SLOTS``)."""
     from .estimator import _CLIP, _Progress
 
-    k = int(model.n_neighbors)
+    k = int(getattr(model, "n_neighbors_", model.n_neighbors))  # clipped by the fit
     embedding = np.ascontiguousarray(model.embedding_, dtype=np.float32)
-    n_train = embedding.shape[0]
+    n_train, d = embedding.shape
     m = X.shape[0]
     n_epochs = transform_epochs(model) if n_epochs is None else int(n_epochs)
 
@@ -227,16 +267,10 @@ def transform(model, X, n_epochs=None, n_threads=1, verbose=False):
     if n_epochs <= 0 or m == 0:
         return Z
 
-    graph = scipy.sparse.csr_matrix(
-        (weights.ravel(), indices.ravel(), np.arange(0, m * k + 1, k, dtype=np.int64)),
-        shape=(m, n_train),
-    )
-    graph.data[graph.data < graph.data.max() / float(n_epochs)] = 0.0
-    graph.eliminate_zeros()
-    graph.sort_indices()
-    eps = epochs_per_sample(graph.data, n_epochs).astype(np.float32)
-    next_sample = eps.copy()
-    next_negative = (eps / float(model.negative_sample_rate)).astype(np.float32)
+    slots = _row_keys(indices, weights) % STREAM_SLOTS
+    rounds = _rounds(slots)
+    n_rounds = int(rounds.max()) + 1
+    pruned = np.where(weights >= MAX_MEMBERSHIP / float(n_epochs), weights, np.float32(0.0))
 
     params = _core.EpochParams()
     params.a, params.b = float(model.a_), float(model.b_)
@@ -253,15 +287,34 @@ def transform(model, X, n_epochs=None, n_threads=1, verbose=False):
     params.mode = _core.MODE_CE
     params.n_threads = int(n_threads)
 
-    progress = _Progress(n_epochs, verbose, desc="UEC transform", show_change=False)
+    progress = _Progress(n_epochs * n_rounds, verbose, desc="UEC transform", show_change=False)
     t0 = time.perf_counter()
     try:
-        _core.optimize(Z, None, graph.indptr.astype(np.int64), graph.indices.astype(np.int32), eps,
-                       next_sample, next_negative, None, embedding, params, 0, n_epochs,
-                       progress.callback)
+        for r in range(n_rounds):
+            rows = np.flatnonzero(rounds == r)
+            at = slots[rows]
+            W = np.zeros((STREAM_SLOTS, k), dtype=np.float32)
+            idx = np.zeros((STREAM_SLOTS, k), dtype=np.int32)
+            W[at], idx[at] = pruned[rows], indices[rows]
+            graph = scipy.sparse.csr_matrix(
+                (W.ravel(), idx.ravel(), np.arange(0, STREAM_SLOTS * k + 1, k, dtype=np.int64)),
+                shape=(STREAM_SLOTS, n_train),
+            )
+            graph.eliminate_zeros()
+            graph.sort_indices()
+            eps = (MAX_MEMBERSHIP / graph.data.astype(np.float64)).astype(np.float32)
+            next_sample = eps.copy()
+            next_negative = (eps / float(model.negative_sample_rate)).astype(np.float32)
+            Zs = np.zeros((STREAM_SLOTS, d), dtype=np.float32)
+            Zs[at] = Z[rows]
+            _core.optimize(Zs, None, graph.indptr.astype(np.int64),
+                           graph.indices.astype(np.int32), eps, next_sample, next_negative, None,
+                           embedding, params, 0, n_epochs, progress.callback)
+            Z[rows] = Zs[at]
     finally:
         progress.close()
-    logger.info("transform: %d epochs in %.2f s", n_epochs, time.perf_counter() - t0)
+    logger.info("transform: %d epochs in %.2f s (%d round(s))", n_epochs,
+                time.perf_counter() - t0, n_rounds)
     if not np.isfinite(Z).all():
         raise FloatingPointError("transform produced non-finite coordinates")
     return Z
@@ -276,7 +329,7 @@ def neighbour_vote(model, X, n_threads=1, return_distances=False):
     weights are equal at float32 precision, a tie among points the float64 search still ranks).
     Row by row: no random numbers, and a row's label does not depend on the other rows of the
     call. ``return_distances``: also the (m, k) distances to those neighbours."""
-    k = int(model.n_neighbors)
+    k = int(getattr(model, "n_neighbors_", model.n_neighbors))  # clipped by the fit
     m = X.shape[0]
     C = int(model.n_clusters_)
     if m == 0:

@@ -22,17 +22,17 @@ per task. A ``DaskUEC`` keeps the Future (or key) for later calls with the same 
 What a row's result depends on: ``UEC.predict`` (a vote of the row's training neighbours)
 depends on the row alone, so ``predict`` places each chunk (partition) as it is, in calls of at
 most ``batch_size`` rows: no rechunking, and unknown chunk sizes are fine. ``UEC.transform``
-draws its random numbers per call, keyed by each row's position in the call, and scales its
-edge sampling by the largest membership weight of the call, so placing rows in different groups
-moves them slightly (placed chunk by chunk, up to 0.5% of 6,000 new points changed their nearest
-centre between chunkings). ``transform`` therefore places rows in fixed batches of
+now places each row on its own too (its random stream keyed by the row, its edge sampling
+independent of the call; until 2026-12-01 it depended on the rows' positions and the call's
+strongest edge, and placing rows in different groups moved them slightly), so the fixed batches
+below are no longer needed for chunking-independent results. ``transform`` places rows in fixed batches of
 ``batch_size`` consecutive rows counted from the first row of X: the result of row ``i`` equals
 ``model.transform(X[j:j + batch_size])[i - j]`` with ``j = i - i % batch_size``, bit for bit,
 whatever the chunking and wherever the task runs. For that the array is rechunked so that chunk
 boundaries fall on multiples of ``batch_size`` (a no-op when the chunk sizes are already
 multiples of it) and the result is rechunked back to X's row chunks. ``batch_size=None`` places
-each chunk in one call instead (no rechunking; the result then equals ``model.transform`` of
-each chunk and depends on the chunking).
+each chunk in one call instead (no rechunking; the result equals ``model.transform`` of
+each chunk, which is the same).
 
 Threads: each task runs the core with ``n_jobs`` threads (-1: every core of the machine, in
 each task). Tasks of one worker process that share a model run one at a time, because

@@ -1,10 +1,11 @@
-"""The UEC estimator: a scikit-learn front end over the compiled core (DESIGN.md §8)."""
+"""The UEC estimator: a scikit-learn front end over the compiled core (docs/design.md §2)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import time
+import warnings
 
 import numpy as np
 import scipy.sparse
@@ -44,6 +45,11 @@ _CENTRE_INITS = ("kmeans", "gmm", "random", "spectral")
 # points, up to 6 per cluster (docs/results/previous_default.md: finer sub-clusters are purer, and
 # the merge joins them along the graph; the clustering term costs O(n * n_subclusters)).
 SUBCLUSTER_POINTS = 1000
+# cluster_centers_ are medoids in the embedding: exact up to this many members, else the medoid
+# of a fixed-seed sample of this many (O(MEDOID_SAMPLE^2) distances per cluster)
+MEDOID_SAMPLE = 2000
+# Column names of the embedding (get_feature_names_out): uec0, uec1, ..., as uec.dask names them
+COMPONENT_PREFIX = "uec"
 # outlier_scores_ compare a point's kNN radius with the dense part of its connected mass: the
 # median radius of the denser half of its connected component of the graph
 REFERENCE_PERCENTILE = 25
@@ -83,7 +89,9 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
     n_components : int, default=2
         Dimension of the embedding.
     n_neighbors : int, default=15
-        Size of the neighbourhood of the kNN graph (2 <= n_neighbors < n_samples).
+        Size of the neighbourhood of the kNN graph (>= 2). Clipped to n_samples - 1 with a
+        UserWarning when the data have no more samples, as umap-learn does (the value used is
+        ``n_neighbors_``).
     metric : str, default="euclidean"
         Metric of the kNN search (any metric scikit-learn/pynndescent accept).
     metric_kwds : dict or None, default=None
@@ -155,12 +163,25 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
     ----------
     embedding_ : ndarray (n_samples, n_components), float32
     cluster_centers_ : ndarray (n_clusters, n_components), float32
-        Mean embedding of each cluster's points; with ``n_subclusters == n_clusters`` (no
-        merge) the optimised centres themselves.
+        Medoid of each cluster in the embedding: the cluster's point whose summed distance to
+        its other points is least (exact up to ``MEDOID_SAMPLE`` = 2,000 points, else over a
+        fixed-seed sample of 2,000 of them), so a centre lies on its cluster even when the
+        cluster is drawn as several islands; ``plot_embedding`` marks these. With
+        ``clustering="centres"`` and ``n_subclusters == n_clusters`` (the paper's form, no
+        merge): the optimised centres themselves. ``labels_`` and ``predict`` do not use them (the labels come from
+        the graph, and ``predict`` from the votes of a point's training neighbours), so the
+        nearest centre can disagree with a point's label.
     labels_ : ndarray (n_samples,), int
         Cluster of each point, 0 to ``n_clusters_ - 1``; -1 for noise (``noise_threshold``).
     n_clusters_ : int
         Number of clusters: ``n_clusters``, or the count chosen when it is None.
+    n_neighbors_ : int
+        n_neighbors of the fit: ``n_neighbors``, or n_samples - 1 when that was smaller.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str (n_features_in_,)
+        Column names of X when it was a DataFrame with string column names (then
+        ``predict``/``transform`` require the same columns in the same order, as scikit-learn's
+        estimators do); absent otherwise.
     cluster_hierarchy_ : uec.community.ClusterHierarchy
         The fit's groups and their merges: ``labels_at(k)`` reads it.
     probabilities_ : ndarray (n_samples,), float64
@@ -317,11 +338,6 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
                 f"n_samples={n_samples} is too few: the kNN graph needs n_neighbors >= 2 "
                 f"neighbours besides each point, so at least 3 samples"
             )
-        if self.n_neighbors >= n_samples:
-            raise ValueError(
-                f"n_neighbors={self.n_neighbors} must be < n_samples={n_samples} "
-                f"(allowed: 2 to {n_samples - 1})"
-            )
         if not isinstance(self.metric, str) and not callable(self.metric):
             raise ValueError(f"metric={self.metric!r} must be a metric name or a callable")
         check_metric_kwds(self.metric, self.metric_kwds)
@@ -360,6 +376,18 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"verbose={self.verbose!r} must be a bool")
         check_limits(self, n_samples)  # upper bounds: memory, float32 range, divergence
         return resolve_device(self.device)
+
+    def _resolved_neighbors(self, n_samples):
+        """n_neighbors for a fit on n_samples: clipped to n_samples - 1 with a warning, as
+        umap-learn does (the kNN of a point holds at most the n_samples - 1 others)."""
+        k = int(self.n_neighbors)
+        if k >= n_samples:
+            warnings.warn(
+                f"n_neighbors={k} is not below n_samples={n_samples} (allowed: 2 to "
+                f"{n_samples - 1}): the fit uses n_neighbors={n_samples - 1} (n_neighbors_)",
+                UserWarning, stacklevel=4)
+            k = n_samples - 1
+        return k
 
     def _seeded_threads(self):
         """With a seed, the NumPy/SciPy/scikit-learn stages (exact kNN, initial layout, initial
@@ -408,6 +436,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         umap-learn does)."""
         check_numeric_input(X)
         check_estimator_memory(self, X)  # before X is converted (copied)
+        X_given = X  # its column names become feature_names_in_ at the end
         X = check_array(X, dtype=np.float32, order="C", ensure_min_samples=2,
                         accept_sparse="csr", input_name="X")
         if scipy.sparse.issparse(X) and not X.has_canonical_format:
@@ -415,8 +444,9 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             X.sum_duplicates()  # sorted, without repeated entries (pynndescent needs this)
         n = X.shape[0]
         device = self._check_params(n)
+        k = self._resolved_neighbors(n)
         check_fit_memory(
-            n, X.shape[1], n_neighbors=self.n_neighbors, n_components=self.n_components,
+            n, X.shape[1], n_neighbors=k, n_components=self.n_components,
             n_clusters=1 if self._auto_k() else self._resolved_subclusters(n), nnz=X.nnz if scipy.sparse.issparse(X) else None,
             knn_given=self.knn is not None, init=self.init, centre_init=self.centre_init,
             x_allocated=True,
@@ -448,7 +478,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             logger.info("random_state is set: pynndescent's kNN search runs on one thread")
         with stage("kNN graph", self.verbose), self._seeded_threads():
             graph, knn_indices, knn_dists, search_index = build_graph(
-                X, int(self.n_neighbors), n_epochs, metric=self.metric, knn=self.knn,
+                X, k, n_epochs, metric=self.metric, knn=self.knn,
                 metric_kwds=self.metric_kwds,
                 random_state=rs, n_jobs=knn_jobs, return_index=True, timings=times,
             )
@@ -457,14 +487,14 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             # the centres need the count before the epochs: read off the graph now
             n_clusters, _ = estimate_n_clusters(graph, int(rs.randint(0, 2**31 - 1)))
             check_fit_memory(
-                n, X.shape[1], n_neighbors=self.n_neighbors, n_components=self.n_components,
+                n, X.shape[1], n_neighbors=k, n_components=self.n_components,
                 n_clusters=self._resolved_subclusters(n, n_clusters),
                 nnz=X.nnz if scipy.sparse.issparse(X) else None, knn_given=self.knn is not None,
                 init=self.init, centre_init=self.centre_init, x_allocated=True)
         n_sub = None if n_clusters is None else self._resolved_subclusters(n, n_clusters)
         if n_clusters is not None:
             warn_few_distinct(X, knn_dists, n_clusters)
-        warn_duplicates(knn_dists, int(self.n_neighbors))
+        warn_duplicates(knn_dists, k)
         a, b = find_ab_params(self.spread, self.min_dist)
 
         t0 = time.perf_counter()
@@ -536,7 +566,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
                 out = self._graph_stage(Z, graph, n_clusters, rs)
             times["clustering"] = time.perf_counter() - t1
         else:
-            out = self._centre_stage(Z, M, graph, n_clusters, n_sub, a, b, n_threads)
+            out = self._centre_stage(Z, M, graph, n_clusters, n_sub, a, b, n_threads, k)
             times["merge"] = time.perf_counter() - t1
         centres, labels, sub_centres, n_sub, sub_labels, mapping, resolution, hierarchy = out
         n_clusters = centres.shape[0]
@@ -568,6 +598,8 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         self.graph_ = graph
         self.device_ = device
         self.n_features_in_ = X.shape[1]
+        self.n_neighbors_ = k
+        _check_feature_names(self, X_given, reset=True)  # feature_names_in_ for a DataFrame
         self.timings_ = times
         # kept to place new points (transform/predict), as umap-learn keeps its raw data and
         # NN-descent index (None when the kNN was brute force or given)
@@ -618,13 +650,13 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         sub_centres = _subcluster_positions(Z, sub_labels, np.zeros((0, Z.shape[1])), n_comm)
         sub_centres = np.ascontiguousarray(sub_centres, dtype=np.float32)
         labels = mapping[sub_labels]
-        centres = _cluster_means(Z, labels, n_clusters, sub_centres, mapping)
+        centres = _cluster_medoids(Z, labels, n_clusters, sub_centres, mapping)
         warn_empty_clusters(labels, n_clusters, None)
         hierarchy = ClusterHierarchy(sub_labels, graph, seed)
         return (centres, labels, sub_centres, n_comm, sub_labels, mapping, float(resolution),
                 hierarchy)
 
-    def _centre_stage(self, Z, M, graph, n_clusters, n_sub, a, b, n_threads):
+    def _centre_stage(self, Z, M, graph, n_clusters, n_sub, a, b, n_threads, n_neighbors):
         """Labels from the optimised centres: each point's nearest sub-cluster centre (argmax
         S or T), sub-clusters cut into their connected pieces of the graph, then merged along
         it into ``n_clusters`` (``uec.merge``)."""
@@ -637,7 +669,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             weights = scipy.sparse.csr_matrix(graph, dtype=np.float64)
             # sub-clusters whose points the graph does not connect are cut into their pieces
             sub_labels, parent = split_disconnected(sub_labels, weights, n_sub,
-                                                    min_size=int(self.n_neighbors))
+                                                    min_size=int(n_neighbors))
             positions = _subcluster_positions(Z, sub_labels, M, parent.size)
             if parent.size > n_sub:
                 # a piece cut off gets its points' mean as its centre
@@ -654,7 +686,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         if n_sub == n_clusters:
             centres = M
         else:
-            centres = _cluster_means(Z, labels, n_clusters, sub_centres, mapping)
+            centres = _cluster_medoids(Z, labels, n_clusters, sub_centres, mapping)
         warn_empty_clusters(labels, n_clusters, self.labels_from)
         return centres, labels, sub_centres, n_sub, sub_labels, mapping, None, hierarchy
 
@@ -675,7 +707,8 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         return self.fit(X).labels_
 
     def fit_transform(self, X, y=None):
-        """Fit and return the embedding of X."""
+        """Fit and return the embedding of X (``embedding_``; see ``transform`` for how it
+        differs from ``fit(X).transform(X)``)."""
         return self.fit(X).embedding_
 
     @reports
@@ -684,11 +717,18 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         transform does: kNN into the training data, start at the membership-weighted mean of
         the neighbours' embedding, then a few CE epochs with the training embedding fixed
         (see ``uec._transform``). Returns (m, n_components) float32. Deterministic for a given
-        fitted model and X. As in umap-learn, a row's position depends slightly on the other
-        rows of the call (the call's strongest edge sets the sampling schedule and the pruning,
-        and rows draw random numbers by their index; on digits, up to 0.11 in a layout 20
-        wide); ``uec.dask.transform`` places rows in fixed batches so that the chunking does not
-        matter. ``predict`` labels each row on its own."""
+        fitted model and X, and row by row: a row's random stream is keyed by the row (its
+        training neighbours and weights), not by its position, and its edges are sampled
+        against the largest possible weight (1), not the call's strongest edge, so
+        ``transform(X[idx]) == transform(X)[idx]`` bit for bit (umap-learn's transform depends
+        on the other rows of the call). With a pandas output (``set_output``) the columns are
+        ``get_feature_names_out()``.
+
+        ``fit_transform(X)`` returns ``embedding_`` (the layout optimised with all training
+        points), whereas ``fit(X).transform(X)`` places the training rows again against that
+        fixed layout, as new points: close to their ``embedding_`` rows, not on them.
+        scikit-learn's checks of that identity are declared expected failures
+        (tests/test_sklearn_checks.py). ``predict`` labels each row on its own too."""
         from . import _transform
 
         X = self._check_new(X)
@@ -716,7 +756,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
                                                       return_distances=True)
         # the training radius r counts the point itself among its n_neighbors: a new point's
         # is the distance to its (n_neighbors - 1)-th training neighbour
-        r = np.asarray(distances, dtype=np.float64)[:, max(int(self.n_neighbors) - 2, 0)]
+        r = np.asarray(distances, dtype=np.float64)[:, max(_fitted_neighbors(self) - 2, 0)]
         scores, _ = _outlier_scores(r, labels, self.n_clusters_, ref=self._cluster_radius)
         return np.where(scores > float(self.noise_threshold), -1, labels)
 
@@ -726,6 +766,8 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         if not hasattr(self, "_raw_data"):
             raise ValueError("this UEC was fitted without keeping its training data; refit it to "
                              "use transform/predict")
+        # a DataFrame's columns must be the fit's, in its order (as scikit-learn's estimators)
+        _check_feature_names(self, X, reset=False)
         check_numeric_input(X)
         # new rows take the training data's form, so that the kNN search compares like with like
         X = check_array(X, dtype=np.float32, order="C", accept_sparse="csr", input_name="X")
@@ -735,9 +777,27 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             X = X.copy()
             X.sum_duplicates()
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but UEC was fitted with "
-                             f"{self.n_features_in_} features")
+            raise ValueError(f"X has {X.shape[1]} features, but UEC is expecting "
+                             f"{self.n_features_in_} features as input (those of the fit)")
         return X
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the embedding's columns, ``"uec0", "uec1", ...`` (as ``uec.dask.transform``
+        names them), so that ``set_output(transform="pandas")`` gives a DataFrame.
+        ``input_features``, if given, must be the fit's column names (``feature_names_in_``) or,
+        without them, have ``n_features_in_`` entries."""
+        check_is_fitted(self, "embedding_")
+        from sklearn.utils.validation import _check_feature_names_in
+
+        _check_feature_names_in(self, input_features, generate_names=False)
+        return np.asarray([f"{COMPONENT_PREFIX}{j}" for j in range(self.embedding_.shape[1])],
+                          dtype=object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # fit, predict and transform take scipy sparse (CSR) data
+        tags.transformer_tags.preserves_dtype = ["float32"]  # the embedding is float32
+        return tags
 
     def soft_assignments(self):
         """Soft assignments S and targets T (n_samples, n_clusters) of the training data: those
@@ -758,6 +818,23 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         for j in range(C):
             S_max[:, j] = S[:, mapping == j].max(axis=1)
         return S_max, T @ P
+
+
+def _check_feature_names(est, X, reset):
+    """scikit-learn's own check of a DataFrame's column names: with ``reset`` (fit) they become
+    ``feature_names_in_`` (removed for data without string names); else renamed or reordered
+    columns raise ValueError and a change between named and unnamed data warns, as KMeans does."""
+    try:
+        from sklearn.utils.validation import _check_feature_names as check
+    except ImportError:  # scikit-learn < 1.6: a method of BaseEstimator
+        return est._check_feature_names(X, reset=reset)
+    return check(est, X, reset=reset)
+
+
+def _fitted_neighbors(model):
+    """n_neighbors of the fit (``n_neighbors_``: clipped to n_samples - 1); the parameter for
+    a model pickled before ``n_neighbors_`` existed."""
+    return int(getattr(model, "n_neighbors_", model.n_neighbors))
 
 
 def _own_cluster_share(graph, labels):
@@ -808,16 +885,41 @@ def _subcluster_positions(Z, labels, centres, n_groups):
     return pos
 
 
-def _cluster_means(Z, labels, n_clusters, sub_centres, mapping):
-    """Mean embedding of each cluster's points (float32); a cluster without points gets the
-    mean of its sub-clusters' centres."""
-    centres = np.zeros((n_clusters, Z.shape[1]), dtype=np.float64)
-    np.add.at(centres, labels, Z.astype(np.float64))
-    counts = np.bincount(labels, minlength=n_clusters)
-    for j in np.flatnonzero(counts == 0):
-        centres[j] = sub_centres[mapping == j].astype(np.float64).mean(axis=0)
-        counts[j] = 1
-    return np.ascontiguousarray(centres / counts[:, None], dtype=np.float32)
+def _medoid(P):
+    """Row of P (m, d) whose summed euclidean distance (float64) to the other rows is least;
+    ties to the first."""
+    P = np.asarray(P, dtype=np.float64)
+    m = P.shape[0]
+    total = np.empty(m, dtype=np.float64)
+    step = max(1, (1 << 21) // max(1, m * P.shape[1]))
+    for s in range(0, m, step):
+        diff = P[s : s + step, None, :] - P[None, :, :]
+        total[s : s + step] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff)).sum(axis=1)
+    return int(np.argmin(total))
+
+
+def _cluster_medoids(Z, labels, n_clusters, sub_centres, mapping):
+    """Medoid of each cluster in the embedding (float32): the member whose summed distance to
+    the cluster's other members is least, so the centre is a point of the cluster even when the
+    cluster is drawn as several islands (where the mean can fall in the empty space between
+    them). Exact for clusters of up to ``MEDOID_SAMPLE`` members; for a larger one, the medoid of
+    a uniform sample of ``MEDOID_SAMPLE`` members drawn with a fixed seed (the cluster's index),
+    so the fit's random stream is not touched. A cluster without points gets the mean of its
+    sub-clusters' centres."""
+    labels = np.asarray(labels, dtype=np.intp)
+    centres = np.empty((n_clusters, Z.shape[1]), dtype=np.float32)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(n_clusters + 1))
+    for j in range(n_clusters):
+        members = order[bounds[j]:bounds[j + 1]]
+        if members.size == 0:
+            centres[j] = sub_centres[mapping == j].astype(np.float64).mean(axis=0)
+            continue
+        if members.size > MEDOID_SAMPLE:
+            pick = np.random.default_rng(j).choice(members.size, MEDOID_SAMPLE, replace=False)
+            members = members[np.sort(pick)]
+        centres[j] = Z[members[_medoid(Z[members])]]
+    return centres
 
 
 def _first_settled_epoch(params):
