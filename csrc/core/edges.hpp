@@ -56,7 +56,7 @@ UEC_HD bool edge_due(const GraphT& g, int64_t e, float ep1) {
 // The reverse pull: the graph is symmetric, and UMAP applies the pull of edge (j, i) while
 // visiting j ("move_other"), a scatter into i's row. Here i gathers it, evaluated at the
 // epoch-start positions of both ends, so every point writes only its own row. Doubling the
-// forward step instead overshoots (README, "CE layout").
+// forward step instead overshoots (docs/design.md §4).
 template <class GraphT, class ParamsT, class Visit>
 UEC_HD void edge_take(const GraphT& g, int64_t i, int64_t e, bool self_tail, const ParamsT& p,
                       float ep1, Rng& rng, Visit& visit) {

@@ -1,4 +1,4 @@
-// The math of UEC (DESIGN.md §3) as small host/device functions. The OpenMP epoch loops, the
+// The math of UEC (docs/design.md §3) as small host/device functions. The OpenMP epoch loops, the
 // CUDA kernels and the test-only bindings all call these, so each formula exists exactly once.
 //
 // Notation: a point z (d floats), centres M (C x d, row-major), r = ||z - mu_k||^2,
@@ -222,7 +222,7 @@ UEC_HD void row_c_contrib(const double* t, const double* g, double gbar, int C, 
   for (int k = 0; k < C; ++k) c_acc[k] += (g[k] - gbar) * t[k];
 }
 
-// Clustering weights W_k of one point (DESIGN.md §3):
+// Clustering weights W_k of one point (docs/design.md §3.3):
 //   light plus / comma: W_k = T_k
 //   plus:               W_k = T_k - p (g_k - gbar) T_k + c_k S_k / F_k
 // g and c are used only when exact; w: (C) output.

@@ -1,4 +1,4 @@
-// The OpenMP epoch loops of UEC (DESIGN.md §4). Arguments are shapes and raw pointers; every
+// The OpenMP epoch loops of UEC (docs/design.md §4). Arguments are shapes and raw pointers; every
 // array's shape is given in a comment. Nothing here touches Python.
 #pragma once
 #include <cstdint>

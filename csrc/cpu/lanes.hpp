@@ -1,4 +1,4 @@
-// Interleaved CE updates for the OpenMP epochs (DESIGN.md §4).
+// Interleaved CE updates for the OpenMP epochs (docs/design.md §4 and §7).
 //
 // One head's updates form a dependency chain (each reads the position the previous one wrote);
 // run one head at a time they leave the CPU waiting on latencies (pow_pos, the division) most

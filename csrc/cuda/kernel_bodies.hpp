@@ -1,6 +1,6 @@
 // The CUDA kernels of UEC as block programs that compile for the host as well as the device.
 //
-// Every kernel of one epoch (DESIGN.md §4) is a small struct: its members are the kernel's
+// Every kernel of one epoch (docs/design.md §4) is a small struct: its members are the kernel's
 // arguments (shapes and raw pointers), and its templated operator()(Exec&) is the program one
 // thread block runs. A program is written as a sequence of
 //     ex.threads([&](int t) { ...work of thread t... });   ex.sync();
