@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.csgraph
 
-from .merge import _group_weights, _unlinked, merge_subclusters
+from .merge import _group_weights, _unlinked, merge_subclusters, merge_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -227,6 +227,7 @@ class ClusterHierarchy:
         self._seed = _seed(random_state)
         self.merges = None
         self.piece_labels = None
+        self._mappings = None
 
     @property
     def max_clusters(self):
@@ -240,8 +241,11 @@ class ClusterHierarchy:
         if not 1 <= k <= self.n_groups:
             raise ValueError(f"n_clusters={n_clusters!r} must be between 1 and the number of "
                              f"groups, {self.n_groups}")
-        return merge_subclusters(self.group_labels, None, k, self.n_groups,
-                                 positions=self._positions, weights=self._weights)
+        if self._mappings is None:  # every k at once: the merges are one sequence
+            self._mappings = merge_sweep(self.group_labels, None, range(1, self.n_groups + 1),
+                                         self.n_groups, positions=self._positions,
+                                         weights=self._weights)
+        return self._mappings[k].copy()
 
     def labels_at(self, n_clusters):
         """Cluster of each training point with ``n_clusters`` clusters (int array, 0..k-1)."""

@@ -89,14 +89,27 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
         of their smallest sub-cluster, so with ``n_clusters == n_subclusters`` the mapping is the
         identity.
     """
-    labels = np.asarray(labels)
-    n = labels.shape[0]
-    k2 = int(labels.max()) + 1 if n_subclusters is None else int(n_subclusters)
     k = int(n_clusters)
-    if not 1 <= k <= k2:
-        raise ValueError(f"n_clusters={k} must be between 1 and n_subclusters={k2}")
-    if k == k2:
-        return np.arange(k2, dtype=np.intp)
+    return merge_sweep(labels, graph, [k], n_subclusters, refine, positions, weights)[k]
+
+
+def merge_sweep(labels, graph, ks, n_subclusters=None, refine=True, positions=None,
+                weights=None):
+    """:func:`merge_subclusters` for every ``k`` of ``ks`` at once: ``{k: mapping}``, each
+    equal to ``merge_subclusters(..., k, ...)``. The greedy merges (and those of the other
+    rules) are the same sequence whatever k, so each runs once, down to the smallest k; only
+    the refinement is made per k."""
+    labels = np.asarray(labels)
+    k2 = int(labels.max()) + 1 if n_subclusters is None else int(n_subclusters)
+    ks = [int(k) for k in ks]
+    for k in ks:
+        if not 1 <= k <= k2:
+            raise ValueError(f"n_clusters={k} must be between 1 and n_subclusters={k2}")
+    out = {k: np.arange(k2, dtype=np.intp) for k in ks if k == k2}
+    todo = sorted({k for k in ks if k < k2}, reverse=True)
+    if not todo:
+        return out
+    k_min = todo[-1]
     W = (_group_weights(labels, graph, k2) if weights is None
          else np.array(weights, dtype=np.float64))
     vol = W.sum(axis=1)
@@ -130,24 +143,34 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
     sizes = np.bincount(labels, minlength=k2)[:k2]
     counts = sizes.copy()  # points in each group, summed as groups merge
     optimum = None  # groups, weights and sizes before the first merge that lowers modularity
-    for _ in range(k2 - k):
+    alternatives = None
+    roots = {}  # k -> root of each sub-cluster after the greedy merges down to k
+    for step in range(k2 - k_min):
         a = int(np.argmax(np.where(alive, best_val, -np.inf)))  # first maximum: deterministic
         if optimum is None and best_val[a] < 0.0:
             units = np.flatnonzero(alive)  # each group's root, ascending
             W_units = W[np.ix_(units, units)]
             share = 1.0 - np.trace(W_units) / m2
+            member = np.searchsorted(units, root)
+            alternatives = _Alternatives(W_units, counts[units], positions, sizes, member,
+                                         todo[-1])
             if _mixed(W_units, m2):
                 # no community structure left for modularity's balance term to follow
-                member = np.searchsorted(units, root)
-                mapping, rule = _alternative(W_units, counts[units], positions, sizes, member, k)
                 logger.info("the %d groups at modularity's optimum share %.3f of the graph's "
-                            "weight (> %g): the last %d merges by %s", units.size, share,
-                            MIXED_WEIGHT, units.size - k, rule)
+                            "weight (> %g): the merges past it by %s", units.size, share,
+                            MIXED_WEIGHT, alternatives.rule_name(k_min))
                 # units are in the order of their smallest sub-cluster: so is the numbering
-                return mapping[member]
+                for k in todo:
+                    if k < units.size:
+                        out[k] = alternatives.mapping(k)[0][member]
+                todo = [k for k in todo if k >= units.size]
+                if not todo:
+                    return out
+                k_min = todo[-1]
+                break
             logger.debug("the %d groups at modularity's optimum share %.3f of the graph's "
                          "weight", units.size, share)
-            optimum = (units, root.copy(), W_units.copy(), counts.copy())
+            optimum = (units, root.copy(), W_units.copy(), counts.copy(), step)
         a, b = sorted((a, int(best[a])))
         _join(W, vol, a, b)
         counts[a] += counts[b]
@@ -155,6 +178,8 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
         alive[b] = False
         root[root == b] = a
         best_val[b] = -np.inf
+        if k2 - step - 1 in todo:
+            roots[k2 - step - 1] = root.copy()
         # only scores involving a changed; rows that pointed at a or b are rescanned
         for r in np.flatnonzero(alive):
             if r == a or best[r] == a or best[r] == b:
@@ -167,29 +192,62 @@ def merge_subclusters(labels, graph, n_clusters, n_subclusters=None, refine=True
                         + (empty[r] | empty[a]) * (4.0 * m2))
                 if s_ra > best_val[r] or (s_ra == best_val[r] and a < best[r]):
                     best[r], best_val[r] = a, s_ra
-    order = np.flatnonzero(alive)  # roots, ascending: cluster j is the j-th root
-    rank = np.empty(k2, dtype=np.intp)
-    rank[order] = np.arange(order.size)
-    mapping = rank[root]
-    if optimum is not None and refine:
-        # Only the merges that lowered modularity are revisited: the groups as they stood
-        # before the first of them move as units, so every join that raised modularity stays.
-        # Their weights are the merge's own rows at that moment. Units are in the order of
-        # their smallest sub-cluster, so refine_mapping's numbering is the sub-clusters' too.
-        units, unit_root, W_units, unit_counts = optimum
-        member = np.searchsorted(units, unit_root)
-        mapping = refine_mapping(mapping[units], W_units, unit_counts[units], k)[member]
-        # Modularity's balance term may cut a cluster that the graph all but separates (olive
-        # oils: a region of four areas cut in two, two other regions joined): the other rules'
-        # partition is taken when it cuts less than CUT_RATIO of the weight this one cuts.
-        other, rule = _alternative(W_units, unit_counts[units], positions, sizes, member, k)
-        cut = W_units.sum() - _within(W_units, mapping[units])
-        cut_other = W_units.sum() - _within(W_units, other)
-        if cut_other < CUT_RATIO * cut:
-            logger.info("the partition by %s cuts %.3g of the graph's weight, modularity's %.3g "
-                        "(ratio < %g): it is taken", rule, cut_other, cut, CUT_RATIO)
-            mapping = other[member]
-    return mapping
+    for k in todo:
+        root_k = roots[k]
+        mapping = np.unique(root_k, return_inverse=True)[1].astype(np.intp)  # j-th root: j
+        if optimum is not None and refine and optimum[4] < k2 - k:
+            # Only the merges that lowered modularity are revisited: the groups as they stood
+            # before the first of them move as units, so every join that raised modularity
+            # stays. Their weights are the merge's own rows at that moment. Units are in the
+            # order of their smallest sub-cluster, so refine_mapping's numbering is the
+            # sub-clusters' too.
+            units, unit_root, W_units, unit_counts, _ = optimum
+            member = np.searchsorted(units, unit_root)
+            mapping = refine_mapping(mapping[units], W_units, unit_counts[units], k)[member]
+            # Modularity's balance term may cut a cluster that the graph all but separates
+            # (olive oils: a region of four areas cut in two, two other regions joined): the
+            # other rules' partition is taken when it cuts less than CUT_RATIO of the weight
+            # this one cuts.
+            other, rule = alternatives.mapping(k)
+            cut = W_units.sum() - _within(W_units, mapping[units])
+            cut_other = W_units.sum() - _within(W_units, other)
+            if cut_other < CUT_RATIO * cut:
+                logger.info("k=%d: the partition by %s cuts %.3g of the graph's weight, "
+                            "modularity's %.3g (ratio < %g): it is taken", k, rule, cut_other,
+                            cut, CUT_RATIO)
+                mapping = other[member]
+        out[k] = mapping
+    return out
+
+
+class _Alternatives:
+    """:func:`_alternative` for every k down to ``k_min``: the ratio and Ward sequences are
+    run once and cut at each k."""
+
+    def __init__(self, W_units, unit_counts, positions, sizes, member, k_min):
+        self.W_units = W_units
+        self.ratio_roots = _ratio_roots(W_units, k_min)
+        self.ward_roots = None
+        if positions is not None:
+            # each group's position: its sub-clusters' positions weighted by their points
+            pos = np.asarray(positions, dtype=np.float64) * sizes[:, None]
+            unit_pos = np.stack([np.bincount(member, weights=pos[:, j],
+                                             minlength=len(unit_counts))
+                                 for j in range(pos.shape[1])], axis=1)
+            unit_pos /= np.maximum(unit_counts, 1)[:, None]
+            self.ward_roots = _ward_roots(unit_pos, unit_counts, W_units, k_min)
+
+    def mapping(self, k):
+        g = self.W_units.shape[0]
+        mapping, rule = _renumber(self.ratio_roots[g - k], g), "observed over expected weight"
+        if self.ward_roots is not None:
+            by_ward = _renumber(self.ward_roots[g - k], g)
+            if _within(self.W_units, by_ward) >= _within(self.W_units, mapping):
+                mapping, rule = by_ward, "Ward's criterion"
+        return mapping, rule
+
+    def rule_name(self, k):
+        return self.mapping(k)[1]
 
 
 def _alternative(W_units, unit_counts, positions, sizes, member, k):
@@ -197,17 +255,7 @@ def _alternative(W_units, unit_counts, positions, sizes, member, k):
     ``positions`` (of the sub-clusters, ``sizes`` points each; ``member``: each sub-cluster's
     group) are given, by :func:`ward_merge`, whichever keeps more graph weight within its
     clusters (Ward's on a tie); returns it and the rule's name."""
-    mapping, rule = ratio_merge(W_units, k), "observed over expected weight"
-    if positions is not None:
-        # each group's position: its sub-clusters' positions weighted by their points
-        pos = np.asarray(positions, dtype=np.float64) * sizes[:, None]
-        unit_pos = np.stack([np.bincount(member, weights=pos[:, j], minlength=len(unit_counts))
-                             for j in range(pos.shape[1])], axis=1)
-        unit_pos /= np.maximum(unit_counts, 1)[:, None]
-        by_ward = ward_merge(unit_pos, unit_counts, W_units, k)
-        if _within(W_units, by_ward) >= _within(W_units, mapping):
-            mapping, rule = by_ward, "Ward's criterion"
-    return mapping, rule
+    return _Alternatives(W_units, unit_counts, positions, sizes, member, k).mapping(k)
 
 
 def refine_mapping(mapping, W, counts, n_clusters, max_sweeps=100, swaps=True):
@@ -363,6 +411,13 @@ def ward_merge(positions, sizes, W, n_clusters):
     """
     g = positions.shape[0]
     k = int(n_clusters)
+    return _renumber(_ward_roots(positions, sizes, W, k)[g - k], g)
+
+
+def _ward_roots(positions, sizes, W, k_min):
+    """Roots of each group after 0, 1, ..., g - k_min of :func:`ward_merge`'s joins."""
+    g = positions.shape[0]
+    k = int(k_min)
     x = np.array(positions, dtype=np.float64)
     n = np.array(sizes, dtype=np.float64)
     link = np.array(W, dtype=np.float64) > 0.0
@@ -379,6 +434,7 @@ def ward_merge(positions, sizes, W, n_clusters):
         return c
 
     C = np.vstack([costs(r) for r in range(g)]) if g else np.zeros((0, 0))
+    roots = [root.copy()]
     for _ in range(g - k):
         linked = np.where(link, C, np.inf)
         flat = int(np.argmin(linked))
@@ -397,10 +453,8 @@ def ward_merge(positions, sizes, W, n_clusters):
         C[:, b] = np.inf
         C[a] = costs(a)
         C[:, a] = C[a]
-    order = np.flatnonzero(alive)
-    rank = np.empty(g, dtype=np.intp)
-    rank[order] = np.arange(order.size)
-    return rank[root]
+        roots.append(root.copy())
+    return roots
 
 
 def ratio_merge(W, n_clusters):
@@ -428,9 +482,16 @@ def ratio_merge(W, n_clusters):
     mapping : int array (g,)
         Cluster of each group, numbered in the order of their smallest group.
     """
+    g = np.shape(W)[0]
+    k = int(n_clusters)
+    return _renumber(_ratio_roots(W, k)[g - k], g)
+
+
+def _ratio_roots(W, k_min):
+    """Roots of each group after 0, 1, ..., g - k_min of :func:`ratio_merge`'s joins."""
     W = np.array(W, dtype=np.float64)
     g = W.shape[0]
-    k = int(n_clusters)
+    k = int(k_min)
     vol = W.sum(axis=1)
     m2 = vol.sum()
     scale = 1.0 / m2 if m2 > 0.0 else 1.0
@@ -455,12 +516,14 @@ def ratio_merge(W, n_clusters):
         row = scores(r)
         best[r] = int(np.argmax(row))
         best_val[r] = row[best[r]]
+    roots = [root.copy()]
     for _ in range(g - k):
         a = int(np.argmax(np.where(alive, best_val, -np.inf)))
         a, b = sorted((a, int(best[a])))
         _join(W, vol, a, b)
         alive[b] = False
         root[root == b] = a
+        roots.append(root.copy())
         best_val[b] = -np.inf
         row_a = scores(a)
         for r in np.flatnonzero(alive):
@@ -470,7 +533,7 @@ def ratio_merge(W, n_clusters):
                 best_val[r] = row[best[r]]
             elif row_a[r] > best_val[r] or (row_a[r] == best_val[r] and a < best[r]):
                 best[r], best_val[r] = a, row_a[r]
-    return _renumber(root, g)
+    return roots
 
 
 def _join(W, vol, a, b):
