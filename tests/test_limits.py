@@ -342,15 +342,19 @@ def test_the_estimate_counts_the_cores_n_by_c_caches():
     base = dict(n_neighbors=15, n_components=2, n_clusters=C, x_allocated=True,
                 n_final_clusters=C)
     cache = 8 * n * C
-    comma, pc = _memory.estimate_fit_memory(n, 10, variant="comma", **base)
+    epochs = {v: _memory.core_epoch_bytes(n, 2, C, 15, v) for v in ("ce", "comma", "plus")}
+    assert cache < epochs["comma"] < 1.1 * cache and 2 * cache < epochs["plus"] < 2.1 * cache
+    assert epochs["ce"] < cache / 100  # the CE epochs keep no n x C cache
+    # log S is kept only when target_power != 1
+    assert _memory.core_epoch_bytes(n, 2, C, 15, "plus", target_power=1.0) < 1.1 * cache
+    # plus was estimated at 1.08 GiB and peaked at 2.21 GiB: now the epochs' caches and the
+    # C x C group weights of the merge and the hierarchy are both counted
     plus, pp = _memory.estimate_fit_memory(n, 10, variant="plus", **base)
-    plus_p1, _ = _memory.estimate_fit_memory(n, 10, variant="plus", target_power=1.0, **base)
-    # plus was estimated at 1.08 GiB and peaked at 2.21 GiB
-    assert pc["largest stage: epochs"] >= cache and pp["largest stage: epochs"] >= 2 * cache
-    assert 2 * cache < plus < 2 * cache * 1.1 and cache < comma < cache * 1.1
-    assert plus_p1 < 1.1 * comma  # log S is kept only when target_power != 1
+    comma, pc = _memory.estimate_fit_memory(n, 10, variant="comma", **base)
+    assert pp["largest stage: epochs"] == epochs["plus"] and plus < 1.05 * epochs["plus"]
+    assert pc["largest stage: merge and hierarchy"] == 2 * 8 * C * C
     ce, _ = _memory.estimate_fit_memory(n, 10, variant="ce", **base)
-    assert ce < cache / 10  # the graph stage keeps no n x C cache
+    assert ce < cache / 10  # the graph stage keeps neither
 
 
 def test_a_large_plus_fit_fails_fast(monkeypatch, no_graph):
