@@ -228,6 +228,7 @@ class ClusterHierarchy:
         self.merges = None
         self.piece_labels = None
         self._mappings = None
+        self._piece_roots = None
 
     @property
     def max_clusters(self):
@@ -258,7 +259,9 @@ class ClusterHierarchy:
         if not 1 <= k <= top:
             raise ValueError(f"n_clusters={k} must be between 1 and {top} (the fit's groups "
                              f"split into their own communities)")
-        return _cut(self.piece_labels, self.merges, k)
+        if self._piece_roots is None:
+            self._piece_roots = _merge_roots(self.merges, top, len(self.merges))
+        return _cut(self.piece_labels, self.merges, k, self._piece_roots)
 
     def _split(self):
         if self.piece_labels is not None:
@@ -311,16 +314,28 @@ def _nested_merges(W, parent):
     return np.asarray(merges, dtype=np.intp).reshape(-1, 2)
 
 
-def _cut(pieces, merges, n_clusters):
+def _cut(pieces, merges, n_clusters, roots=None):
     """Labels after the first ``len(pieces) - n_clusters`` merges of the sequence, numbered by
-    each cluster's first point."""
+    each cluster's first point. ``roots``: the pieces' roots after each number of merges, when
+    already computed (:func:`_merge_roots`)."""
     p = int(pieces.max()) + 1
+    root = _merge_roots(merges, p, p - n_clusters)[-1] if roots is None else roots[p - n_clusters]
+    # piece level: each piece's first point, each cluster's first point, then one gather
+    piece_first = np.full(p, pieces.size, dtype=np.intp)
+    np.minimum.at(piece_first, pieces, np.arange(pieces.size))
+    cluster_first = np.full(p, pieces.size, dtype=np.intp)
+    np.minimum.at(cluster_first, root, piece_first)
+    alive = np.flatnonzero(cluster_first < pieces.size)
+    rank = np.empty(p, dtype=np.intp)
+    rank[alive[np.argsort(cluster_first[alive], kind="stable")]] = np.arange(alive.size)
+    return rank[root][pieces]
+
+
+def _merge_roots(merges, p, n_merges):
+    """Root of each of ``p`` pieces after 0, 1, ..., ``n_merges`` merges of the sequence."""
     root = np.arange(p)
-    for a, b in merges[:p - n_clusters]:
+    roots = [root.copy()]
+    for a, b in merges[:n_merges]:
         root[root == b] = a
-    _, labels = np.unique(root[pieces], return_inverse=True)
-    first = np.full(n_clusters, pieces.size, dtype=np.intp)
-    np.minimum.at(first, labels, np.arange(pieces.size))
-    rank = np.empty(n_clusters, dtype=np.intp)
-    rank[np.argsort(first, kind="stable")] = np.arange(n_clusters)
-    return rank[labels]
+        roots.append(root.copy())
+    return roots
