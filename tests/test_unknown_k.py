@@ -196,3 +196,33 @@ def test_bad_noise_threshold(bad):
     X, _ = _blobs(n=100)
     with pytest.raises(ValueError, match="noise_threshold"):
         UEC(noise_threshold=bad, **FAST).fit(X)
+
+
+def test_hierarchy_pickles_without_a_second_graph_and_gives_the_same_partitions(fitted):
+    import pickle
+
+    model, _, _ = fitted
+    ks = list(range(1, model.cluster_hierarchy_.max_clusters + 1))
+    before = [model.labels_at(k) for k in ks]
+    assert model.cluster_hierarchy_._graph is model.graph_  # a reference, not a copy
+    clone = pickle.loads(pickle.dumps(model))
+    assert clone.cluster_hierarchy_._graph is clone.graph_
+    assert clone.cluster_hierarchy_._mappings is None  # caches are rebuilt on demand
+    for k, labels in zip(ks, before):
+        np.testing.assert_array_equal(clone.labels_at(k), labels)
+
+
+def test_many_groups_are_merged_k_by_k(monkeypatch):
+    """Above SWEEP_GROUPS groups labels_at merges for the one k asked (nothing quadratic kept),
+    with the same result as the sweep."""
+    import uec.community as community
+
+    X, _ = _blobs(centers=4)
+    model = UEC(n_clusters=4, variant="comma", **FAST).fit(X)
+    h = model.cluster_hierarchy_
+    swept = [model.labels_at(k) for k in range(1, h.n_groups + 1)]
+    monkeypatch.setattr(community, "SWEEP_GROUPS", 1)
+    h._mappings = None
+    for k, labels in zip(range(1, h.n_groups + 1), swept):
+        np.testing.assert_array_equal(model.labels_at(k), labels)
+    assert h._mappings is None

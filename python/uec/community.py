@@ -27,6 +27,7 @@ MAX_RESOLUTION = 1e6
 BISECTION_STEPS = 40
 LEIDEN_ITERATIONS = 2  # igraph's default; iterating until stable costs 5x on MNIST
 SPLIT_ITERATIONS = 1  # labels_at above the fit's groups: one pass splits each group
+SWEEP_GROUPS = 1024  # up to this many groups labels_at merges them for every k in one sweep
 
 
 def _igraph(graph):
@@ -221,8 +222,7 @@ class ClusterHierarchy:
         if n_groups is None:
             n_groups = int(self.group_labels.max()) + 1 if self.group_labels.size else 0
         self.n_groups = int(n_groups)
-        self._graph = scipy.sparse.csr_matrix(graph, dtype=np.float64)
-        self._weights = _group_weights(self.group_labels, self._graph, self.n_groups)
+        self._graph = graph  # the fit's own matrix (graph_): kept by reference, not copied
         self._positions = positions
         self._seed = _seed(random_state)
         self.merges = None
@@ -242,11 +242,21 @@ class ClusterHierarchy:
         if not 1 <= k <= self.n_groups:
             raise ValueError(f"n_clusters={n_clusters!r} must be between 1 and the number of "
                              f"groups, {self.n_groups}")
-        if self._mappings is None:  # every k at once: the merges are one sequence
-            self._mappings = merge_sweep(self.group_labels, None, range(1, self.n_groups + 1),
-                                         self.n_groups, positions=self._positions,
-                                         weights=self._weights)
+        if self._mappings is None:
+            G = scipy.sparse.csr_matrix(self._graph, dtype=np.float64)
+            if self.n_groups <= SWEEP_GROUPS:  # every k at once: the merges are one sequence
+                self._mappings = merge_sweep(self.group_labels, G, range(1, self.n_groups + 1),
+                                             self.n_groups, positions=self._positions)
+            else:  # many sub-clusters: k by k, nothing O(n_groups^2) kept
+                return merge_subclusters(self.group_labels, G, k, self.n_groups,
+                                         positions=self._positions)
         return self._mappings[k].copy()
+
+    def __getstate__(self):
+        # the caches are recomputed on demand; the pieces and their merges (the stored tree) stay
+        state = dict(self.__dict__)
+        state["_mappings"] = state["_piece_roots"] = None
+        return state
 
     def labels_at(self, n_clusters):
         """Cluster of each training point with ``n_clusters`` clusters (int array, 0..k-1)."""
@@ -266,44 +276,53 @@ class ClusterHierarchy:
     def _split(self):
         if self.piece_labels is not None:
             return
-        G, groups = self._graph, self.group_labels
+        G = scipy.sparse.csr_matrix(self._graph, dtype=np.float64)
+        groups = self.group_labels
+        deg = np.asarray(G.sum(axis=1)).ravel()
+        m2 = float(deg.sum()) if deg.sum() > 0 else 1.0
         pieces = np.empty_like(groups)
-        parent = []
+        order = np.argsort(groups, kind="stable")
+        bounds = np.searchsorted(groups[order], np.arange(self.n_groups + 1))
+        sequences = []  # per group: its merges (global piece numbers) and their gains
+        first = 0
         for g in range(self.n_groups):
-            idx = np.flatnonzero(groups == g)
+            idx = order[bounds[g]:bounds[g + 1]]
             sub = G[idx][:, idx]
             if idx.size > 2 and sub.nnz:
                 local = leiden(sub, 1.0, self._seed, n_iterations=SPLIT_ITERATIONS)
             else:
                 local = np.zeros(idx.size, dtype=np.intp)
-            pieces[idx] = local + len(parent)
-            parent.extend([g] * (int(local.max()) + 1 if idx.size else 0))
+            n_local = int(local.max()) + 1 if idx.size else 0
+            pieces[idx] = local + first
+            if n_local > 1:
+                W = _group_weights(local, sub, n_local)
+                vol = np.bincount(local, weights=deg[idx], minlength=n_local)
+                sequences.append([(gain, a + first, b + first)
+                                  for gain, a, b in _within_merges(W, vol, m2)])
+            first += n_local
         self.piece_labels = pieces
-        self.merges = _nested_merges(_group_weights(pieces, G, len(parent)),
-                                     np.asarray(parent, dtype=np.intp))
+        self.merges = _interleave(sequences)
 
 
-def _nested_merges(W, parent):
-    """Greedy modularity merges of pieces within their parent group, until one piece per
-    parent: each step joins the pair of the same parent with the largest gain
-    ``w_ab - vol_a vol_b / m2``, pairs that share no weight after every pair that does (first
-    maximum, so the order is deterministic). Returns the (a, b) pairs, ``a < b``; ``b`` joins
-    ``a``. O(p^2) per merge for p pieces, which is at most a few hundred."""
+def _within_merges(W, vol, m2):
+    """Greedy modularity merges of one group's pieces down to one: each step joins the pair
+    with the largest gain ``w_ab - vol_a vol_b / m2`` (``vol`` the pieces' degrees in the whole
+    graph, ``m2`` its total weight), pairs that share no weight after every pair that does
+    (first maximum: deterministic). Returns ``(gain, a, b)`` per merge, ``a < b``, ``b``
+    joining ``a``. O(p^3) for p pieces of the group."""
     W = np.array(W, dtype=np.float64)
+    vol = np.array(vol, dtype=np.float64)
     p = W.shape[0]
-    vol = W.sum(axis=1)
-    m2 = vol.sum() if vol.sum() > 0 else 1.0
     alive = np.ones(p, dtype=bool)
-    same = parent[:, None] == parent[None, :]
     merges = []
-    for _ in range(p - (np.unique(parent).size if p else 0)):
+    for _ in range(p - 1):
         score = W - np.outer(vol, vol) / m2 - _unlinked(W, vol[:, None], vol[None, :]) * (2 * m2)
-        ok = same & alive[:, None] & alive[None, :]
+        ok = alive[:, None] & alive[None, :]
         np.fill_diagonal(ok, False)
         score = np.where(ok, score, -np.inf)
-        a, b = np.unravel_index(int(np.argmax(score)), score.shape)
-        a, b = (int(a), int(b)) if a < b else (int(b), int(a))
-        merges.append((a, b))
+        flat = int(np.argmax(score))
+        a, b = sorted(divmod(flat, p))
+        merges.append((float(score.flat[flat]), a, b))
         W[a, :] += W[b, :]
         W[:, a] += W[:, b]
         W[b, :] = 0.0
@@ -311,7 +330,27 @@ def _nested_merges(W, parent):
         vol[a] += vol[b]
         vol[b] = 0.0
         alive[b] = False
-    return np.asarray(merges, dtype=np.intp).reshape(-1, 2)
+    return merges
+
+
+def _interleave(sequences):
+    """One merge sequence from the groups' own: the groups do not share pieces, so each
+    group's merges do not change another's gains, and the greedy order over all of them is
+    the groups' sequences interleaved by gain (the largest next gain first; ties to the
+    smaller piece). Returns an int array (m, 2) of (a, b)."""
+    import heapq
+
+    heap = [(-seq[0][0], seq[0][1], g, 0) for g, seq in enumerate(sequences) if seq]
+    heapq.heapify(heap)
+    out = []
+    while heap:
+        _, _, g, i = heapq.heappop(heap)
+        _, a, b = sequences[g][i]
+        out.append((a, b))
+        if i + 1 < len(sequences[g]):
+            nxt = sequences[g][i + 1]
+            heapq.heappush(heap, (-nxt[0], nxt[1], g, i + 1))
+    return np.asarray(out, dtype=np.intp).reshape(-1, 2)
 
 
 def _cut(pieces, merges, n_clusters, roots=None):

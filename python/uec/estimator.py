@@ -680,7 +680,7 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
             weights, positions = graph, None
         mapping = merge_subclusters(sub_labels, weights, n_clusters, sub_centres.shape[0],
                                     positions=positions)
-        hierarchy = ClusterHierarchy(sub_labels, weights, 0, positions=positions,
+        hierarchy = ClusterHierarchy(sub_labels, graph, 0, positions=positions,
                                      n_groups=sub_centres.shape[0])
         labels = mapping[sub_labels]
         if n_sub == n_clusters:
