@@ -68,3 +68,14 @@ def test_the_dask_extra_installs_what_the_example_imports():
     names = {re.split(r"[\[<>=!~ ]", r)[0] for r in extras["dask"]}
     assert "zarr" in code and "zarr" in names
     assert {"dask", "zarr"} <= names and "distributed" in extras["dask"][0]
+
+
+def test_readme_quick_start_runs(tmp_path):
+    """The quick start, as written: digits with k given and with the count chosen."""
+    (code,) = _blocks("Quick start", "python")
+    res = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=300, env=_env())
+    assert res.returncode == 0, res.stderr[-3000:]
+    lines = res.stdout.strip().splitlines()
+    assert float(lines[0]) > 0.9  # clustering_accuracy with n_clusters=10
+    assert int(lines[1].split()[0]) >= 2  # n_clusters_ of the fit without n_clusters
