@@ -309,10 +309,12 @@ def worker_e2e(args):
     X, y, k = load_data(args.data, args.n)
     base = rss_mb()
     t = time.perf_counter()
-    if args.method == "uec":
+    if args.method in ("uec", "uec-auto"):
         from uec import UEC
 
-        est = UEC(n_clusters=k, random_state=0, n_jobs=args.threads)
+        # "uec-auto": the default n_clusters=None, the count chosen from the data
+        est = UEC(n_clusters=k if args.method == "uec" else None, random_state=0,
+                  n_jobs=args.threads)
         labels = est.fit_predict(X)
         stages = {s: round(v, 3) for s, v in est.timings_.items()}
     elif args.method == "evoc":
@@ -334,7 +336,8 @@ def worker_e2e(args):
     fit_s = time.perf_counter() - t
     return dict(method=args.method, data=args.data, n=int(X.shape[0]), d=int(X.shape[1]),
                 threads=args.threads, fit_s=fit_s, peak_rss_mb=peak_rss_mb(), rss_after_load_mb=base,
-                ari=float(adjusted_rand_score(y, labels)), stages=stages, thread_info=info)
+                ari=float(adjusted_rand_score(y, labels)), stages=stages, thread_info=info,
+                k_found=len(set(int(v) for v in labels if v >= 0)))
 
 
 def part_e2e(a, report):
@@ -348,7 +351,7 @@ def part_e2e(a, report):
             continue
         n = 2000 if a.quick else a.e2e_n
         pair = {}
-        for method in ("uec", "umap", *(("evoc",) if _has_evoc() else ())):
+        for method in ("uec", "uec-auto", "umap", *(("evoc",) if _has_evoc() else ())):
             r, wall = run_child(["e2e", "--_method", method, "--_data", name, "--_n", str(n)], t)
             r["process_s"] = wall
             pair[method] = r
@@ -358,9 +361,11 @@ def part_e2e(a, report):
         pair["uec"]["time_ratio"] = pair["uec"]["fit_s"] / pair["umap"]["fit_s"]
         pair["uec"]["rss_ratio"] = pair["uec"]["peak_rss_mb"] / pair["umap"]["peak_rss_mb"]
         if "evoc" in pair:
-            pair["uec"]["time_ratio_evoc"] = pair["uec"]["fit_s"] / pair["evoc"]["fit_s"]
+            for m in ("uec", "uec-auto"):
+                pair[m]["time_ratio_evoc"] = pair[m]["fit_s"] / pair["evoc"]["fit_s"]
     print(f"\n[2] end to end, {t} threads, each method in its own process "
-          f"(UEC(n_clusters=k).fit_predict vs UMAP().fit_transform + KMeans(k, n_init=10) and "
+          f"(UEC(n_clusters=k).fit_predict and UEC() with the count chosen, 'uec k=...', vs "
+          f"UMAP().fit_transform + KMeans(k, n_init=10) and "
           f"EVoC(approx_n_clusters=k), its JIT warmed on 2,000 rows; ratio: UEC / umap+kmeans, "
           f"and UEC / EVoC's time)")
     print(f"{'data':<10} {'n':>7} {'method':<12} {'fit s':>8} {'process s':>10} "
@@ -369,12 +374,13 @@ def part_e2e(a, report):
         ratio = (f"{r['time_ratio']:.2f} / {r['rss_ratio']:.2f}" if "time_ratio" in r else "")
         if "time_ratio_evoc" in r:
             ratio += f"; {r['time_ratio_evoc']:.2f}x EVoC"
-        label = {"uec": "uec", "evoc": "evoc"}.get(r["method"], "umap+kmeans")
+        label = {"uec": "uec", "uec-auto": f"uec k={r['k_found']}",
+                 "evoc": "evoc"}.get(r["method"], "umap+kmeans")
         print(f"{r['data']:<10} {r['n']:>7} {label:<12} {r['fit_s']:>8.2f} {r['process_s']:>10.2f} "
               f"{r['peak_rss_mb']:>13.0f} {r['rss_after_load_mb']:>11.0f} {r['ari']:>6.3f} {ratio:>14}")
     for r in rows:
         if r["stages"]:
-            print(f"  uec stages on {r['data']}: {r['stages']}")
+            print(f"  {r['method']} stages on {r['data']}: {r['stages']}")
     for s in notes:
         print("  note:", s)
     report["end_to_end"] = dict(threads=t, rows=rows, notes=notes)
