@@ -47,7 +47,7 @@ _CENTRE_INITS = ("kmeans", "gmm", "random", "spectral")
 SUBCLUSTER_POINTS = 1000
 # cluster_centers_ are medoids in the embedding: exact up to this many members, else the medoid
 # of a fixed-seed sample of this many (O(MEDOID_SAMPLE^2) distances per cluster)
-MEDOID_SAMPLE = 2000
+MEDOID_SAMPLE = 1000
 # Column names of the embedding (get_feature_names_out): uec0, uec1, ..., as uec.dask names them
 COMPONENT_PREFIX = "uec"
 # outlier_scores_ compare a point's kNN radius with the dense part of its connected mass: the
@@ -164,8 +164,8 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
     embedding_ : ndarray (n_samples, n_components), float32
     cluster_centers_ : ndarray (n_clusters, n_components), float32
         Medoid of each cluster in the embedding: the cluster's point whose summed distance to
-        its other points is least (exact up to ``MEDOID_SAMPLE`` = 2,000 points, else over a
-        fixed-seed sample of 2,000 of them), so a centre lies on its cluster even when the
+        its other points is least (exact up to ``MEDOID_SAMPLE`` = 1,000 points, else over a
+        fixed-seed sample of 1,000 of them), so a centre lies on its cluster even when the
         cluster is drawn as several islands; ``plot_embedding`` marks these. With
         ``clustering="centres"`` and ``n_subclusters == n_clusters`` (the paper's form, no
         merge): the optimised centres themselves. ``labels_`` and ``predict`` do not use them (the labels come from
@@ -887,14 +887,16 @@ def _subcluster_positions(Z, labels, centres, n_groups):
 
 def _medoid(P):
     """Row of P (m, d) whose summed euclidean distance (float64) to the other rows is least;
-    ties to the first."""
+    ties to the first. Squared distances from the Gram matrix (one BLAS product per block of
+    rows), clipped at 0 against rounding."""
     P = np.asarray(P, dtype=np.float64)
     m = P.shape[0]
+    sq = np.einsum("ij,ij->i", P, P)
     total = np.empty(m, dtype=np.float64)
-    step = max(1, (1 << 21) // max(1, m * P.shape[1]))
+    step = max(1, (1 << 22) // max(1, m))
     for s in range(0, m, step):
-        diff = P[s : s + step, None, :] - P[None, :, :]
-        total[s : s + step] = np.sqrt(np.einsum("ijk,ijk->ij", diff, diff)).sum(axis=1)
+        d2 = sq[s:s + step, None] + sq[None, :] - 2.0 * (P[s:s + step] @ P.T)
+        total[s:s + step] = np.sqrt(np.maximum(d2, 0.0)).sum(axis=1)
     return int(np.argmin(total))
 
 
