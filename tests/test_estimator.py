@@ -18,7 +18,7 @@ def digits():
 def test_digits_accuracy_each_variant(digits, variant):
     # Mean over four seeds, the bar for the default (0.95). Measured (seeds 0-3): comma
     # 0.965 0.959 0.958 0.970, light plus 0.965 0.952 0.959 0.970, plus 0.964 0.963 0.963 0.969;
-    # over seeds 0-7 the lowest single fit of any variant is 0.952 (README). Without the
+    # over seeds 0-7 the lowest single fit of any variant is 0.952 (docs/results/previous_default.md). Without the
     # sub-cluster merge (n_subclusters=10, no warm-up) the variants averaged 0.90-0.92.
     X, y = digits
     accs = []
