@@ -226,3 +226,26 @@ def test_many_groups_are_merged_k_by_k(monkeypatch):
     for k, labels in zip(range(1, h.n_groups + 1), swept):
         np.testing.assert_array_equal(model.labels_at(k), labels)
     assert h._mappings is None
+
+
+def test_predict_proba_is_the_normalised_vote(fitted):
+    """Against a float64 reference of the vote: the neighbours' membership weights summed per
+    cluster, normalised; predict is its argmax up to ties."""
+    from uec import _transform
+
+    model, X, _ = fitted
+    Xn = X[:80] + 0.05
+    P = model.predict_proba(Xn)
+    assert P.shape == (80, model.n_clusters_)
+    np.testing.assert_allclose(P.sum(axis=1), 1.0, rtol=1e-12)
+    k = model.n_neighbors_
+    idx, dist = _transform.query_training_neighbours(model, Xn, k, 1)
+    w = _transform.bipartite_memberships(dist, k).astype(np.float64)
+    ref = np.zeros_like(P)
+    for i in range(80):
+        for j in range(k):
+            ref[i, model.labels_[idx[i, j]]] += w[i, j]
+    ref /= ref.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(P, ref, rtol=1e-10, atol=1e-12)
+    pred = model.predict(Xn)
+    assert (P[np.arange(80), pred] == P.max(axis=1)).all()

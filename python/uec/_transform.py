@@ -320,7 +320,7 @@ def transform(model, X, n_epochs=None, n_threads=1, verbose=False):
     return Z
 
 
-def neighbour_vote(model, X, n_threads=1, return_distances=False):
+def neighbour_vote(model, X, n_threads=1, return_distances=False, return_shares=False):
     """Cluster of each row of X by its training neighbours: the k = n_neighbors nearest training
     points (as ``transform`` finds them), each voting for its cluster (``labels_``) with its
     membership weight (``bipartite_memberships``); a tie, or weights that all underflowed, goes
@@ -328,13 +328,20 @@ def neighbour_vote(model, X, n_threads=1, return_distances=False):
     distance to within ``_knn.FAR_RELATIVE_SPREAD`` (a point far outside the training data: its
     weights are equal at float32 precision, a tie among points the float64 search still ranks).
     Row by row: no random numbers, and a row's label does not depend on the other rows of the
-    call. ``return_distances``: also the (m, k) distances to those neighbours."""
+    call. ``return_distances``: also the (m, k) distances to those neighbours;
+    ``return_shares``: also the (m, n_clusters) share of each row's vote weight per cluster
+    (one-hot on the label for a row whose weights all underflowed or that is far out).
+    Returns the labels, then those in that order."""
     k = int(getattr(model, "n_neighbors_", model.n_neighbors))  # clipped by the fit
     m = X.shape[0]
     C = int(model.n_clusters_)
     if m == 0:
-        empty = np.empty(0, dtype=np.intp)
-        return (empty, np.empty((0, k), dtype=np.float32)) if return_distances else empty
+        out = [np.empty(0, dtype=np.intp)]
+        if return_distances:
+            out.append(np.empty((0, k), dtype=np.float32))
+        if return_shares:
+            out.append(np.empty((0, C), dtype=np.float64))
+        return tuple(out) if len(out) > 1 else out[0]
     indices, distances = query_training_neighbours(model, X, k, n_threads)
     weights = bipartite_memberships(distances, k).astype(np.float64)
     # the partition before noise (noise_threshold): every neighbour votes for its cluster
@@ -346,6 +353,18 @@ def neighbour_vote(model, X, n_threads=1, return_distances=False):
     best = score.max(axis=1)
     from ._knn import far_rows
 
-    tie = (score[np.arange(m), nearest] >= best) | far_rows(distances)
+    far = far_rows(distances)
+    tie = (score[np.arange(m), nearest] >= best) | far
     labels = np.where(tie, nearest, score.argmax(axis=1))
-    return (labels, distances) if return_distances else labels
+    out = [labels]
+    if return_distances:
+        out.append(distances)
+    if return_shares:
+        total = score.sum(axis=1)
+        shares = np.divide(score, total[:, None], out=np.zeros_like(score),
+                           where=total[:, None] > 0)
+        lone = far | ~(total > 0)
+        shares[lone] = 0.0
+        shares[np.flatnonzero(lone), labels[lone]] = 1.0
+        out.append(shares)
+    return tuple(out) if len(out) > 1 else out[0]

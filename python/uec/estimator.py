@@ -760,6 +760,20 @@ class UEC(ClusterMixin, TransformerMixin, BaseEstimator):
         scores, _ = _outlier_scores(r, labels, self.n_clusters_, ref=self._cluster_radius)
         return np.where(scores > float(self.noise_threshold), -1, labels)
 
+    def predict_proba(self, X):
+        """Share of each new point's vote per cluster (m, n_clusters_), float64, rows summing to
+        1: the membership weights of its ``n_neighbors`` nearest training points (``predict``'s
+        votes) summed per cluster and normalised. ``predict`` is the largest share (a tie goes
+        to the nearest neighbour's cluster, as there); a row whose weights all underflowed, or
+        one far outside the training data, is one-hot on its label. Noise (``noise_threshold``)
+        is not a column: ``predict`` marks it."""
+        from . import _transform
+
+        X = self._check_new(X)
+        n_threads = _core.resolve_threads(-1 if self.n_jobs is None else self.n_jobs)
+        _, shares = _transform.neighbour_vote(self, X, n_threads=n_threads, return_shares=True)
+        return shares
+
     def _check_new(self, X):
         check_is_fitted(self, "embedding_")
         check_unchanged_since_fit(self)
