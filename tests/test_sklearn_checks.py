@@ -20,9 +20,17 @@ _TRANSFORM_VS_FIT = (
     "training point's transform lands near, not on, its embedding_ row (docs/guide.md, "
     "'New points')"
 )
+_PROBA_OF_A_CLUSTERER = (
+    "the sparse-input checks read classifier_tags.multi_class whenever predict_proba exists "
+    "(AttributeError on None for a clusterer) and expect 2 or 4 columns; UEC's predict_proba "
+    "has one column per cluster (as GaussianMixture's). Sparse fit, predict and transform are "
+    "tested in test_sparse_fit_predict_proba_below and tests/test_transform.py"
+)
 EXPECTED_FAILED = {
     "check_transformer_general": _TRANSFORM_VS_FIT,
     "check_transformer_data_not_an_array": _TRANSFORM_VS_FIT,
+    "check_estimator_sparse_array": _PROBA_OF_A_CLUSTERER,
+    "check_estimator_sparse_matrix": _PROBA_OF_A_CLUSTERER,
 }
 
 
@@ -217,3 +225,21 @@ def test_cluster_centers_are_points_of_their_cluster(digits_model):
     paper = UEC(n_clusters=3, n_subclusters=3, variant="comma", n_epochs=40, n_jobs=1,
                 random_state=0).fit(X)
     np.testing.assert_array_equal(paper.cluster_centers_, paper.subcluster_centers_)
+
+
+def test_sparse_fit_predict_proba_below():
+    """What the two declared sparse checks would cover, with UEC's own shapes: a fit on CSR and
+    on the same rows dense give the same labels; predict and predict_proba take CSR rows."""
+    import scipy.sparse
+
+    X, _ = make_blobs(120, n_features=6, centers=3, random_state=0)
+    X = np.abs(X).astype(np.float32)
+    dense = UEC(n_clusters=3, n_epochs=20, n_jobs=1, random_state=0).fit(X)
+    sparse = UEC(n_clusters=3, n_epochs=20, n_jobs=1, random_state=0).fit(
+        scipy.sparse.csr_matrix(X))
+    assert sparse.predict(scipy.sparse.csr_matrix(X)).shape == (120,)
+    P = sparse.predict_proba(scipy.sparse.csr_matrix(X[:10]))
+    assert P.shape == (10, 3) and np.allclose(P.sum(axis=1), 1.0)
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(dense.labels_, sparse.labels_) == 1.0
