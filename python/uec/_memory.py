@@ -302,7 +302,7 @@ def check_estimator_memory(est, X):
 
         auto_k = getattr(est, "_auto_k", None)
         n_sub = 1 if (auto_k is not None and auto_k()) else int(est._resolved_subclusters(n))
-        n_final = None if est.n_clusters is None else int(est.n_clusters)
+        n_final = None if (auto_k is not None and auto_k()) else int(est.n_clusters)
         kwargs = dict(
             n_neighbors=int(est.n_neighbors), n_components=int(est.n_components),
             n_clusters=n_sub, nnz=nnz, knn_given=est.knn is not None, init=est.init,
