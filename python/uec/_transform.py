@@ -250,7 +250,8 @@ def _rounds(slots):
 def transform(model, X, n_epochs=None, n_threads=1, verbose=False):
     """Embedding (m, n_components) float32 of the rows of X placed against ``model``, row by
     row: ``transform(X[idx]) == transform(X)[idx]`` bit for bit (see ``STREAM_SLOTS``)."""
-    from .estimator import _CLIP, _Progress
+    from ._modes import CLIP
+    from ._progress import EpochProgress
 
     k = int(getattr(model, "n_neighbors_", model.n_neighbors))  # clipped by the fit
     embedding = np.ascontiguousarray(model.embedding_, dtype=np.float32)
@@ -279,7 +280,7 @@ def transform(model, X, n_epochs=None, n_threads=1, verbose=False):
     params.alpha = 1.0
     params.beta = 0.0
     params.learning_rate = float(model.learning_rate) / 4.0
-    params.clip_mode = _CLIP[model.clip]
+    params.clip_mode = CLIP[model.clip]
     params.schedule = 0  # linear decay over the transform's own epochs
     params.n_epochs_total = n_epochs
     params.attract_scale = 1.0
@@ -287,7 +288,8 @@ def transform(model, X, n_epochs=None, n_threads=1, verbose=False):
     params.mode = _core.MODE_CE
     params.n_threads = int(n_threads)
 
-    progress = _Progress(n_epochs * n_rounds, verbose, desc="UEC transform", show_change=False)
+    progress = EpochProgress(n_epochs * n_rounds, verbose, desc="UEC transform",
+                             show_change=False)
     t0 = time.perf_counter()
     try:
         for r in range(n_rounds):

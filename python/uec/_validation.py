@@ -188,31 +188,6 @@ def check_limits(est, n_samples):
                            "n_subclusters (n_clusters when it is None), n_components")
 
 
-def check_metric_rows(X, metric):
-    """Rows a metric is undefined on, refused before the kNN search: the correlation distance
-    divides by each row's standard deviation, so a constant row gives NaN (it was reported as
-    'the kNN distances of X overflow float32: rescale X', naming neither metric nor row)."""
-    if not (isinstance(metric, str) and metric == "correlation"):
-        return
-    import scipy.sparse
-
-    if scipy.sparse.issparse(X):
-        Xc = scipy.sparse.csr_matrix(X)
-        # a sparse row's max and min count its implicit zeros
-        constant = (Xc.max(axis=1).toarray() == Xc.min(axis=1).toarray()).ravel()
-    else:
-        A = np.asarray(X)
-        constant = np.all(A == A[:, :1], axis=1)
-    if constant.any():
-        rows = np.flatnonzero(constant)
-        shown = ", ".join(map(str, rows[:5])) + (" ..." if rows.size > 5 else "")
-        raise ValueError(
-            f"metric='correlation' is undefined for constant rows (zero variance), and X has "
-            f"{rows.size} (rows {shown}); allowed: rows with at least two different values. Drop "
-            f"those rows, or use another metric (e.g. 'cosine' or 'euclidean')"
-        )
-
-
 def check_unchanged_since_fit(est):
     """transform / predict read n_clusters and n_components off the estimator: a value changed
     by ``set_params`` after the fit (``predict`` then failed with an IndexError or a reshape

@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from . import _core
 from ._degenerate import warn_duplicates, warn_empty_clusters, warn_few_distinct
 from ._device import optimizer, resolve_device
+from ._modes import CENTRE_UPDATE, CLIP, SCHEDULE
 from ._memory import check_estimator_memory, check_fit_memory
 from ._progress import EpochProgress, reports, stage
 from ._validation import (check_choice, check_float, check_int, check_limits, check_numeric_input,
@@ -36,9 +37,7 @@ _MODE = {
     "light_plus": _core.MODE_LIGHT_PLUS,
     "plus": _core.MODE_PLUS,
 }
-_CLIP = {"umap": 0, "scaled": 1, "norm": 2}
-_SCHEDULE = {"linear": 0, "step": 1}
-_CENTRE_UPDATE = {"gradient": 0, "mean": 1, "fixed_point": 2}
+_CLIP, _SCHEDULE, _CENTRE_UPDATE = CLIP, SCHEDULE, CENTRE_UPDATE
 _INITS = ("spectral", "pca", "random")
 _CENTRE_INITS = ("kmeans", "gmm", "random", "spectral")
 # The default sub-cluster count is 3 per cluster, raised on large data to one per this many

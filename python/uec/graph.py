@@ -24,7 +24,6 @@ import numpy as np
 import scipy.sparse
 
 from . import _knn
-from ._validation import check_metric_rows
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +58,29 @@ _HOMOGENEOUS_METRICS = {
 # float32, or sigma's bisection (64 steps from 1) cannot reach the distance scale.
 _SAFE_EXPONENT_X = 32
 _SAFE_EXPONENT_DIST = 20
+
+
+def check_metric_rows(X, metric):
+    """Rows a metric is undefined on, refused before the kNN search: the correlation distance
+    divides by each row's standard deviation, so a constant row gives NaN (it was reported as
+    'the kNN distances of X overflow float32: rescale X', naming neither metric nor row)."""
+    if not (isinstance(metric, str) and metric == "correlation"):
+        return
+    if scipy.sparse.issparse(X):
+        Xc = scipy.sparse.csr_matrix(X)
+        # a sparse row's max and min count its implicit zeros
+        constant = (Xc.max(axis=1).toarray() == Xc.min(axis=1).toarray()).ravel()
+    else:
+        A = np.asarray(X)
+        constant = np.all(A == A[:, :1], axis=1)
+    if constant.any():
+        rows = np.flatnonzero(constant)
+        shown = ", ".join(map(str, rows[:5])) + (" ..." if rows.size > 5 else "")
+        raise ValueError(
+            f"metric='correlation' is undefined for constant rows (zero variance), and X has "
+            f"{rows.size} (rows {shown}); allowed: rows with at least two different values. Drop "
+            f"those rows, or use another metric (e.g. 'cosine' or 'euclidean')"
+        )
 
 
 def _power_of_two_scale(magnitude, limit):
