@@ -1,19 +1,10 @@
 """Euclidean kNN of dense data by our own NN-descent (``csrc/cpu/knn.cpp``), and the search of
-its graph for new points.
+its graph for new points (:class:`KnnGraphIndex`).
 
 Used by :func:`uec.graph.nearest_neighbors` for dense input with a euclidean metric
-(``"euclidean"``, ``"l2"``, ``"sqeuclidean"``) when the search is not exact; every other metric
-and sparse input go to pynndescent.
-
-Unlike pynndescent's, the result does not depend on the number of threads: for a given seed it
-is the same bits with 1 thread or 64 (see the top of ``csrc/cpu/knn.cpp`` for how), so a seeded
-``UEC.fit`` can search on all cores. It is not guaranteed to be the same bits on another machine
-(the distance kernel uses fused multiply-adds where the CPU has them).
-
-New points (``UEC.transform``) are placed with a beam search of the fitted kNN graph, its edges
-taken in both directions, from fixed seeded entry points: :class:`KnnGraphIndex`, which keeps
-only that graph (the training data are the model's own), so a fitted model stays small and
-picklable.
+(``"euclidean"``, ``"l2"``, ``"sqeuclidean"``) when the search is not exact; other metrics and
+sparse input go to pynndescent. For a seed the result is the same bits whatever the thread
+count. How and why: docs/design.md §2.1 and §6, and the guide's "kNN search".
 """
 
 from __future__ import annotations

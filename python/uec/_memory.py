@@ -1,15 +1,9 @@
 """Memory model of a fit, and the fail-fast check made before anything large is allocated.
 
-A fit holds, from start to end, a float32 copy of X, the kNN (int32 indices and float32
-distances), the fuzzy graph (CSR) and the optimiser's per-edge state; on top of that each stage
-has temporaries that are freed when it ends (the kNN search, building the graph, the initial
-layout, the initial centres). The peak is the persistent part plus the largest stage. The byte
-counts below were read off the code and checked against the peak resident memory of real fits
-(docs/results/memory.md); they aim at a realistic peak, not a worst case, so that the check refuses
-only fits that clearly cannot run.
-
-``UEC_MAX_MEMORY`` overrides the memory available to a fit (bytes, or with a K/M/G/T suffix);
-``UEC_MAX_MEMORY=off`` disables the check.
+The estimate is the persistent part of a fit plus its largest stage; ``UEC_MAX_MEMORY`` sets the
+memory available (bytes, or with a K/M/G/T suffix) and ``UEC_MAX_MEMORY=off`` disables the
+check. What is counted and how it was checked: docs/design.md §2.10 and the guide's table
+(docs/results/memory.md has the measured fits).
 """
 
 from __future__ import annotations

@@ -1,18 +1,11 @@
 """What a verbose fit or transform shows, on stderr.
 
-- :func:`stage`: one line when a stage (kNN graph, init, ...) ends, ``uec: kNN graph: 0.53 s``;
-  always a DEBUG log record too.
-- :class:`EpochProgress`: the epochs. On a terminal (or in a notebook) one tqdm bar; when stderr
-  is not a terminal (a log file, a pipe, CI) no bar but a plain line at each quarter of the
-  epochs, so a log holds no carriage returns or escape codes.
-- :func:`reporting` (and the :func:`reports` decorator on ``UEC.fit`` / ``UEC.transform``):
-  while a verbose call runs, the INFO records of the ``uec`` loggers (stage times, the merge,
-  the joint epochs' convergence) are written as lines too, unless the application has
-  configured logging itself, in which case they go to its handlers as usual.
+- :func:`stage`: one line (and a DEBUG record) when a stage ends;
+- :class:`EpochProgress`: the epochs, as one tqdm bar or, off a terminal, a line per quarter;
+- :func:`reporting` / :func:`reports`: the ``uec`` loggers' INFO records as lines during a call.
 
-Every line is written with ``tqdm.write``, which clears an open bar, writes the line and
-redraws the bar beneath it: there is never more than one bar, so bars do not break into each
-other.
+Every line goes through ``tqdm.write``, so there is never a second bar. Details:
+docs/design.md §2.11.
 """
 
 from __future__ import annotations

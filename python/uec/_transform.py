@@ -1,36 +1,11 @@
 """Placing new points against a fitted UEC embedding (``UEC.transform`` / ``UEC.predict``).
 
-The same procedure as umap-learn's ``UMAP.transform``:
-
-1. the k = n_neighbors nearest *training* points of each new point: exact brute force when the
-   fit used it (at most 4096 training points, or a user-given kNN), else a search of the fit's
-   kNN graph (``uec._knn``, dense euclidean data) or a query of pynndescent's index;
-2. membership weights ``w_ij = exp(-(d_ij - rho_i) / sigma_i)`` of that bipartite kNN with the
-   same smooth-kNN bandwidth search as the fit, with ``local_connectivity`` lowered by one (to 0,
-   so ``rho_i = 0``: a new point is not assumed to have a neighbour at distance 0), no
-   symmetrisation (the training points do not see the new ones);
-3. each new point starts at the ``w``-weighted mean of its neighbours' embedding, or exactly at
-   a neighbour it coincides with (``w = 1``, distance 0);
-4. a few epochs of UMAP's CE with the training embedding fixed (the core's tail mode: heads move,
-   attracted to their training neighbours and repelled by uniformly drawn training points),
-   at a quarter of the fit's learning rate, edges weaker than 1 / n_epochs pruned and an edge
-   of weight w sampled every 1 / w epochs (umap-learn uses the call's strongest edge instead of
-   1, the largest a membership can be: there a row depended on the other rows of the call).
-
-Epochs: as umap-learn, ``n_epochs // 3`` when the fit's ``n_epochs`` was given, else 100 for
-up to 10,000 training points and 30 above. The clustering term is not applied to new points:
-the centres and the training embedding are fixed, and the neighbours a new point is attracted
-to were already pulled into their clusters by the fit.
-
-``UEC.predict`` does not use these positions: each new point takes the cluster its training
-neighbours vote for with their membership weights (step 2), as the graph the clusters were
-merged along would connect it (``neighbour_vote``).
-
-The random stream of the epochs is seeded from the fitted embedding itself, so one fitted
-model (and a copy unpickled elsewhere) gives the same output for the same input every time, and
-each row's stream is keyed by the row (its neighbours and weights, ``STREAM_SLOTS``), not by its
-position: a row's output does not depend on the other rows of the call, so
-``transform(X[idx]) == transform(X)[idx]`` bit for bit, whatever the batching.
+umap-learn's ``UMAP.transform`` procedure: the new points' kNN among the training points,
+their membership weights (``local_connectivity`` lowered by one, no symmetrisation), a start at
+the neighbours' weighted mean, then a few CE epochs with the training embedding fixed.
+``UEC.predict`` is instead a vote of the training neighbours (``neighbour_vote``). Each row's
+random stream is keyed by the row, so ``transform(X[idx]) == transform(X)[idx]`` bit for bit.
+The steps, the epoch counts and the reasons: docs/design.md §2.9.
 """
 
 from __future__ import annotations

@@ -3,15 +3,10 @@
     uec fit DATA --out DIR [--n-clusters K] [--labels-at K,...] [--labels LABELS] ...
     uec demo [--variant V] [--seed S]
 
-DATA and LABELS are .npy, .npz or .csv files (.tsv and .txt too: tab- or blank-separated).
-In an .npz, ``--key`` / ``--labels-key`` name the array; by default the data is the array named
-``X`` (else ``data``, else the first array in the file) and the labels the array named ``y``
-(else ``labels``, else ``target``, else the first array), so one file holding ``X`` and ``y``
-serves as both. A CSV whose first line is not numeric is read as having a header line.
-
-Every expected failure (missing file, unreadable format, bad option, labels of the wrong
-length, parameters the estimator refuses) ends with one line on stderr, ``uec: error: ...``,
-and exit status 2 (bad command line) or 1 (anything else); set UEC_DEBUG=1 for a traceback.
+DATA and LABELS are .npy, .npz, .csv, .tsv or .txt files. An expected failure ends with one
+line ``uec: error: ...`` on stderr and exit status 2 (command line) or 1 (anything else);
+UEC_DEBUG=1 shows the traceback. Every option, the .npz/CSV reading rules and the outputs:
+the guide's "Command line" section (docs/guide.md).
 """
 
 from __future__ import annotations

@@ -1,42 +1,11 @@
 """UEC on data that does not fit one process: fit on a sample, place every row with Dask.
 
-Install with ``pip install "uec[dask]"`` (dask.array, dask.dataframe and dask.distributed).
-
-The fit runs in one process on a uniform sample of the rows; ``predict`` and ``transform``
-then place the rows of a Dask array or DataFrame against the fitted model, chunk by chunk, on
-whatever runs the Dask graph: the local threaded scheduler, or every worker of a
-``dask.distributed`` cluster when a ``Client`` is active. This is the route cuML's multi-node
-UMAP takes (fit on a sample, then transform and predict partition by partition).
-
-- :class:`DaskUEC`: the estimator (``fit``, ``predict``, ``transform``, ``fit_predict``,
-  ``fit_transform``; every parameter of :class:`uec.UEC` plus ``sample_size`` and
-  ``batch_size``). The fitted in-memory :class:`uec.UEC` is ``model_``.
-- :func:`predict`, :func:`transform`: the same for an already fitted :class:`uec.UEC`.
-- :func:`sample`: the reproducible uniform sample the fit uses.
-
-How the model reaches the tasks: with an active ``distributed.Client`` it is scattered to every
-worker once (``client.scatter(model, broadcast=True)``) and the graph refers to that one
-Future; without a client it sits in the graph once, under a single key. It is never pickled
-per task. A ``DaskUEC`` keeps the Future (or key) for later calls with the same client.
-
-What a row's result depends on: ``UEC.predict`` (a vote of the row's training neighbours)
-depends on the row alone, so ``predict`` places each chunk (partition) as it is, in calls of at
-most ``batch_size`` rows: no rechunking, and unknown chunk sizes are fine. ``UEC.transform``
-now places each row on its own too (its random stream keyed by the row, its edge sampling
-independent of the call; until 2026-12-01 it depended on the rows' positions and the call's
-strongest edge, and placing rows in different groups moved them slightly), so the fixed batches
-below are no longer needed for chunking-independent results. ``transform`` places rows in fixed batches of
-``batch_size`` consecutive rows counted from the first row of X: the result of row ``i`` equals
-``model.transform(X[j:j + batch_size])[i - j]`` with ``j = i - i % batch_size``, bit for bit,
-whatever the chunking and wherever the task runs. For that the array is rechunked so that chunk
-boundaries fall on multiples of ``batch_size`` (a no-op when the chunk sizes are already
-multiples of it) and the result is rechunked back to X's row chunks. ``batch_size=None`` places
-each chunk in one call instead (no rechunking; the result equals ``model.transform`` of
-each chunk, which is the same).
-
-Threads: each task runs the core with ``n_jobs`` threads (-1: every core of the machine, in
-each task). Tasks of one worker process that share a model run one at a time, because
-NN-descent's query reuses one search workspace per index: use worker processes, not threads.
+Install with ``pip install "uec[dask]"``. :class:`DaskUEC` fits :class:`uec.UEC` (``model_``)
+in this process on a uniform sample (:func:`sample`), then ``predict`` / ``transform`` place
+the rows of a Dask array or DataFrame chunk by chunk wherever the graph runs (the cuML
+multi-node UMAP route); :func:`predict` and :func:`transform` do the same for a fitted model.
+The model is shipped once (scattered, or one graph key), never per task. Chunking, batching,
+threads and failures: the guide's "Beyond one machine: Dask" section (docs/guide.md).
 """
 
 from __future__ import annotations

@@ -1,18 +1,13 @@
 """Input-graph stage: k-nearest neighbours and the UMAP fuzzy simplicial set.
 
-This is an independent, vectorised NumPy reimplementation of the graph that
-umap-learn builds before optimising a layout.  Given the same kNN it reproduces
-``umap.umap_.fuzzy_simplicial_set`` to float32 rounding: the per-point
-bandwidth search repeats umap's bisection step for step (in float64, which is
-what umap's compiled loop really uses), and the membership strengths and their
-symmetrisation use the same float32 operations.
+An independent, vectorised NumPy reimplementation of umap-learn's graph: given the same kNN it
+reproduces ``umap.umap_.fuzzy_simplicial_set`` to float32 rounding (docs/design.md §2.1-§2.3).
 
 Pipeline (see :func:`build_graph`)::
 
-    X --nearest_neighbors--> (indices, distances)
-      --smooth_knn_dist----> (sigmas, rhos)
+    X --nearest_neighbors--> (indices, distances) --smooth_knn_dist--> (sigmas, rhos)
       --compute_membership_strengths / fuzzy union--> symmetric CSR graph
-      --prune_graph--------> edges sampled at least once in n_epochs
+      --prune_graph--> edges sampled at least once in n_epochs
 """
 
 import logging

@@ -1,12 +1,9 @@
 """Initial embeddings and initial cluster centres.
 
-Two things have to be chosen before the joint embedding/clustering optimisation starts:
-
-* the initial low-dimensional coordinates of every sample (:func:`initial_embedding`), built
-  from a spectral layout of the fuzzy graph (Laplacian eigenmaps, :func:`spectral_layout`),
-  from PCA of the input (:func:`pca_layout`), uniformly at random (:func:`random_layout`) or
-  given by the user;
-* the initial cluster centres in that embedding (:func:`initial_centres`).
+* :func:`initial_embedding`: every sample's starting coordinates, from a spectral layout of
+  the fuzzy graph (:func:`spectral_layout`), PCA of the input (:func:`pca_layout`), uniformly
+  at random (:func:`random_layout`) or given by the user (docs/design.md §2.4);
+* :func:`initial_centres`: the initial cluster centres in that embedding (docs/design.md §2.7).
 
 Everything here is deterministic for a fixed ``random_state``.
 """

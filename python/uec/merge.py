@@ -1,38 +1,11 @@
-"""Sub-clusters merged into clusters along the kNN graph.
+"""Groups (sub-clusters or communities) merged into clusters along the kNN graph.
 
-UEC optimises ``n_subclusters`` centres (by default three per cluster) and then merges the
-sub-clusters into ``n_clusters`` clusters: greedily, always the pair whose merge increases the
-modularity of the partition of the fuzzy graph the most (Newman's agglomerative rule applied to
-the sub-clusters as starting groups). A true cluster that the embedding has drawn as two or
-three islands, or as one long arm (in MNIST, the 1s), is strongly connected in the graph and
-merges first; two classes that touch in the embedding (4 and 9) share few graph edges for their
-size and stay apart. Centres alone cannot see this: with one centre per cluster, k-means-style
-centres split the 4-and-9 mass along the wrong line and the clustering term then pulls the
-halves together (docs/results/previous_default.md).
-
-Two rules keep the merge faithful to the graph when the clustering term has drawn two
-unconnected groups of points together (two sheets that touch in the embedding but share no kNN
-edge): ``split_disconnected`` first cuts every sub-cluster into the connected pieces of the graph
-restricted to it, and the merge takes a pair that shares edges before any pair that shares none
-(modularity alone prefers joining two small unconnected groups to joining two large connected
-halves of one cluster once every gain is negative: its resolution limit).
-
-The greedy merge decides each join once; past modularity's optimum ``refine_mapping`` then
-moves the groups of that optimum between clusters, alone or two exchanged, while a move raises
-modularity and is backed by shared graph weight, which undoes joins that were only the greedy
-order's (docs/results/previous_default.md).
-
-Past the optimum, modularity is only trustworthy between groups that are communities. When
-more than ``MIXED_WEIGHT`` (8%) of the graph's weight runs between the groups at the optimum,
-as when overlapping classes form one connected mass, every further join loses modularity and
-its balance term picks equal halves, whatever the shape of the mass (breast cancer: the arm of
-malignant samples joined to half of the benign blob, ACC 0.57; penguins: half of the Adelie
-penguins given to the smaller Chinstrap species, 0.86). Those joins are then made twice, by
-Ward's criterion on where the groups lie in the embedding (``ward_merge``: what the clustering
-term's centres would split) and by the ratio of the weight between two groups to the weight
-modularity's null model expects between them (``ratio_merge``: the graph, without modularity's
-reward for balance), both connected pairs first; the partition that cuts less graph weight is
-kept.
+Greedy agglomeration by modularity gain (Newman's rule), connected pairs before unconnected
+ones, after ``split_disconnected`` has cut each group into its connected pieces;
+``refine_mapping`` revisits the joins past modularity's optimum, and when more than
+``MIXED_WEIGHT`` of the weight runs between the groups there, the remaining joins are made by
+``ward_merge`` and ``ratio_merge`` and the partition cutting less weight is kept. Each rule and
+the measurements behind it: docs/design.md §2.6 and §2.6.1.
 """
 
 from __future__ import annotations
