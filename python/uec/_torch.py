@@ -60,6 +60,58 @@ def check_hidden_dims(name, value):
     return tuple(int(h) for h in dims)
 
 
+AUTO = "auto"
+
+# The rule behind the "auto" sizes of AutoEncoder and ReprNet (docs/results/features.md). It
+# reproduces the nets, batch and autoencoder epochs measured on MNIST (n = 70,000, D = 784:
+# 784-500-500-2000-d, batch 256, 20 epochs; the joint phase gets the same ~2,000 steps, 8
+# epochs there) and shrinks them for small data, where those sizes left a 1,797 x 64 set
+# (digits) with 8 steps per epoch through nets of 3.7 million weights.
+WIDTH_PER_FEATURE, MIN_WIDTH, MAX_WIDTH = 2, 32, 500
+SAMPLES_PER_BATCH_STEP, MIN_BATCH, MAX_BATCH = 25, 32, 256
+PRETRAIN_STEPS, MIN_PRETRAIN_EPOCHS = 2000, 20
+JOINT_STEPS, MIN_JOINT_EPOCHS = 2000, 4
+
+
+def auto_hidden_dims(n_features):
+    """Encoder widths (w, w, 4w), w = clip(2 * n_features, 32, 500): (500, 500, 2000) from
+    250 features up (MNIST's 784), (128, 128, 512) for 64 (digits)."""
+    w = int(min(MAX_WIDTH, max(MIN_WIDTH, WIDTH_PER_FEATURE * int(n_features))))
+    return (w, w, 4 * w)
+
+
+def auto_batch_size(n_samples):
+    """The power of two at or below n_samples / 25, clipped to [32, 256]: 256 from 6,400
+    samples up, 64 for 1,797 (digits), 32 below 1,600 (at least ~25 steps per epoch where the
+    data allow, never more than 256 rows)."""
+    target = max(1, int(n_samples) // SAMPLES_PER_BATCH_STEP)
+    return int(min(MAX_BATCH, max(MIN_BATCH, 1 << (target.bit_length() - 1))))
+
+
+def steps_per_epoch(n_samples, batch_size):
+    """Mini-batches per epoch as ``batch_indices`` makes them (a last batch of one row is
+    merged into the one before)."""
+    n, b = int(n_samples), int(batch_size)
+    steps = -(-n // b)
+    if steps > 1 and n % b == 1:
+        steps -= 1
+    return steps
+
+
+def auto_epochs(n_samples, batch_size, target_steps, minimum):
+    """max(minimum, ceil(target_steps / steps per epoch)): enough epochs for about
+    ``target_steps`` optimiser steps, and never fewer than ``minimum`` passes."""
+    steps = steps_per_epoch(n_samples, batch_size)
+    return int(max(minimum, -(-int(target_steps) // steps)))
+
+
+def check_hidden_or_auto(name, value):
+    """"auto" (returned as is) or a non-empty sequence of positive ints (-> tuple)."""
+    if isinstance(value, str) and value == AUTO:
+        return AUTO
+    return check_hidden_dims(name, value)
+
+
 def make_seed(random_state):
     """An int seed for torch generators from an int, a RandomState or None (fresh entropy)."""
     return int(check_random_state(random_state).randint(0, 2**31 - 1))

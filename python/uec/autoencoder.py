@@ -15,12 +15,19 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._torch import (
+    AUTO,
+    MIN_PRETRAIN_EPOCHS,
     NOISE_TYPES,
+    PRETRAIN_STEPS,
     EpochBar,
     affine_warp,
     apply_in_batches,
+    auto_batch_size,
+    auto_epochs,
+    auto_hidden_dims,
     batch_indices,
     check_hidden_dims,
+    check_hidden_or_auto,
     corrupt,
     cpu_generator,
     invariance_loss,
@@ -127,8 +134,11 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
     n_components : int, default=10
         Dimension d of the bottleneck (the features ``transform`` returns). DEC and N2D use the
         number of clusters.
-    hidden_dims : sequence of int, default=(500, 500, 2000)
-        Widths of the encoder's hidden layers (the decoder uses them in reverse).
+    hidden_dims : sequence of int or "auto", default="auto"
+        Widths of the encoder's hidden layers (the decoder uses them in reverse). "auto":
+        (w, w, 4w) with w = clip(2 * n_features, 32, 500), so (500, 500, 2000) from 250
+        features up (MNIST's 784, the nets of DEC and N2D) and (128, 128, 512) for digits' 64.
+        The widths used are ``hidden_dims_``.
     loss : {"mse", "bce"}, default="mse"
         Reconstruction loss, summed over features and averaged over the batch. "mse": linear
         decoder output; "bce": sigmoid decoder output and binary cross-entropy, which needs
@@ -158,10 +168,15 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
     invariance_warp : float, default=0.5
         Level of the warps of ``invariance``: rotation up to ±10·level degrees, zoom
         1 ± level/10, shifts up to ±2·level pixels.
-    n_epochs : int, default=20
-        Passes over the data. 20 epochs at batch 256 is the CPU budget measured on MNIST (see
-        docs/results/features.md); the 200+ epochs of the papers are a GPU budget.
-    batch_size : int, default=256
+    n_epochs : int or "auto", default="auto"
+        Passes over the data. "auto": enough for about 2,000 Adam steps and at least 20
+        passes, ``max(20, ceil(2000 / steps per epoch))``: 20 on MNIST (274 steps of 256 rows
+        an epoch, the CPU budget measured there, docs/results/features.md), 69 on digits
+        (29 steps of 64). The 200+ epochs of the papers are a GPU budget. The count used is
+        ``n_epochs_``. The rule reads only n_samples and the batch size, never labels.
+    batch_size : int or "auto", default="auto"
+        "auto": the power of two at or below n_samples / 25, clipped to [32, 256] (256 from
+        6,400 samples up, 64 for digits' 1,797). The size used is ``batch_size_``.
     learning_rate : float, default=1e-3
         Adam's step size.
     weight_decay : float, default=0.0
@@ -187,6 +202,10 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         reconstruction loss, plus the weighted invariance term when ``invariance > 0``.
     n_iter_ : int
         Epochs run in total.
+    hidden_dims_ : tuple of int
+        The encoder's hidden widths (``hidden_dims`` with "auto" resolved).
+    batch_size_, n_epochs_ : int
+        Batch size and epochs of the last fit ("auto" resolved from its n_samples).
     n_features_in_ : int
     device_ : str
     timings_ : dict
@@ -197,15 +216,15 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         self,
         n_components=10,
         *,
-        hidden_dims=(500, 500, 2000),
+        hidden_dims=AUTO,
         loss="mse",
         noise=0.0,
         noise_type="gaussian",
         image_shape=None,
         invariance=0.0,
         invariance_warp=0.5,
-        n_epochs=20,
-        batch_size=256,
+        n_epochs=AUTO,
+        batch_size=AUTO,
         learning_rate=1e-3,
         weight_decay=0.0,
         warm_start=False,
@@ -234,15 +253,30 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
 
     def _check_params(self):
         check_int("n_components", self.n_components, low=1)
-        hidden = check_hidden_dims("hidden_dims", self.hidden_dims)
+        hidden = check_hidden_or_auto("hidden_dims", self.hidden_dims)
         check_choice("loss", self.loss, LOSSES)
         check_corruption(self.noise, self.noise_type, self.image_shape)
-        check_int("n_epochs", self.n_epochs, low=1)
-        check_int("batch_size", self.batch_size, low=1)
-        check_invariance(self.invariance, self.invariance_warp, self.image_shape, self.batch_size)
+        if not _is_auto(self.n_epochs):
+            check_int("n_epochs", self.n_epochs, low=1)
+        if not _is_auto(self.batch_size):
+            check_int("batch_size", self.batch_size, low=1)
+        # "auto" batches hold at least min(32, n_samples) >= 2 rows
+        check_invariance(self.invariance, self.invariance_warp, self.image_shape,
+                         2 if _is_auto(self.batch_size) else self.batch_size)
         check_float("learning_rate", self.learning_rate, low=0.0, low_open=True)
         check_float("weight_decay", self.weight_decay, low=0.0)
         return hidden, resolve_device(self.device)
+
+    def resolve_sizes(self, n_samples, n_features):
+        """(hidden_dims, batch_size, n_epochs) that a fit on n_samples x n_features uses:
+        the set values, with "auto" replaced by the rule of the class docstring."""
+        hidden = check_hidden_or_auto("hidden_dims", self.hidden_dims)
+        if hidden == AUTO:
+            hidden = auto_hidden_dims(n_features)
+        batch = auto_batch_size(n_samples) if _is_auto(self.batch_size) else int(self.batch_size)
+        epochs = (auto_epochs(n_samples, batch, PRETRAIN_STEPS, MIN_PRETRAIN_EPOCHS)
+                  if _is_auto(self.n_epochs) else int(self.n_epochs))
+        return hidden, batch, epochs
 
     def _validate_X(self, X, reset):
         X = check_array(X, dtype=np.float32, order="C", accept_sparse=False, input_name="X",
@@ -279,6 +313,9 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         check_image_shape(self.image_shape, self.noise_type, X.shape[1])
         if self.loss == "bce":
             check_unit_interval(X)
+        hidden, batch_size, n_epochs = self.resolve_sizes(X.shape[0], X.shape[1])
+        if continuing:
+            hidden = self.hidden_dims_  # the networks being trained further
 
         t0 = time.perf_counter()
         if continuing:
@@ -299,7 +336,6 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
             curve = []
 
         X_t = torch.from_numpy(X).to(device)
-        n_epochs = int(self.n_epochs)
         invariance = float(self.invariance)
         bar = EpochBar(n_epochs, self.verbose, "AutoEncoder")
         encoder.train()
@@ -307,7 +343,7 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         try:
             for epoch in range(n_epochs):
                 total, count = 0.0, 0
-                for idx in batch_indices(X.shape[0], int(self.batch_size), gen_cpu):
+                for idx in batch_indices(X.shape[0], batch_size, gen_cpu):
                     xb = X_t[idx.to(device)]
                     z = encoder(corrupt(xb, self.noise_type, float(self.noise), gen_dev,
                                         self.image_shape))
@@ -340,6 +376,8 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         self._optimizer, self._gen_cpu, self._gen_dev = optimizer, gen_cpu, gen_dev
         self.loss_curve_ = curve
         self.n_iter_ = len(curve)
+        self.hidden_dims_ = tuple(hidden)
+        self.batch_size_, self.n_epochs_ = batch_size, n_epochs
         self.n_features_in_ = X.shape[1]
         self.device_ = str(device)
         self.timings_ = {"train": time.perf_counter() - t0}
@@ -393,7 +431,8 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         params = self.get_params()
         if not (params["random_state"] is None or isinstance(params["random_state"], int)):
             params["random_state"] = None  # a RandomState object is not a plain value
-        params["hidden_dims"] = list(check_hidden_dims("hidden_dims", params["hidden_dims"]))
+        if params["hidden_dims"] != AUTO:
+            params["hidden_dims"] = list(check_hidden_dims("hidden_dims", params["hidden_dims"]))
         if params["image_shape"] is not None:
             params["image_shape"] = [int(v) for v in params["image_shape"]]
         state = {
@@ -401,6 +440,8 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
             "version": _FORMAT_VERSION,
             "params": params,
             "n_features_in": int(self.n_features_in_),
+            "hidden_dims_": [int(h) for h in self.hidden_dims_],
+            "batch_size_": int(self.batch_size_),
             "loss_curve": [float(v) for v in self.loss_curve_],
             "encoder": {k: v.detach().cpu() for k, v in self.encoder_.state_dict().items()},
             "decoder": {k: v.detach().cpu() for k, v in self.decoder_.state_dict().items()},
@@ -420,7 +461,8 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
                 f"{_FORMAT_VERSION}"
             )
         params = dict(state["params"])
-        params["hidden_dims"] = tuple(params["hidden_dims"])
+        if params["hidden_dims"] != AUTO:
+            params["hidden_dims"] = tuple(params["hidden_dims"])
         if params.get("image_shape") is not None:  # absent from files of earlier versions
             params["image_shape"] = tuple(params["image_shape"])
         if device is not None:
@@ -432,6 +474,8 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
                 or n_features < 1):
             raise ValueError(f"{path!s}: n_features_in={n_features!r} must be a positive integer")
         n_features = int(n_features)
+        # the widths used; files from before "auto" hold them in params only
+        hidden = check_hidden_dims("hidden_dims", state.get("hidden_dims_", hidden))
         _check_saved_shapes(path, state, n_features, hidden, int(model.n_components))
         encoder, decoder = model._build(n_features, hidden, torch.device("cpu"), 0)
         encoder.load_state_dict(state["encoder"])
@@ -447,10 +491,18 @@ class AutoEncoder(TransformerMixin, BaseEstimator):
         model._gen_dev.manual_seed(seed + 2)
         model.loss_curve_ = list(state["loss_curve"])
         model.n_iter_ = len(model.loss_curve_)
+        model.hidden_dims_ = hidden
+        batch = state.get("batch_size_", params.get("batch_size"))
+        model.batch_size_ = (int(batch) if isinstance(batch, numbers.Integral)
+                             and not isinstance(batch, bool) else None)
         model.n_features_in_ = n_features
         model.device_ = str(dev)
         model.timings_ = {}
         return model
+
+
+def _is_auto(value):
+    return isinstance(value, str) and value == AUTO
 
 
 def _layer_shapes(dims):

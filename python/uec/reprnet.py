@@ -30,10 +30,19 @@ from sklearn.cluster import KMeans
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._torch import (
+    AUTO,
+    JOINT_STEPS,
+    MIN_JOINT_EPOCHS,
+    MIN_PRETRAIN_EPOCHS,
+    PRETRAIN_STEPS,
     EpochBar,
     apply_in_batches,
+    auto_batch_size,
+    auto_epochs,
+    auto_hidden_dims,
     batch_indices,
     check_hidden_dims,
+    check_hidden_or_auto,
     corrupt,
     cpu_generator,
     make_seed,
@@ -121,10 +130,14 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         Number of k-means clusters.
     n_components : int, default=10
         Dimension d of the autoencoder's latent space and of the embedding.
-    hidden_dims : sequence of int, default=(500, 500, 2000)
-        Encoder hidden widths (the decoder mirrors them and ends with a sigmoid).
-    repr_hidden_dims : sequence of int, default=(2000, 500, 500)
-        Hidden widths of the representation network d -> ... -> d.
+    hidden_dims : sequence of int or "auto", default="auto"
+        Encoder hidden widths (the decoder mirrors them and ends with a sigmoid). "auto": the
+        ``pretrained`` autoencoder's widths when one is given, else AutoEncoder's rule
+        (w, w, 4w), w = clip(2 * n_features, 32, 500): (500, 500, 2000) on MNIST, (128, 128,
+        512) on digits.
+    repr_hidden_dims : sequence of int or "auto", default="auto"
+        Hidden widths of the representation network d -> ... -> d. "auto": the encoder's
+        widths reversed, (4w, w, w) ((2000, 500, 500) on MNIST, as in the paper).
     gamma : float, default=0.01
         Weight of L_E in the encoder's loss.
     alpha : float or None, default=None
@@ -139,14 +152,21 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         Input corruption (denoising) in pretraining and joint training; see AutoEncoder.
     image_shape : tuple of int or None, default=None
         Shape of the images the rows of X hold, for ``noise_type="affine"``; see AutoEncoder.
-    pretrain_epochs : int, default=20
+    pretrain_epochs : int or "auto", default="auto"
         Autoencoder epochs before the joint phase (binary cross-entropy, so X must lie in
-        [0, 1]). Ignored when ``pretrained`` is given. 20 is the CPU budget measured on MNIST.
-    n_epochs : int, default=4
-        Joint epochs. On MNIST (batch 256, after 20 autoencoder epochs) 1, 2 and 4 joint epochs
-        gave ACC 0.778, 0.949 and 0.958 (docs/results/features.md); the papers' budgets are GPU budgets.
-    batch_size : int, default=256
-        Mini-batch size; L_E is computed over the pairs within each batch.
+        [0, 1]). Ignored when ``pretrained`` is given. "auto": AutoEncoder's rule,
+        ``max(20, ceil(2000 / steps per epoch))``: 20 on MNIST (the CPU budget measured
+        there), 69 on digits.
+    n_epochs : int or "auto", default="auto"
+        Joint epochs. "auto": about 2,000 joint steps (the pretraining's budget) and at least
+        4 passes, ``max(4, ceil(2000 / steps per epoch))``: 69 on digits (29 steps of 64), 8
+        on MNIST (274 steps of 256; there, after 20 autoencoder epochs, 1, 2 and 4 joint
+        epochs gave ACC 0.778, 0.949 and 0.958, and on its first 10,000 images 4, 8 and 16
+        gave 0.661, 0.714 and 0.749; docs/results/features.md). The papers' budgets are GPU
+        budgets. Only n_samples and the batch size enter the rule, never labels.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; L_E is computed over the pairs within each batch. "auto": the power
+        of two at or below n_samples / 25, clipped to [32, 256] (256 on MNIST, 64 on digits).
     learning_rate : float, default=1e-3
         Adam's step size for all three networks.
     n_init : int, default=10
@@ -170,6 +190,9 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
     embedding_ : ndarray (n_samples, n_components), float32
         Representation-network outputs of the training data.
     cluster_centers_ : ndarray (n_clusters, n_components)
+    hidden_dims_, repr_hidden_dims_ : tuple of int
+    batch_size_, pretrain_epochs_, n_epochs_ : int
+        The sizes the fit used ("auto" resolved; ``pretrain_epochs_`` is 0 with ``pretrained``).
     autoencoder_ : AutoEncoder or None
         The pretrained autoencoder (before the joint phase); None when pretrain_epochs=0.
     encoder_, decoder_, representation_ : torch.nn.Sequential
@@ -186,17 +209,17 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         n_clusters=10,
         *,
         n_components=10,
-        hidden_dims=(500, 500, 2000),
-        repr_hidden_dims=(2000, 500, 500),
+        hidden_dims=AUTO,
+        repr_hidden_dims=AUTO,
         gamma=0.01,
         alpha=None,
         normalization="row",
         noise=0.0,
         noise_type="gaussian",
         image_shape=None,
-        pretrain_epochs=20,
-        n_epochs=4,
-        batch_size=256,
+        pretrain_epochs=AUTO,
+        n_epochs=AUTO,
+        batch_size=AUTO,
         learning_rate=1e-3,
         n_init=10,
         pretrained=None,
@@ -228,21 +251,25 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
 
     # -- validation --------------------------------------------------------------------------
 
-    def _check_params(self, n_samples):
+    def _check_params(self, n_samples, n_features):
         n_clusters = check_int("n_clusters", self.n_clusters, low=1)
         if n_clusters > n_samples:
             raise ValueError(f"n_clusters={n_clusters} must be <= n_samples={n_samples}")
         d = check_int("n_components", self.n_components, low=1)
-        hidden = check_hidden_dims("hidden_dims", self.hidden_dims)
-        repr_hidden = check_hidden_dims("repr_hidden_dims", self.repr_hidden_dims)
+        hidden = check_hidden_or_auto("hidden_dims", self.hidden_dims)
+        repr_hidden = check_hidden_or_auto("repr_hidden_dims", self.repr_hidden_dims)
         check_float("gamma", self.gamma, low=0.0)
         alpha = 2.0 * d if self.alpha is None else check_float(
             "alpha", self.alpha, low=0.0, low_open=True)
         check_choice("normalization", self.normalization, NORMALIZATIONS)
         check_corruption(self.noise, self.noise_type, self.image_shape)
-        check_int("pretrain_epochs", self.pretrain_epochs, low=0)
-        check_int("n_epochs", self.n_epochs, low=0)
-        check_int("batch_size", self.batch_size, low=2)
+        batch = (auto_batch_size(n_samples) if _is_auto(self.batch_size)
+                 else check_int("batch_size", self.batch_size, low=2))
+        pretrain = (auto_epochs(n_samples, batch, PRETRAIN_STEPS, MIN_PRETRAIN_EPOCHS)
+                    if _is_auto(self.pretrain_epochs)
+                    else check_int("pretrain_epochs", self.pretrain_epochs, low=0))
+        joint = (auto_epochs(n_samples, batch, JOINT_STEPS, MIN_JOINT_EPOCHS)
+                 if _is_auto(self.n_epochs) else check_int("n_epochs", self.n_epochs, low=0))
         check_float("learning_rate", self.learning_rate, low=0.0, low_open=True)
         check_int("n_init", self.n_init, low=1)
         if self.pretrained is not None:
@@ -258,15 +285,31 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
                     f"pretrained has loss={ae.loss!r}; ReprNet's decoder ends with a sigmoid, "
                     "so it needs an AutoEncoder trained with loss='bce'"
                 )
-            if int(ae.n_components) != d or check_hidden_dims("hidden_dims", ae.hidden_dims) != hidden:
+            ae_hidden = tuple(getattr(ae, "hidden_dims_", None)
+                              or check_hidden_dims("hidden_dims", ae.hidden_dims))
+            if hidden == AUTO:
+                hidden = ae_hidden
+            if int(ae.n_components) != d or ae_hidden != hidden:
                 raise ValueError(
                     f"pretrained has n_components={ae.n_components}, hidden_dims="
-                    f"{tuple(ae.hidden_dims)}; they must equal ReprNet's n_components={d}, "
+                    f"{ae_hidden}; they must equal ReprNet's n_components={d}, "
                     f"hidden_dims={hidden}"
                 )
-        elif int(self.pretrain_epochs) == 0:
+            pretrain = 0
+        elif pretrain == 0:
             logger.info("pretrain_epochs=0: the joint phase starts from random networks")
-        return d, hidden, repr_hidden, alpha, resolve_device(self.device)
+        if hidden == AUTO:
+            hidden = auto_hidden_dims(n_features)
+        if repr_hidden == AUTO:
+            repr_hidden = tuple(reversed(hidden))
+        sizes = {"hidden": hidden, "repr_hidden": repr_hidden, "batch": batch,
+                 "pretrain": pretrain, "joint": joint}
+        return d, sizes, alpha, resolve_device(self.device)
+
+    def resolve_sizes(self, n_samples, n_features):
+        """The sizes a fit on n_samples x n_features uses, "auto" resolved by the rule of the
+        class docstring: {"hidden", "repr_hidden", "batch", "pretrain", "joint"}."""
+        return self._check_params(n_samples, n_features)[1]
 
     # -- fitting -----------------------------------------------------------------------------
 
@@ -276,7 +319,7 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         X = check_array(X, dtype=np.float32, order="C", accept_sparse=False, input_name="X",
                         ensure_min_samples=2)
         n, n_features = X.shape
-        d, hidden, repr_hidden, alpha, device = self._check_params(n)
+        d, sizes, alpha, device = self._check_params(n, n_features)
         check_image_shape(self.image_shape, self.noise_type, n_features)
         check_unit_interval(
             X, why="ReprNet's decoder ends with a sigmoid and is trained with binary "
@@ -292,6 +335,9 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
                 f"X has {n_features} features, but ReprNet is expecting {self.n_features_in_} "
                 "features as input (warm_start=True continues the previous fit)"
             )
+        if continuing:  # the networks being trained further keep their widths
+            sizes["hidden"], sizes["repr_hidden"] = self.hidden_dims_, self.repr_hidden_dims_
+        hidden, repr_hidden = sizes["hidden"], sizes["repr_hidden"]
         seed = make_seed(self.random_state) if not continuing else self._seed
         times = {}
 
@@ -306,11 +352,12 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
             else:
                 autoencoder = AutoEncoder(
                     n_components=d, hidden_dims=hidden, loss="bce", noise=self.noise,
-                    noise_type=self.noise_type, image_shape=self.image_shape, n_epochs=max(int(self.pretrain_epochs), 1),
-                    batch_size=int(self.batch_size), learning_rate=self.learning_rate,
+                    noise_type=self.noise_type, image_shape=self.image_shape,
+                    n_epochs=max(sizes["pretrain"], 1), batch_size=sizes["batch"],
+                    learning_rate=self.learning_rate,
                     device=str(device), random_state=seed, verbose=self.verbose,
                 )
-                if int(self.pretrain_epochs) > 0:
+                if sizes["pretrain"] > 0:
                     autoencoder.fit(X)
                 else:
                     autoencoder = None
@@ -327,7 +374,7 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         times["pretrain"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        history = self._joint(nets, state, X, alpha, device)
+        history = self._joint(nets, state, X, alpha, device, sizes["batch"], sizes["joint"])
         if continuing:
             history = {k: self.history_[k] + history[k] for k in history}
         times["joint"] = time.perf_counter() - t0
@@ -354,6 +401,10 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
         self.cluster_centers_ = kmeans.cluster_centers_
         self.alpha_ = float(alpha)
         self.history_ = history
+        self.hidden_dims_, self.repr_hidden_dims_ = tuple(hidden), tuple(repr_hidden)
+        self.batch_size_ = sizes["batch"]
+        self.pretrain_epochs_ = 0 if continuing else sizes["pretrain"]
+        self.n_epochs_ = sizes["joint"]
         self.n_iter_ = len(history["embedding"])
         self.n_features_in_ = n_features
         self.device_ = str(device)
@@ -373,17 +424,16 @@ class ReprNet(ClusterMixin, TransformerMixin, BaseEstimator):
             "gen_dev": gen_dev,
         }
 
-    def _joint(self, nets, state, X, alpha, device):
+    def _joint(self, nets, state, X, alpha, device, batch_size, n_epochs):
         opts, gen_cpu, gen_dev = state["optimizers"], state["gen_cpu"], state["gen_dev"]
         X_t = torch.from_numpy(X).to(device)
         history = {"reconstruction": [], "embedding": []}
-        n_epochs = int(self.n_epochs)
         bar = EpochBar(n_epochs, self.verbose, "ReprNet joint")
         nets.train()
         try:
             for epoch in range(n_epochs):
                 sums, n_batches = np.zeros(2), 0
-                for idx in batch_indices(X.shape[0], int(self.batch_size), gen_cpu):
+                for idx in batch_indices(X.shape[0], batch_size, gen_cpu):
                     xb = X_t[idx.to(device)]
                     x_in = corrupt(xb, self.noise_type, float(self.noise), gen_dev,
                                    self.image_shape)
@@ -444,3 +494,7 @@ class _Embed(torch.nn.Module):
 
     def forward(self, x):
         return self.nets.embed(x)
+
+
+def _is_auto(value):
+    return isinstance(value, str) and value == AUTO
