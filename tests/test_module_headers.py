@@ -16,9 +16,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "python" / "uec"
 MAX_LINES = 10
 
-# TEMPORARY: reprnet.py's header is being rewritten by another change in flight; remove this
-# entry (and the skip below) as soon as that lands.
-PENDING = {"reprnet.py"}
 
 MODULES = sorted(p for p in PACKAGE.glob("*.py") if p.is_file())
 
@@ -35,8 +32,6 @@ def test_package_has_modules():
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
 def test_module_header_is_short(path):
     n = _header_lines(path)
-    if path.name in PENDING and n > MAX_LINES:
-        pytest.skip(f"temporary: {path.name}'s header ({n} lines) is being shortened elsewhere")
     assert n <= MAX_LINES, (
         f"{path.relative_to(ROOT)}: module docstring has {n} lines (at most {MAX_LINES}); "
         "move the reasoning to docs/design.md")

@@ -1,22 +1,8 @@
-"""ReprNet: an autoencoder plus a "representation network", then k-means (Dahal, "Learning
-Embedding Space for Clustering From Deep Representations").
-
-Per mini-batch of encoder outputs z and representation-network outputs e = h(z), with the
-Student-t kernels
-
-    K_ij = (1 + |z_i - z_j|^2 / alpha)^(-(alpha + 1) / 2),    G_ij = (1 + |e_i - e_j|^2)^(-1)
-
-(alpha = 2d by default, d = n_components) and i != j, p and q are K and G normalised either
-per row (``normalization="row"``, the default: p_ij = K_ij / sum_{l != i} K_il, as the authors'
-code does) or over all pairs (``"joint"``: p_ij = K_ij / sum_{k != l} K_kl, the paper's Eq. 2-3),
-and
-
-    L_E = -sum_{i != j} p_ij log q_ij.
-
-The encoder is trained on L_R + gamma * L_E, the representation network on L_E alone and the
-decoder on L_R alone (three Adam optimisers, each given exactly the gradient of its own loss).
-Labels are k-means on e after training; the data's labels are never seen.
-"""
+"""ReprNet: an autoencoder plus a "representation network" trained with a Student-t
+cross-entropy between the two spaces, then k-means on the representation (Dahal, "Learning
+Embedding Space for Clustering From Deep Representations"). The loss, its two normalisations
+and which optimiser takes which gradient are in docs/design.md §9; the data's labels are
+never seen."""
 
 from __future__ import annotations
 
