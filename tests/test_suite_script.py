@@ -1,29 +1,20 @@
 """benchmarks/suite.py: what it records is what the estimator gives, and its tables read it."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from benchmark_loader import benchmark_module
 from uec import UEC
 from uec.metrics import ari, clustering_accuracy
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def suite():
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("suite_bench", BENCH / "suite.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
+    with benchmark_module("suite.py", "suite_bench") as mod:
         yield mod
-    finally:
-        sys.path.remove(str(BENCH))
 
 
 def test_records_the_estimators_scores_and_summarises(suite, tmp_path, capsys):

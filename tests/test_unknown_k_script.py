@@ -1,28 +1,19 @@
 """benchmarks/unknown_k.py: its records are what the estimator and the rules give, and its
 tables read them."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
+from benchmark_loader import benchmark_module
 from uec import UEC
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def script():
-    sys.path.insert(0, str(BENCH))
-    try:
-        spec = importlib.util.spec_from_file_location("unknown_k_bench", BENCH / "unknown_k.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
+    with benchmark_module("unknown_k.py", "unknown_k_bench") as mod:
         yield mod
-    finally:
-        sys.path.remove(str(BENCH))
 
 
 def test_criteria_part_records_the_default_rule(script, tmp_path, capsys):

@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse
 import scipy.sparse.csgraph
 
-from .merge import _group_weights, _unlinked, merge_subclusters, merge_sweep
+from .merge import _group_weights, _join, _unlinked, merge_subclusters, merge_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -323,12 +323,7 @@ def _within_merges(W, vol, m2):
         flat = int(np.argmax(score))
         a, b = sorted(divmod(flat, p))
         merges.append((float(score.flat[flat]), a, b))
-        W[a, :] += W[b, :]
-        W[:, a] += W[:, b]
-        W[b, :] = 0.0
-        W[:, b] = 0.0
-        vol[a] += vol[b]
-        vol[b] = 0.0
+        _join(W, vol, a, b)
         alive[b] = False
     return merges
 
