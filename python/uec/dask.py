@@ -15,10 +15,8 @@ import inspect
 import logging
 import numbers
 import sys
-import threading
 import time
 import uuid
-import weakref
 
 import numpy as np
 
@@ -224,19 +222,6 @@ def _ship(model, cached=None):
 
 # -- the tasks -----------------------------------------------------------------------------
 
-# pynndescent's query reuses one search workspace per index, so two threads of one worker must
-# not query the same model at once: one lock per model object per process.
-_LOCKS = weakref.WeakKeyDictionary()
-_LOCKS_GUARD = threading.Lock()
-
-
-def _model_lock(model):
-    with _LOCKS_GUARD:
-        lock = _LOCKS.get(model)
-        if lock is None:
-            lock = _LOCKS[model] = threading.Lock()
-        return lock
-
 
 def _place(model, X, what, batch_size, n_jobs):
     """``what`` ("predict" or "transform") of the rows of X in batches of batch_size rows
@@ -256,8 +241,8 @@ def _place(model, X, what, batch_size, n_jobs):
             worker_model.n_jobs = n_jobs
     step = n if batch_size is None else int(batch_size)
     method = getattr(worker_model, what)
-    with _model_lock(model):
-        parts = [method(X[s : s + step]) for s in range(0, n, step)]
+    # no lock here: the search index's own lock (uec._transform) keeps the worker's threads apart
+    parts = [method(X[s : s + step]) for s in range(0, n, step)]
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
