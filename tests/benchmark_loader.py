@@ -10,8 +10,8 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 
 @contextlib.contextmanager
 def benchmark_module(filename, name):
-    """The module of ``benchmarks/filename`` (as ``name``), with benchmarks/ on sys.path for
-    the script's own imports (``_data``) while it is in use."""
+    """The module of the script ``filename`` in benchmarks/ (as ``name``), with that folder
+    on sys.path for the script's own imports (``_data``) while it is in use."""
     sys.path.insert(0, str(BENCH))
     try:
         spec = importlib.util.spec_from_file_location(name, BENCH / filename)
