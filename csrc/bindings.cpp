@@ -151,7 +151,7 @@ py::array_t<float> pow_pos(CArray<float> R, float b) {
   return out;
 }
 
-// ---- kNN (csrc/cpu/knn.cpp) ------------------------------------------------------------------
+// ---- kNN (csrc/cpu/knn.hpp) ------------------------------------------------------------------
 
 void check_int(long long v, const char* name, long long low, long long high, const char* what) {
   if (v < low || v > high) {

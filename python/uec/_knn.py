@@ -1,5 +1,5 @@
 """Euclidean kNN of dense data by our own NN-descent (``csrc/cpu/knn.cpp``), and the search of
-its graph for new points (:class:`KnnGraphIndex`).
+its graph for new points (:class:`KnnGraphIndex`, ``csrc/cpu/knn_search.cpp``).
 
 Used by :func:`uec.graph.nearest_neighbors` for dense input with a euclidean metric
 (``"euclidean"``, ``"l2"``, ``"sqeuclidean"``) when the search is not exact; other metrics and
