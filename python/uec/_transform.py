@@ -20,7 +20,8 @@ import numpy as np
 import scipy.sparse
 
 from . import _core
-from .graph import EXACT_KNN_MAX_SAMPLES, _exp32, smooth_knn_dist
+from .graph import smooth_knn_dist
+from .neighbours import EXACT_KNN_MAX_SAMPLES, _exp32
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def _query_training_neighbours(model, X, k, n_jobs):
     # index, so the neighbours of a row are the same in every process (integer-valued data such
     # as digits has many exact ties at the k-th distance).
     k_query = min(train.shape[0], k + 16) if exact_l2 else k
-    from .graph import sklearn_metric_args
+    from .neighbours import sklearn_metric_args
 
     nn = NearestNeighbors(n_neighbors=k_query, algorithm="brute", n_jobs=n_jobs,
                           **sklearn_metric_args(model.metric, metric_kwds))
