@@ -9,7 +9,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score
 
 from uec import UEC
-from uec.community import ClusterHierarchy, leiden, spectral_count
+from uec.community import ClusterHierarchy, leiden, modularity, spectral_count, split_groups
 from uec.merge import merge_subclusters
 
 FAST = dict(random_state=0, n_jobs=1, n_epochs=60)
@@ -126,10 +126,15 @@ def test_labels_at_above_the_groups_is_a_cut_of_the_stored_merges(fitted):
         if previous is not None:  # nested: the finer partition refines this one
             assert np.unique(np.stack([previous, labels]), axis=1).shape[1] == k + 1
         previous = labels
-    # the pieces split each group into its own Leiden communities
-    g0 = np.flatnonzero(model.subcluster_labels_ == 0)
-    sub = scipy.sparse.csr_matrix(model.graph_, dtype=np.float64)[g0][:, g0]
-    assert adjusted_rand_score(pieces[g0], leiden(sub, 1.0, h._seed, n_iterations=1)) == 1.0
+    # the pieces split each group into its own communities: within each group their
+    # modularity (recomputed in float64 on the group's own graph) is that of a Leiden run on
+    # the group alone, to within Leiden's own spread
+    G = scipy.sparse.csr_matrix(model.graph_, dtype=np.float64)
+    for g in range(h.n_groups):
+        idx = np.flatnonzero(model.subcluster_labels_ == g)
+        sub = G[idx][:, idx]
+        alone = modularity(sub, leiden(sub, 1.0, h._seed, n_iterations=1))
+        assert modularity(sub, pieces[idx]) >= alone - 0.02
     with pytest.raises(ValueError, match="n_clusters"):
         model.labels_at(top + 1)
     with pytest.raises(ValueError, match="n_clusters"):
@@ -249,3 +254,49 @@ def test_predict_proba_is_the_normalised_vote(fitted):
     np.testing.assert_allclose(P, ref, rtol=1e-10, atol=1e-12)
     pred = model.predict(Xn)
     assert (P[np.arange(80), pred] == P.max(axis=1)).all()
+
+
+def _planted(blocks, pairs, p_in, p_mid, p_out, seed=0):
+    """Symmetric 0/1 graph of dense blocks; blocks of one group (``pairs``) are linked with
+    probability ``p_mid``, blocks of different groups with ``p_out``."""
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(np.arange(len(blocks)), blocks)
+    groups = np.asarray(pairs)[truth]
+    same, same_group = truth[:, None] == truth[None, :], groups[:, None] == groups[None, :]
+    A = np.triu(rng.random((truth.size, truth.size))
+                < np.where(same, p_in, np.where(same_group, p_mid, p_out)), 1)
+    return scipy.sparse.csr_matrix((A | A.T).astype(np.float64)), truth, groups
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_split_groups_is_each_groups_own_modularity_optimum(seed):
+    """One Leiden call for every group: a small group (two blocks of 20) beside a large one
+    (two of 200) is split into its blocks, as a run on that group alone splits it, at that
+    run's modularity (recomputed in float64); a plain modularity run on the union of the groups
+    (one resolution for all) keeps the small group whole."""
+    import random
+
+    import igraph
+
+    G, truth, groups = _planted([200, 200, 20, 20, 2], [0, 0, 1, 1, 2], 0.6, 0.05, 0.01, seed)
+    local = split_groups(G, groups, 3, random_state=0)
+    for g in (0, 1):
+        idx = np.flatnonzero(groups == g)
+        assert adjusted_rand_score(truth[idx], local[idx]) == 1.0
+        assert set(local[idx]) == {0, 1}
+        sub = G[idx][:, idx]
+        assert modularity(sub, local[idx]) >= modularity(sub, leiden(sub, 1.0, 0)) - 1e-9
+    assert np.all(local[groups == 2] == 0)  # two points: one piece
+    assert np.array_equal(local, split_groups(G, groups, 3, random_state=0))
+    # the reference failure: modularity at resolution 1 on the union of the groups' graphs
+    C = G.tocoo()
+    keep = groups[C.row] == groups[C.col]
+    inner = scipy.sparse.csr_matrix((C.data[keep], (C.row[keep], C.col[keep])), shape=G.shape)
+    igraph.set_random_number_generator(random.Random(0))
+    try:
+        g = igraph.Graph.Weighted_Adjacency(inner.toarray(), mode="undirected")
+        union = np.asarray(g.community_leiden(objective_function="modularity",
+                                              weights="weight", n_iterations=1).membership)
+    finally:
+        igraph.set_random_number_generator(random)
+    assert np.unique(union[groups == 1]).size == 1

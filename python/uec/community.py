@@ -280,28 +280,80 @@ class ClusterHierarchy:
         groups = self.group_labels
         deg = np.asarray(G.sum(axis=1)).ravel()
         m2 = float(deg.sum()) if deg.sum() > 0 else 1.0
-        pieces = np.empty_like(groups)
-        order = np.argsort(groups, kind="stable")
-        bounds = np.searchsorted(groups[order], np.arange(self.n_groups + 1))
+        local = split_groups(G, groups, self.n_groups, self._seed)
+        # pieces numbered group by group (a group's pieces are contiguous)
+        n_local = np.zeros(self.n_groups, dtype=np.intp)
+        np.maximum.at(n_local, groups, local + 1)
+        first = np.concatenate([[0], np.cumsum(n_local)[:-1]])
+        pieces = local + first[groups]
+        n_pieces = int(n_local.sum())
+        C = G.tocoo()
+        inside = groups[C.row] == groups[C.col]  # pieces of one group: edges inside it
+        W_all = scipy.sparse.csr_matrix(
+            (C.data[inside], (pieces[C.row[inside]], pieces[C.col[inside]])),
+            shape=(n_pieces, n_pieces))
+        W_all = 0.5 * (W_all + W_all.T)
+        if n_pieces <= SWEEP_GROUPS:  # small: one dense matrix, sliced without sparse overhead
+            W_all = W_all.toarray()
+        vol_all = np.bincount(pieces, weights=deg, minlength=n_pieces)
         sequences = []  # per group: its merges (global piece numbers) and their gains
-        first = 0
         for g in range(self.n_groups):
-            idx = order[bounds[g]:bounds[g + 1]]
-            sub = G[idx][:, idx]
-            if idx.size > 2 and sub.nnz:
-                local = leiden(sub, 1.0, self._seed, n_iterations=SPLIT_ITERATIONS)
-            else:
-                local = np.zeros(idx.size, dtype=np.intp)
-            n_local = int(local.max()) + 1 if idx.size else 0
-            pieces[idx] = local + first
-            if n_local > 1:
-                W = _group_weights(local, sub, n_local)
-                vol = np.bincount(local, weights=deg[idx], minlength=n_local)
-                sequences.append([(gain, a + first, b + first)
-                                  for gain, a, b in _within_merges(W, vol, m2)])
-            first += n_local
+            lo, p = int(first[g]), int(n_local[g])
+            if p > 1:
+                W = W_all[lo:lo + p, lo:lo + p]
+                W = W if isinstance(W, np.ndarray) else W.toarray()
+                sequences.append([(gain, a + lo, b + lo)
+                                  for gain, a, b in _within_merges(W, vol_all[lo:lo + p], m2)])
         self.piece_labels = pieces
         self.merges = _interleave(sequences)
+
+
+def split_groups(graph, groups, n_groups, random_state=None, n_iterations=SPLIT_ITERATIONS):
+    """Each group's own Leiden communities (modularity at resolution 1 of the graph restricted
+    to the group), for every group in one Leiden call.
+
+    The edges between groups are dropped and the Leiden run maximises the constant Potts model
+    with node weight ``d_i / sqrt(W_g)`` (``d_i`` the within-group degree, ``W_g`` the group's
+    total weight): within a group its terms ``A_ij - d_i d_j / W_g`` are that group's
+    modularity times ``W_g``, and no community can span two groups (they are not connected),
+    so the optimum is each group's modularity optimum. Groups of at most two points or
+    without inner edges stay one piece. Returns each point's piece within its group, 0..p-1.
+    """
+    import igraph
+
+    groups = np.asarray(groups, dtype=np.intp)
+    n = groups.shape[0]
+    C = scipy.sparse.coo_matrix(graph)
+    keep = groups[C.row] == groups[C.col]
+    row, col, w = C.row[keep], C.col[keep], C.data[keep].astype(np.float64)
+    d = np.bincount(row, weights=w, minlength=n)  # within-group degree
+    W_g = np.bincount(groups, weights=d, minlength=n_groups)
+    sizes = np.bincount(groups, minlength=n_groups)
+    splittable = (sizes > 2) & (W_g > 0)
+    if not splittable.any():
+        return np.zeros(n, dtype=np.intp)
+    node_w = np.where(splittable[groups], d / np.sqrt(np.where(W_g > 0, W_g, 1.0))[groups], 0.0)
+    upper = row < col  # each undirected edge once (the graph is symmetric)
+    g = igraph.Graph(n, edges=zip(row[upper].tolist(), col[upper].tolist()),
+                     edge_attrs={"weight": w[upper].tolist()})
+    igraph.set_random_number_generator(random.Random(_seed(random_state)))
+    try:
+        part = g.community_leiden(objective_function="CPM", weights="weight", resolution=1.0,
+                                  n_iterations=int(n_iterations), node_weights=node_w.tolist())
+    finally:
+        igraph.set_random_number_generator(random)
+    membership = np.asarray(part.membership, dtype=np.intp)
+    membership[~splittable[groups]] = -1  # one piece each: relabelled to 0 below
+    # renumber within each group by first appearance
+    key = groups.astype(np.int64) * (int(membership.max()) + 2) + (membership + 1)
+    _, first_idx, inverse = np.unique(key, return_index=True, return_inverse=True)
+    key_group = groups[first_idx]
+    order = np.lexsort((first_idx, key_group))  # keys by group, then by first point
+    sorted_groups = key_group[order]
+    rank = np.empty(order.size, dtype=np.intp)
+    rank[order] = np.arange(order.size) - np.searchsorted(sorted_groups, sorted_groups)
+    out = rank[inverse.ravel()]
+    return out
 
 
 def _within_merges(W, vol, m2):
