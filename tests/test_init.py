@@ -1,4 +1,5 @@
-"""Tests of uec.init: spectral / PCA / random initial embeddings and initial centres."""
+"""Tests of uec.initialization and uec.centres (through their old path uec.init): spectral / PCA /
+random initial embeddings and initial centres."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,9 @@ from sklearn.datasets import make_blobs
 from sklearn.decomposition import PCA
 from sklearn.neighbors import kneighbors_graph
 
+from uec import centres as ucentres
 from uec import init as uinit
+from uec import initialization as ulayout
 
 
 def knn_graph(X, k=10):
@@ -71,7 +74,7 @@ def test_spectral_separates_two_blobs_disconnected():
 
 @pytest.mark.parametrize("dense_cutoff", [1000, 0])
 def test_spectral_separates_two_blobs_connected(monkeypatch, dense_cutoff):
-    monkeypatch.setattr(uinit, "_DENSE_CUTOFF", dense_cutoff)  # 0 forces ARPACK
+    monkeypatch.setattr(ulayout, "_DENSE_CUTOFF", dense_cutoff)  # 0 forces ARPACK
     X, y, G = bridged_blobs()
     assert sp.csgraph.connected_components(G)[0] == 1
     L = uinit.spectral_layout(G, 2, random_state=0)
@@ -82,7 +85,7 @@ def test_spectral_separates_two_blobs_connected(monkeypatch, dense_cutoff):
 @pytest.mark.parametrize("dense_cutoff", [1000, 0])
 @pytest.mark.parametrize("dim", [1, 2, 3])
 def test_spectral_columns_are_laplacian_eigenvectors(monkeypatch, dense_cutoff, dim):
-    monkeypatch.setattr(uinit, "_DENSE_CUTOFF", dense_cutoff)
+    monkeypatch.setattr(ulayout, "_DENSE_CUTOFF", dense_cutoff)
     rng = np.random.default_rng(1)
     # points in a 1 x 2.3 rectangle: well separated low Laplacian eigenvalues
     P = rng.uniform(size=(400, 2)) * np.array([1.0, 2.3])
@@ -184,12 +187,12 @@ def test_spectral_tiny_and_empty_graphs():
 
 def test_spectral_eigsh_failure_falls_back(monkeypatch, caplog):
     def failing_eigsh(*args, **kwargs):
-        raise uinit.ArpackNoConvergence("no convergence", np.empty(0), np.empty((0, 0)))
+        raise ulayout.ArpackNoConvergence("no convergence", np.empty(0), np.empty((0, 0)))
 
-    monkeypatch.setattr(uinit, "_DENSE_CUTOFF", 0)
-    monkeypatch.setattr(uinit, "eigsh", failing_eigsh)
+    monkeypatch.setattr(ulayout, "_DENSE_CUTOFF", 0)
+    monkeypatch.setattr(ulayout, "eigsh", failing_eigsh)
     X, y, G = bridged_blobs()
-    with caplog.at_level("WARNING", logger="uec.init"):
+    with caplog.at_level("WARNING", logger="uec.initialization"):
         L = uinit.spectral_layout(G, 2, random_state=0)
     assert L.shape == (300, 2) and np.all(np.isfinite(L))
     assert any("random layout" in r.getMessage() for r in caplog.records)
@@ -238,7 +241,7 @@ def test_initial_embedding_reproducible(init):
 
 
 def test_initial_embedding_spectral_reproducible_large(monkeypatch):
-    monkeypatch.setattr(uinit, "_DENSE_CUTOFF", 0)
+    monkeypatch.setattr(ulayout, "_DENSE_CUTOFF", 0)
     X, y, G = bridged_blobs(n=600)
     a = uinit.initial_embedding("spectral", None, G, 2, random_state=7)
     b = uinit.initial_embedding("spectral", None, G, 2, random_state=7)
@@ -457,7 +460,7 @@ def test_kmeans_centres_on_a_sample_above_the_threshold(monkeypatch):
     grid = np.array([(10.0 * i, 10.0 * j) for i in range(4) for j in range(3)])
     X, _ = make_blobs(6000, n_features=2, centers=grid, cluster_std=1.0, random_state=3)
     full = KMeans(12, n_init=10, random_state=0).fit(X)
-    monkeypatch.setattr(uinit, "KMEANS_SAMPLE", 800)
+    monkeypatch.setattr(ucentres, "KMEANS_SAMPLE", 800)
     C = uinit.initial_centres("kmeans", X, 12, random_state=0).astype(np.float64)
     nearest = ((X[:, None, :] - C[None]) ** 2).sum(-1).argmin(1)
     means = np.array([X[nearest == j].mean(0) for j in range(12)])
@@ -467,6 +470,6 @@ def test_kmeans_centres_on_a_sample_above_the_threshold(monkeypatch):
     inertia = ((X - C[nearest]) ** 2).sum()
     assert inertia <= 1.01 * full.inertia_
     # and the sample path really ran: with the threshold above n the result is the full one
-    monkeypatch.setattr(uinit, "KMEANS_SAMPLE", 10_000)
+    monkeypatch.setattr(ucentres, "KMEANS_SAMPLE", 10_000)
     C_full = uinit.initial_centres("kmeans", X, 12, random_state=0)
     assert not np.array_equal(C_full, C.astype(np.float32))

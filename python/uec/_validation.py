@@ -3,9 +3,13 @@ got, and what is allowed."""
 
 from __future__ import annotations
 
+import logging
 import numbers
 
 import numpy as np
+import scipy.sparse as sp
+
+logger = logging.getLogger(__name__)
 
 
 def check_choice(name, value, allowed):
@@ -204,3 +208,95 @@ def check_unchanged_since_fit(est):
             f"{name}={now!r} differs from the fitted model's {value} (set_params after fit?): "
             f"allowed: {value}, the value it was fitted with; set it back, or fit again"
         )
+
+
+# -- the layouts' and initial centres' checks (uec.initialization, uec.centres) ----------------
+
+
+def _check_random_state(random_state):
+    """int / None / RandomState -> RandomState; a numpy Generator seeds a new RandomState."""
+    if isinstance(random_state, np.random.Generator):
+        seed = int(random_state.integers(0, 2**31 - 1))
+        return np.random.RandomState(seed)
+    from sklearn.utils import check_random_state
+
+    try:
+        return check_random_state(random_state)
+    except ValueError:
+        raise ValueError(
+            f"random_state={random_state!r} is not valid; expected None, an int, a "
+            "numpy.random.RandomState or a numpy.random.Generator"
+        ) from None
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name}={value!r} is not valid; expected a positive integer")
+    value = int(value)
+    if value < 1:
+        raise ValueError(f"{name}={value!r} is not valid; expected a positive integer")
+    return value
+
+
+def _check_graph(graph, name="graph"):
+    """Return ``graph`` as a float64 CSR matrix with no explicit zeros, symmetric."""
+    if graph is None:
+        raise ValueError(f"{name}=None is not valid; a fuzzy graph (sparse matrix) is required")
+    if sp.issparse(graph):
+        A = sp.csr_matrix(graph, dtype=np.float64, copy=True)
+    else:
+        try:
+            A = np.asarray(graph, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"{name} of type {type(graph).__name__} is not valid; expected a square "
+                "scipy.sparse matrix of non-negative weights"
+            ) from None
+        if A.ndim != 2:
+            raise ValueError(
+                f"{name} with shape {A.shape} is not valid; expected a square 2-D matrix"
+            )
+        A = sp.csr_matrix(A)
+    if A.shape[0] != A.shape[1]:
+        raise ValueError(f"{name} with shape {A.shape} is not valid; expected a square matrix")
+    if A.shape[0] < 1:
+        raise ValueError(f"{name} with shape {A.shape} is not valid; it has no vertices")
+    if A.nnz and not np.all(np.isfinite(A.data)):
+        raise ValueError(f"{name} contains non-finite weights; all weights must be finite")
+    if A.nnz and A.data.min() < 0:
+        raise ValueError(
+            f"{name} contains negative weights (min {A.data.min():g}); weights must be >= 0"
+        )
+    A.eliminate_zeros()
+    A.sum_duplicates()
+    if A.nnz:
+        asym = abs(A - A.T)
+        if asym.nnz and asym.max() > 1e-6 * A.data.max():
+            logger.warning("%s is not symmetric; using (graph + graph.T) / 2", name)
+            A = ((A + A.T) * 0.5).tocsr()
+            A.eliminate_zeros()
+    return A
+
+
+def _as_float_matrix(value, name, allow_sparse=False):
+    """2-D finite float matrix; float32/float64 input is not copied (large X stays as is)."""
+    if allow_sparse and sp.issparse(value):
+        M = value.tocsr()
+        if M.dtype not in (np.float32, np.float64):
+            M = M.astype(np.float64)
+        if M.nnz and not np.all(np.isfinite(M.data)):
+            raise ValueError(f"{name} contains NaN or infinite values; all values must be finite")
+        return M
+    try:
+        M = np.asarray(value)
+        if M.dtype not in (np.float32, np.float64):
+            M = M.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} of type {type(value).__name__} is not valid; expected a numeric 2-D array"
+        ) from None
+    if M.ndim != 2:
+        raise ValueError(f"{name} with shape {M.shape} is not valid; expected a 2-D array")
+    if not np.all(np.isfinite(M)):
+        raise ValueError(f"{name} contains NaN or infinite values; all values must be finite")
+    return M

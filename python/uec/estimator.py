@@ -22,8 +22,10 @@ from ._memory import check_estimator_memory, check_fit_memory
 from ._progress import EpochProgress, reports, stage
 from ._validation import (check_choice, check_float, check_int, check_limits, check_numeric_input,
                           check_unchanged_since_fit)
-from .graph import build_graph, check_metric_kwds, epochs_per_sample, find_ab_params, knn_backend
-from .init import initial_centres, initial_embedding
+from .graph import build_graph, epochs_per_sample, find_ab_params
+from .neighbours import check_metric_kwds, knn_backend
+from .centres import initial_centres
+from .initialization import initial_embedding
 from .community import ClusterHierarchy, cluster_graph, estimate_n_clusters
 from .merge import merge_subclusters, split_disconnected
 

@@ -15,7 +15,7 @@ import scipy.sparse
 
 from . import _knn
 
-logger = logging.getLogger("uec.graph")  # the stage's log name since before the split
+logger = logging.getLogger(__name__)
 
 __all__ = ["nearest_neighbors", "knn_backend", "validate_knn", "check_metric_kwds",
            "check_metric_rows", "sklearn_metric_args", "EXACT_KNN_MAX_SAMPLES"]
