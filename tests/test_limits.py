@@ -28,7 +28,7 @@ def no_graph(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("the kNN search ran before the parameters were checked")
 
-    monkeypatch.setattr(estimator_module, "build_graph", fail)
+    monkeypatch.setattr(estimator_module, "fit_graph", fail)  # the kNN and graph stages
 
 
 # -- counts that size an allocation ------------------------------------------------------------

@@ -18,7 +18,7 @@ def no_graph(monkeypatch):
     def forbidden(*args, **kwargs):
         raise AssertionError("the graph was built although the memory check should have failed")
 
-    monkeypatch.setattr(estimator_module, "build_graph", forbidden)
+    monkeypatch.setattr(estimator_module, "fit_graph", forbidden)  # the kNN and graph stages
 
 
 def X_of(n, f, seed=0):

@@ -18,12 +18,56 @@ import zlib
 
 import numpy as np
 import scipy.sparse
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import _core
+from ._validation import check_numeric_input, check_unchanged_since_fit
 from .graph import smooth_knn_dist
 from .neighbours import EXACT_KNN_MAX_SAMPLES, _exp32
+from .optimize import epoch_params
 
 logger = logging.getLogger(__name__)
+
+
+def check_new(model, X):
+    """New rows X for transform/predict of a fitted ``model``, in the training data's form
+    (float32 C order, CSR when the fit's data was sparse), checked against the fit."""
+    check_is_fitted(model, "embedding_")
+    check_unchanged_since_fit(model)
+    if not hasattr(model, "_raw_data"):
+        raise ValueError("this UEC was fitted without keeping its training data; refit it to "
+                         "use transform/predict")
+    # a DataFrame's columns must be the fit's, in its order (as scikit-learn's estimators)
+    _check_feature_names(model, X, reset=False)
+    check_numeric_input(X)
+    # new rows take the training data's form, so that the kNN search compares like with like
+    X = check_array(X, dtype=np.float32, order="C", accept_sparse="csr", input_name="X")
+    if scipy.sparse.issparse(model._raw_data) != scipy.sparse.issparse(X):
+        X = scipy.sparse.csr_matrix(X) if scipy.sparse.issparse(model._raw_data) else X.toarray()
+    if scipy.sparse.issparse(X) and not X.has_canonical_format:
+        X = X.copy()
+        X.sum_duplicates()
+    if X.shape[1] != model.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but UEC is expecting "
+                         f"{model.n_features_in_} features as input (those of the fit)")
+    return X
+
+
+def _check_feature_names(est, X, reset):
+    """scikit-learn's own check of a DataFrame's column names: with ``reset`` (fit) they become
+    ``feature_names_in_`` (removed for data without string names); else renamed or reordered
+    columns raise ValueError and a change between named and unnamed data warns, as KMeans does."""
+    try:
+        from sklearn.utils.validation import _check_feature_names as check
+    except ImportError:  # scikit-learn < 1.6: a method of BaseEstimator
+        return est._check_feature_names(X, reset=reset)
+    return check(est, X, reset=reset)
+
+
+def _fitted_neighbors(model):
+    """n_neighbors of the fit (``n_neighbors_``: clipped to n_samples - 1); the parameter for
+    a model pickled before ``n_neighbors_`` existed."""
+    return int(getattr(model, "n_neighbors_", model.n_neighbors))
 
 
 def transform_epochs(model) -> int:
@@ -226,7 +270,6 @@ def _rounds(slots):
 def transform(model, X, n_epochs=None, n_threads=1, verbose=False):
     """Embedding (m, n_components) float32 of the rows of X placed against ``model``, row by
     row: ``transform(X[idx]) == transform(X)[idx]`` bit for bit (see ``STREAM_SLOTS``)."""
-    from ._modes import CLIP
     from ._progress import EpochProgress
 
     k = int(getattr(model, "n_neighbors_", model.n_neighbors))  # clipped by the fit
@@ -249,20 +292,8 @@ def transform(model, X, n_epochs=None, n_threads=1, verbose=False):
     n_rounds = int(rounds.max()) + 1
     pruned = np.where(weights >= MAX_MEMBERSHIP / float(n_epochs), weights, np.float32(0.0))
 
-    params = _core.EpochParams()
-    params.a, params.b = float(model.a_), float(model.b_)
-    params.gamma = float(model.repulsion_strength)
-    params.negative_sample_rate = float(model.negative_sample_rate)
-    params.alpha = 1.0
-    params.beta = 0.0
-    params.learning_rate = float(model.learning_rate) / 4.0
-    params.clip_mode = CLIP[model.clip]
-    params.schedule = 0  # linear decay over the transform's own epochs
-    params.n_epochs_total = n_epochs
-    params.attract_scale = 1.0
-    params.seed = _transform_seed(model)
-    params.mode = _core.MODE_CE
-    params.n_threads = int(n_threads)
+    params = epoch_params(model, model.a_, model.b_, n_epochs, _transform_seed(model), n_threads,
+                          placing=True)
 
     progress = EpochProgress(n_epochs * n_rounds, verbose, desc="UEC transform",
                              show_change=False)

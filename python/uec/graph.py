@@ -16,6 +16,7 @@ import warnings
 import numpy as np
 import scipy.sparse
 
+from ._progress import stage
 # the neighbours stage (uec.neighbours), also importable from here as before the split
 from .neighbours import (  # noqa: F401
     _FLOAT32_MAX,
@@ -303,3 +304,26 @@ def build_graph(
     if return_index:
         return graph, indices, distances, index
     return graph, indices, distances
+
+
+def fit_graph(model, X, k, n_epochs, rs, n_threads, times):
+    """The neighbours and graph stages of a fit of ``model`` (a UEC): ``(fuzzy graph, kNN
+    distances, search index or None)``; ``times`` gets "knn" and "graph" seconds."""
+    t0 = time.perf_counter()
+    # pynndescent's result depends on its thread count (17 of 6,000 rows differed between 1
+    # and 2 threads): with a seed it runs on one thread, as in umap-learn, so that a seeded
+    # fit is the same whatever n_jobs. Our own NN-descent (dense euclidean data), the exact
+    # search and the epochs do not need this.
+    knn_jobs = n_threads
+    if (model.random_state is not None and model.knn is None
+            and knn_backend(X, model.metric, metric_kwds=model.metric_kwds) == "pynndescent"):
+        knn_jobs = 1
+        logger.info("random_state is set: pynndescent's kNN search runs on one thread")
+    with stage("kNN graph", model.verbose), model._seeded_threads():
+        graph, knn_indices, knn_dists, search_index = build_graph(
+            X, k, n_epochs, metric=model.metric, knn=model.knn,
+            metric_kwds=model.metric_kwds,
+            random_state=rs, n_jobs=knn_jobs, return_index=True, timings=times,
+        )
+    times["graph"] = time.perf_counter() - t0 - times["knn"]
+    return graph, knn_dists, search_index

@@ -9,6 +9,7 @@ Everything here is deterministic for a fixed ``random_state``.
 from __future__ import annotations
 
 import logging
+import time
 import warnings
 
 import numpy as np
@@ -17,6 +18,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
 
+from ._progress import stage
 from ._validation import _as_float_matrix, _check_graph, _check_positive_int, _check_random_state
 
 logger = logging.getLogger(__name__)
@@ -426,3 +428,18 @@ def initial_embedding(init, X, graph, n_components, random_state=None):
     if not np.all(np.isfinite(arr)):
         raise ValueError("init array contains NaN or infinite values; all values must be finite")
     return np.ascontiguousarray(arr)
+
+
+def fit_layout(model, X, graph, rs, times):
+    """The initialization stage of a fit of ``model`` (a UEC): the layout the epochs start
+    from, float32 (n, n_components), checked; ``times`` gets its seconds under "init"."""
+    t0 = time.perf_counter()
+    with stage("init embedding", model.verbose), model._seeded_threads():
+        Z = initial_embedding(model.init, X, graph, int(model.n_components), rs)
+    Z = np.ascontiguousarray(Z, dtype=np.float32)
+    if Z.shape != (X.shape[0], int(model.n_components)):
+        raise ValueError(
+            f"init has shape {Z.shape}, expected ({X.shape[0]}, {model.n_components})"
+        )
+    times["init"] = time.perf_counter() - t0
+    return Z
