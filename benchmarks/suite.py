@@ -2,6 +2,7 @@
 
     python benchmarks/suite.py                       # every set, every method, seeds 0 1 2
     python benchmarks/suite.py --quick               # only the sets with n <= 3,000
+    python benchmarks/suite.py --holdout             # only the held-out sets (a check, not a choice)
     python benchmarks/suite.py --sets iris coil20 --methods uec leiden --seeds 0 --n-jobs 1
     python benchmarks/suite.py --quick --uec 'dim10={"n_components": 10}' --no-uec-variants \\
         --reuse benchmarks/out/suite.json --json benchmarks/out/dim10.json
@@ -9,7 +10,9 @@
 
 The sets are those of ``_data.py`` (real: digits, MNIST and a 20,000-image sample of it,
 COIL-20, ISOLET, ORL, iris, wine, breast-cancer, penguins, olive by region and by area, crabs,
-diabetes; synthetic: manifold, blobs-overlap). A set whose file or package is missing is
+diabetes; synthetic: manifold, blobs-overlap; held-out, run only with ``--holdout`` and reported
+apart: glass, tissues, nci60, ais-sex, ais-sport, possum-site, leafshape, skulls, auto-origin).
+A set whose file or package is missing is
 skipped with a note. Every method is told the true number of classes k, except hdbscan.
 
 Methods, each fitted once per seed:
@@ -77,7 +80,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _data import NAMES, QUICK, REAL, available
+from _data import HOLDOUT, NAMES, QUICK, REAL, SYNTHETIC, available
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = ROOT / "benchmarks" / "out" / "suite.json"
@@ -382,7 +385,8 @@ def run_suite(sets, methods, configs, seeds, n_jobs, json_path, previous, reuse_
     warmed = set()
     for name, X, y in available(sets):
         k = int(y.max()) + 1
-        entry = {"kind": "real" if name in REAL else "synthetic", "n": int(X.shape[0]),
+        kind = "real" if name in REAL else "holdout" if name in HOLDOUT else "synthetic"
+        entry = {"kind": kind, "n": int(X.shape[0]),
                  "dim": int(X.shape[1]), "k": k, "runs": []}
         results["sets"][name] = entry
         old = reusable(previous, name, X, k)
@@ -512,7 +516,7 @@ def acc_table(title, acc, methods):
     return "\n".join(lines)
 
 
-def real_summary(results, acc, methods):
+def real_summary(results, acc, methods, title="Real sets"):
     """Mean ACC, mean ARI, mean rank and wins of each method over the real sets."""
     from scipy.stats import rankdata
 
@@ -528,7 +532,7 @@ def real_summary(results, acc, methods):
             ranks[m].append(float(rank))
         for m in here:
             wins[m] += bool(row[m] == values.max())
-    lines = [f"**Real sets ({len(acc)}): means over sets; rank by mean ACC among all methods "
+    lines = [f"**{title} ({len(acc)}): means over sets; rank by mean ACC among all methods "
              "but hdbscan (1 = best)**", "",
              "| method | mean ACC | mean ARI | mean rank | wins | sets |",
              "|---|---|---|---|---|---|"]
@@ -566,7 +570,8 @@ def summarise(results, methods=None, per_set=True):
     if per_set:
         parts += [set_table(name, entry, methods) for name, entry in results["sets"].items()]
     real = [n for n, e in results["sets"].items() if e["kind"] == "real"]
-    synthetic = [n for n, e in results["sets"].items() if e["kind"] != "real"]
+    synthetic = [n for n, e in results["sets"].items() if e["kind"] == "synthetic"]
+    holdout = [n for n, e in results["sets"].items() if e["kind"] == "holdout"]
     if real:
         acc = mean_acc(results, real, methods)
         parts += [real_summary(results, acc, methods),
@@ -576,6 +581,11 @@ def summarise(results, methods=None, per_set=True):
     if synthetic:
         parts.append(acc_table("ACC per synthetic set (not in the real-set means)",
                                mean_acc(results, synthetic, methods), methods))
+    if holdout:  # checked, never chosen on
+        acc = mean_acc(results, holdout, methods)
+        parts += [real_summary(results, acc, methods, title="Held-out sets"),
+                  acc_table("ACC per held-out set (not in the real-set means)", acc, methods),
+                  baseline_lines(acc, methods).replace("real sets", "held-out sets")]
     return "\n\n".join(p for p in parts if p)
 
 
@@ -621,7 +631,11 @@ def main(argv=None):
     which = ap.add_mutually_exclusive_group()
     which.add_argument("--quick", action="store_true", help="only the sets with n <= 3,000")
     which.add_argument("--sets", nargs="+", choices=NAMES, metavar="SET",
-                       help=f"the sets to run (default all): {', '.join(NAMES)}")
+                       help=f"the sets to run (default: every real and synthetic set): "
+                            f"{', '.join(NAMES)}")
+    which.add_argument("--holdout", action="store_true",
+                       help="only the held-out sets (never used to choose; see _data.py): "
+                            + ", ".join(HOLDOUT))
     ap.add_argument("--methods", nargs="+", metavar="METHOD",
                     help="the methods to run or report (default all), uec:NAME ones included")
     ap.add_argument("--uec", action="append", default=[], metavar="NAME=JSON",
@@ -654,7 +668,7 @@ def main(argv=None):
             raise SystemExit(f"unknown method(s) {', '.join(unknown)}; expected some of "
                              f"{', '.join(available)}")
     methods = list(dict.fromkeys(args.methods or available))
-    sets = QUICK if args.quick else (args.sets or NAMES)
+    sets = QUICK if args.quick else HOLDOUT if args.holdout else (args.sets or REAL + SYNTHETIC)
     previous = json.loads(args.reuse.read_text()) if args.reuse else None
 
     results = run_suite(sets, methods, configs, args.seeds, args.n_jobs, args.json, previous,
