@@ -54,7 +54,8 @@ def _forward_numpy(seq, X):
 def test_missing_torch_gives_install_hint(monkeypatch, name):
     # Simulate an environment without torch: `import torch` raises ImportError.
     monkeypatch.setitem(sys.modules, "torch", None)
-    for mod in ("uec._torch", "uec.autoencoder", "uec.reprnet"):
+    for mod in ("uec._torch", "uec.autoencoder", "uec.reprnet", "uec.features",
+                "uec.features._torch", "uec.features.autoencoder", "uec.features.reprnet"):
         monkeypatch.delitem(sys.modules, mod, raising=False)
     for attr in ("AutoEncoder", "ReprNet"):
         if attr in vars(uec):  # cached by an earlier import (hasattr would import it)

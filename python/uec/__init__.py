@@ -20,12 +20,13 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 _LAZY = {
     "UEC": ("uec.estimator", "UEC"),
     # torch models: an ImportError that names the extra to install when torch is missing
-    "AutoEncoder": ("uec.autoencoder", "AutoEncoder"),
-    "ReprNet": ("uec.reprnet", "ReprNet"),
+    "AutoEncoder": ("uec.features.autoencoder", "AutoEncoder"),
+    "ReprNet": ("uec.features.reprnet", "ReprNet"),
     "metrics": ("uec.metrics", None),
     "datasets": ("uec.datasets", None),
     "preprocessing": ("uec.preprocessing", None),
-    "Deskew": ("uec.preprocessing", "Deskew"),
+    "features": ("uec.features", None),
+    "Deskew": ("uec.features.deskew", "Deskew"),
     "cuda_available": ("uec._device", "cuda_available"),
 }
 
