@@ -244,6 +244,21 @@ def test_id_and_label_columns_and_metric(tables, tmp_path):
     assert "ids.npy" in summary["files"] and "labels.csv" in summary["files"]
 
 
+def test_union_metric_option(data, tmp_path):
+    """--union-metric reaches UEC's union_metric ('none': the graph of --metric alone)."""
+    d, X, _ = data
+    for value, param in (("none", None), ("cosine", "cosine")):
+        out = tmp_path / value
+        res = run_cli("fit", d / "X.npy", "--union-metric", value, "--out", out, "--no-plot",
+                      *FIT_ARGS)
+        assert res.returncode == 0, res.stderr
+        model = UEC(n_clusters=6, n_epochs=30, random_state=3, n_jobs=1,
+                    union_metric=param).fit(X)
+        np.testing.assert_array_equal(np.load(out / "labels.npy"), model.labels_)
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["parameters"]["union_metric"] == param
+
+
 def test_numeric_id_column_is_named_or_warned_about(tables, tmp_path):
     d, X, _, ids = tables
     res = run_cli("fit", d / "numeric_id.csv", "--id-column", "0", "--out", tmp_path / "a",

@@ -132,8 +132,8 @@ def test_estimator_default_is_the_graph_stage():
     assert model.variant == "ce" and model._resolved_clustering() == "graph"
     assert ari(y, model.labels_) == 1.0
     assert np.array_equal(model.labels_, model.subcluster_to_cluster_[model.subcluster_labels_])
-    # the labels are the stage's partition of the fitted graph
-    sub, mapping, _ = cluster_graph(model.graph_, 5, random_state=3)
+    # the labels are the stage's partition of the fitted clustering graph
+    sub, mapping, _ = cluster_graph(model.clustering_graph_, 5, random_state=3)
     assert ari(mapping[sub], model.labels_) == 1.0
     assert model.subcluster_centers_.shape == (model.n_subclusters_, 2)
     assert set(model.timings_) >= {"knn", "graph", "init", "layout", "clustering"}
@@ -145,3 +145,80 @@ def test_graph_clustering_needs_ce():
         UEC(n_clusters=2, variant="comma", clustering="graph").fit(X)
     with pytest.raises(ValueError, match="clustering"):
         UEC(n_clusters=2, clustering="kmeans").fit(X)
+
+
+# ------------------------------------------------------------------- the union with a second view
+
+
+def _pruned(g, n_epochs):
+    """A graph with the edges below max / n_epochs dropped (uec.graph.prune_graph's rule)."""
+    g = scipy.sparse.csr_matrix(g, dtype=np.float64)
+    g.data[g.data < g.data.max() / float(n_epochs)] = 0.0
+    g.eliminate_zeros()
+    return g
+
+
+def test_union_view_is_the_max_of_umap_learns_two_graphs():
+    """The clustering graph against an independent reference: umap-learn's fuzzy simplicial
+    set of scikit-learn's exact euclidean kNN and of its exact cosine kNN, each pruned as the
+    fit prunes, joined by the elementwise maximum."""
+    umap_ = pytest.importorskip("umap.umap_")
+    from sklearn.datasets import load_digits
+    from sklearn.neighbors import NearestNeighbors
+
+    from uec.community import union_view
+    from uec.graph import build_graph
+
+    X = load_digits().data[:500].astype(np.float32)
+    X += np.random.default_rng(0).normal(scale=1e-2, size=X.shape).astype(np.float32)  # no ties
+    k, n_epochs = 15, 500
+    refs = []
+    for metric in ("euclidean", "cosine"):
+        d, i = NearestNeighbors(n_neighbors=k, algorithm="brute", metric=metric).fit(X).kneighbors(X)
+        assert np.array_equal(i[:, 0], np.arange(X.shape[0]))
+        d[:, 0] = 0.0  # scikit-learn's self distance is a rounding residue, umap's rho reads it
+        g, _, _ = umap_.fuzzy_simplicial_set(X, k, np.random.RandomState(0), metric,
+                                             knn_indices=i, knn_dists=d)
+        refs.append(_pruned(g, n_epochs))
+    ref = refs[0].maximum(refs[1]).tocsr()
+    graph, _, _ = build_graph(X, k, n_epochs, random_state=np.random.RandomState(0), n_jobs=1)
+    ours = union_view(X, graph, k, n_epochs, metric="cosine", random_state=0, n_jobs=1)
+    assert ours.shape == ref.shape and ours.nnz == ref.nnz
+    assert (abs(ours - ref) > 1e-4).nnz == 0
+    assert (ours != ours.T).nnz == 0
+    # more than the euclidean graph: the cosine view adds edges
+    assert ours.nnz > refs[0].nnz
+
+
+def test_union_view_in_the_fit_leaves_the_layout_and_can_be_turned_off():
+    from sklearn.datasets import make_blobs
+
+    from uec._memory import estimate_fit_memory
+
+    X, y = make_blobs(400, centers=4, n_features=6, random_state=0)
+    fast = dict(random_state=0, n_jobs=1, n_epochs=60)
+    on = UEC(4, union_metric="cosine", **fast).fit(X)
+    off = UEC(4, **fast).fit(X)  # the default: the graph of metric alone
+    # the second view is built after the layout and draws nothing before it
+    assert np.array_equal(on.embedding_, off.embedding_)
+    assert off.clustering_graph_ is off.graph_
+    assert on.clustering_graph_.nnz > on.graph_.nnz
+    assert ((on.clustering_graph_ - on.graph_).min() >= 0)  # the maximum of the two
+    assert "union_view" in on.timings_ and "union_view" not in off.timings_
+    assert ari(y, on.labels_) == 1.0 and ari(y, off.labels_) == 1.0
+    # the same metric twice, a given kNN, or the centres' stage: the graph of metric alone
+    same = UEC(4, union_metric="euclidean", **fast).fit(X)
+    assert same.clustering_graph_ is same.graph_
+    joint = UEC(4, variant="comma", union_metric="cosine", **fast).fit(X)
+    assert joint.clustering_graph_ is joint.graph_
+    from uec.graph import nearest_neighbors
+
+    knn = nearest_neighbors(X.astype(np.float32), 15)
+    given = UEC(4, knn=knn, union_metric="cosine", **fast).fit(X)
+    assert given.clustering_graph_ is given.graph_
+    with pytest.raises(ValueError, match="union_metric"):
+        UEC(4, union_metric=3, **fast).fit(X)
+    # the memory estimate counts the second view
+    kw = dict(n_neighbors=15, n_components=2, n_clusters=1)
+    assert estimate_fit_memory(70000, 784, union_view=True, **kw)[0] > \
+        estimate_fit_memory(70000, 784, **kw)[0]

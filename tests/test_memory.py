@@ -29,16 +29,20 @@ def test_too_little_memory_fails_fast_with_the_estimate(monkeypatch, no_graph):
     monkeypatch.delenv(_memory.ENV_VAR, raising=False)
     monkeypatch.setattr(_memory, "available_memory", lambda: 8 << 20)  # 8 MiB
     X = X_of(3000, 20)
-    est, _ = _memory.estimate_fit_memory(3000, 20, n_neighbors=15, n_components=2, n_clusters=5,
-                                         x_allocated=True)
-    with pytest.raises(MemoryError) as info:
-        UEC(n_clusters=5).fit(X)
-    msg = str(info.value)
-    assert f"needs about {_memory._fmt(est)}" in msg
-    assert "n_samples=3000, n_features=20, n_neighbors=15" in msg
-    assert "only 8.0 MiB is available" in msg
-    assert "graph (CSR)" in msg and "largest stage: kNN search" in msg
-    assert _memory.ENV_VAR in msg
+    for union_metric, union_view, largest in ((None, False, "kNN search"),
+                                              ("cosine", True, "union view (kNN and graph)")):
+        est, _ = _memory.estimate_fit_memory(3000, 20, n_neighbors=15, n_components=2,
+                                             n_clusters=5, x_allocated=True,
+                                             union_view=union_view)
+        with pytest.raises(MemoryError) as info:
+            UEC(n_clusters=5, union_metric=union_metric).fit(X)
+        msg = str(info.value)
+        assert f"needs about {_memory._fmt(est)}" in msg
+        assert "n_samples=3000, n_features=20, n_neighbors=15" in msg
+        assert "only 8.0 MiB is available" in msg
+        assert "graph (CSR)" in msg and f"largest stage: {largest}" in msg
+        assert _memory.ENV_VAR in msg
+    assert "clustering graph (union view)" in msg
 
 
 def test_enough_memory_passes(monkeypatch):

@@ -90,7 +90,7 @@ def test_labels_at_agrees_with_fits_at_each_k(fitted):
     model, X, _ = fitted
     h = model.cluster_hierarchy_
     np.testing.assert_array_equal(model.labels_at(model.n_clusters_), model.labels_)
-    G = scipy.sparse.csr_matrix(model.graph_, dtype=np.float64)
+    G = scipy.sparse.csr_matrix(model.clustering_graph_, dtype=np.float64)
     for k in range(1, h.n_groups + 1):
         ref = merge_subclusters(model.subcluster_labels_, G, k, h.n_groups)[model.subcluster_labels_]
         np.testing.assert_array_equal(model.labels_at(k), ref)
@@ -129,7 +129,7 @@ def test_labels_at_above_the_groups_is_a_cut_of_the_stored_merges(fitted):
     # the pieces split each group into its own communities: within each group their
     # modularity (recomputed in float64 on the group's own graph) is that of a Leiden run on
     # the group alone, to within Leiden's own spread
-    G = scipy.sparse.csr_matrix(model.graph_, dtype=np.float64)
+    G = scipy.sparse.csr_matrix(model.clustering_graph_, dtype=np.float64)
     for g in range(h.n_groups):
         idx = np.flatnonzero(model.subcluster_labels_ == g)
         sub = G[idx][:, idx]
@@ -152,7 +152,7 @@ def test_hierarchy_of_centre_stage_reproduces_fit():
 
 def test_probabilities_are_the_own_cluster_share(fitted):
     model, _, _ = fitted
-    G = model.graph_.toarray().astype(np.float64)
+    G = model.clustering_graph_.toarray().astype(np.float64)  # the graph the clusters are of
     same = model.labels_[:, None] == model.labels_[None, :]
     ref = (G * same).sum(1) / G.sum(1)
     np.testing.assert_allclose(model.probabilities_, ref, rtol=1e-10)
@@ -209,9 +209,10 @@ def test_hierarchy_pickles_without_a_second_graph_and_gives_the_same_partitions(
     model, _, _ = fitted
     ks = list(range(1, model.cluster_hierarchy_.max_clusters + 1))
     before = [model.labels_at(k) for k in ks]
-    assert model.cluster_hierarchy_._graph is model.graph_  # a reference, not a copy
+    # a reference to the fit's clustering graph, not a copy
+    assert model.cluster_hierarchy_._graph is model.clustering_graph_
     clone = pickle.loads(pickle.dumps(model))
-    assert clone.cluster_hierarchy_._graph is clone.graph_
+    assert clone.cluster_hierarchy_._graph is clone.clustering_graph_
     assert clone.cluster_hierarchy_._mappings is None  # caches are rebuilt on demand
     for k, labels in zip(ks, before):
         np.testing.assert_array_equal(clone.labels_at(k), labels)

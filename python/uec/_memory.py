@@ -82,7 +82,7 @@ def estimate_fit_memory(n_samples, n_features, *, n_neighbors, n_components, n_c
                         nnz=None, knn_given=False, exact_knn=None, init="spectral",
                         centre_init="kmeans", n_trees=None, x_allocated=False, variant="ce",
                         target_power=2.0, negative_sample_rate=5, n_threads=1,
-                        n_final_clusters=None, clustering=None):
+                        n_final_clusters=None, clustering=None, union_view=False):
     """Estimated peak memory of ``UEC.fit`` in bytes, and its parts (a dict, in bytes).
 
     ``nnz`` is the number of stored values when X is sparse (None: dense). With
@@ -93,7 +93,9 @@ def estimate_fit_memory(n_samples, n_features, *, n_neighbors, n_components, n_c
     even without a merge). ``variant``, ``target_power``, ``negative_sample_rate`` and
     ``n_threads`` size the compiled epochs' buffers (``core_epoch_bytes``); ``clustering``
     ("graph" or "centres"; None: "graph" for variant "ce", else "centres") says which labelling
-    stage follows them.
+    stage follows them; ``union_view`` whether the graph stage joins a second metric's graph
+    (``union_metric``): its kNN search (on a unit-length copy of X), its graph, and the joined
+    graph the clusters are found on (at most both graphs' edges).
     """
     if clustering is None:
         clustering = "graph" if variant == "ce" else "centres"
@@ -152,7 +154,13 @@ def estimate_fit_memory(n_samples, n_features, *, n_neighbors, n_components, n_c
                                         n_threads)
     if clustering == "graph":
         stages.pop("initial centres")  # no centres: Leiden on the graph
-        stages["graph clustering"] = _LEIDEN_BYTES_PER_EDGE * edges
+        clustered_edges = edges
+        if union_view:
+            clustered_edges = 2 * edges
+            persistent["clustering graph (union view)"] = 8 * clustered_edges + 4 * (n + 1)
+            stages["union view (kNN and graph)"] = (x_bytes + stages.get("kNN search", 0)
+                                                    + 8 * n * k + stages["graph"])
+        stages["graph clustering"] = _LEIDEN_BYTES_PER_EDGE * clustered_edges
     else:
         stages["merge and hierarchy"] = _MERGE_DENSE_COPIES * 8 * C * C
 
@@ -305,6 +313,7 @@ def check_estimator_memory(est, X):
             negative_sample_rate=float(est.negative_sample_rate),
             n_threads=_core.resolve_threads(-1 if est.n_jobs is None else int(est.n_jobs)),
             n_final_clusters=n_final, clustering=est._resolved_clustering(),
+            union_view=est._union_view(est._resolved_clustering()) is not None,
         )
     except (TypeError, ValueError, AttributeError, OverflowError):
         return None

@@ -28,6 +28,13 @@ SUBCLUSTER_POINTS = 1000
 class UECParams:
     """Checks and resolved values of UEC's parameters (the estimator's ``__init__`` stores them)."""
 
+    def _union_view(self, clustering):
+        """The second metric whose graph the graph stage joins to the fit's, or None."""
+        view = getattr(self, "union_metric", None)  # None in models pickled before it existed
+        if clustering != "graph" or view is None or self.knn is not None or view == self.metric:
+            return None
+        return view
+
     def _check_params(self, n_samples):
         check_choice("variant", self.variant, VARIANTS)
         if self.clustering is not None:
@@ -75,6 +82,9 @@ class UECParams:
         if not isinstance(self.metric, str) and not callable(self.metric):
             raise ValueError(f"metric={self.metric!r} must be a metric name or a callable")
         check_metric_kwds(self.metric, self.metric_kwds)
+        if self.union_metric is not None and not isinstance(self.union_metric, str):
+            raise ValueError(f"union_metric={self.union_metric!r} must be a metric name (for "
+                             f"example 'cosine') or None")
         check_float("spread", self.spread, low=0.0, low_open=True)
         check_float("min_dist", self.min_dist, low=0.0, high=self.spread)
         check_float("alpha", self.alpha, low=0.0)

@@ -244,6 +244,7 @@ def _fit(args) -> int:
                 variant=args.variant, n_components=args.n_components,
                 n_subclusters=args.n_subclusters, warmup_epochs=args.warmup_epochs,
                 n_neighbors=args.n_neighbors, metric=args.metric, metric_kwds=metric_kwds,
+                union_metric=None if args.union_metric.lower() == "none" else args.union_metric,
                 min_dist=args.min_dist, n_epochs=args.n_epochs,
                 random_state=args.random_state, n_jobs=args.n_jobs, verbose=args.verbose)
     t0 = time.perf_counter()
@@ -397,6 +398,9 @@ def build_parser():
     fit.add_argument("--metric", default="euclidean",
                      help="metric of the kNN search: any of scikit-learn's or pynndescent's "
                           "(default: euclidean)")
+    fit.add_argument("--union-metric", default="none", metavar="METRIC",
+                     help="second metric whose kNN graph the clusters' graph joins, e.g. cosine "
+                          "(UEC's union_metric; default 'none': the graph of --metric alone)")
     fit.add_argument("--metric-kwds", metavar="JSON",
                      help="keyword arguments of the metric as a JSON object, e.g. '{\"p\": 3}'")
     fit.add_argument("--label-column", metavar="COL",

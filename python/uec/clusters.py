@@ -15,7 +15,7 @@ import scipy.sparse.csgraph
 from . import _core
 from ._degenerate import warn_empty_clusters
 from ._progress import stage
-from .community import ClusterHierarchy, cluster_graph, estimate_n_clusters
+from .community import ClusterHierarchy, cluster_graph, estimate_n_clusters, union_view
 from .merge import merge_subclusters, split_disconnected
 
 logger = logging.getLogger(__name__)
@@ -29,21 +29,32 @@ REFERENCE_PERCENTILE = 25
 
 
 def fit_clusters(model, Z, M, graph, knn_dists, n_clusters, n_sub, a, b, n_threads,
-                 n_neighbors, rs, clustering, times):
+                 n_neighbors, rs, clustering, times, X=None, n_epochs=None):
     """The clusters of a fit, as the estimator's fitted attributes (a dict, in the order they
     are set): centres, labels (noise -1 with ``noise_threshold``; ``_partition`` before it),
-    the sub-clusters and their mapping, the hierarchy, probabilities and outlier scores."""
+    the sub-clusters and their mapping, the hierarchy, probabilities and outlier scores.
+    ``X`` and ``n_epochs``: the fit's data and epochs, for the graph stage's second view
+    (``union_metric``)."""
+    clustering_graph = graph
+    view = model._union_view(clustering)
+    if view is not None and X is not None:
+        t1 = time.perf_counter()
+        with stage(f"{view} view", model.verbose), model._seeded_threads():
+            clustering_graph = union_view(X, graph, n_neighbors, n_epochs, metric=view,
+                                          random_state=int(rs.randint(0, 2**31 - 1)),
+                                          n_jobs=n_threads)
+        times["union_view"] = time.perf_counter() - t1
     t1 = time.perf_counter()
     if clustering == "graph":
         with stage("graph clustering", model.verbose):
-            out = graph_labels(Z, graph, n_clusters, rs)
+            out = graph_labels(Z, clustering_graph, n_clusters, rs)
         times["clustering"] = time.perf_counter() - t1
     else:
         out = centre_labels(model, Z, M, graph, n_clusters, n_sub, a, b, n_threads,
                             n_neighbors)
         times["merge"] = time.perf_counter() - t1
     centres, labels, sub_centres, n_sub, sub_labels, mapping, resolution, hierarchy = out
-    probabilities = _own_cluster_share(graph, labels)
+    probabilities = _own_cluster_share(clustering_graph, labels)
     outliers, radius = _outlier_scores(knn_dists[:, -1], labels, centres.shape[0], graph)
     partition = labels
     if model.noise_threshold is not None:
@@ -62,6 +73,7 @@ def fit_clusters(model, Z, M, graph, knn_dists, n_clusters, n_sub, a, b, n_threa
         "subcluster_labels_": sub_labels,
         "subcluster_to_cluster_": mapping,
         "resolution_": resolution,
+        "clustering_graph_": clustering_graph,
     }
 
 

@@ -20,7 +20,7 @@ from .merge import _group_weights, _join, _unlinked, merge_subclusters, merge_sw
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["leiden", "modularity", "communities", "cluster_graph", "estimate_n_clusters",
+__all__ = ["leiden", "modularity", "communities", "cluster_graph", "estimate_n_clusters", "union_view",
            "spectral_count", "ClusterHierarchy"]
 
 MAX_RESOLUTION = 1e6
@@ -148,6 +148,43 @@ def cluster_graph(graph, n_clusters, random_state=None, *, labels=None):
     logger.info("Leiden: %d communities at resolution %.3g, merged into %d clusters",
                 n_comm, resolution, n_clusters)
     return labels, np.asarray(mapping, dtype=np.intp), resolution
+
+
+def union_view(X, graph, n_neighbors, n_epochs, metric="cosine", random_state=None, n_jobs=-1):
+    """The graph the clusters are found on: ``graph`` (the fuzzy graph of the fit's metric)
+    joined with the fuzzy graph of the same rows under a second ``metric``, by the fuzzy union
+    of the maximum (each edge weighs its larger membership of the two).
+
+    Two points are then neighbours when they are near in either view: for example the
+    euclidean graph of ``UEC(metric="euclidean")`` and the cosine graph, which ignores each
+    row's length (brightness, size, total counts); ``UEC(union_metric=...)``, measured on the
+    quality suite and its held-out sets in docs/results/quality.md. The second graph is built
+    as the first (``uec.graph.build_graph``, the same ``n_neighbors`` and pruning). For
+    the cosine metric its kNN is the euclidean kNN of the rows scaled to unit length (``1 -
+    cos = |u - v|^2 / 2``), so our own NN-descent searches it for dense data; a row of zeros
+    stays at the origin (cosine distance 1/2 from every unit row). Returns a CSR matrix.
+    """
+    from .graph import build_graph
+    from .neighbours import knn_backend, nearest_neighbors
+
+    k = int(n_neighbors)
+    if metric == "cosine":
+        import sklearn.preprocessing
+
+        rows = sklearn.preprocessing.normalize(X, norm="l2")
+        searched, search_metric = rows, "euclidean"
+    else:
+        searched, search_metric = X, metric
+    if random_state is not None and knn_backend(searched, search_metric) == "pynndescent":
+        n_jobs = 1  # a seeded pynndescent search is thread-count dependent (as in the fit)
+    indices, distances = nearest_neighbors(searched, k, search_metric, random_state, n_jobs)
+    if metric == "cosine":
+        distances = (0.5 * distances.astype(np.float64) ** 2).astype(np.float32)
+    view, _, _ = build_graph(None, k, n_epochs, knn=(indices, distances),
+                             random_state=random_state, n_jobs=n_jobs)
+    joined = scipy.sparse.csr_matrix(graph).maximum(view).tocsr()
+    joined.sort_indices()
+    return joined
 
 
 def spectral_count(W, floor=1):

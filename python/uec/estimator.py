@@ -82,6 +82,16 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         (scikit-learn's ``metric_params`` for the brute-force search, pynndescent's
         ``metric_kwds`` for NN-descent, and the same for new points). With any, the search is
         pynndescent's.
+    union_metric : str or None, default=None
+        With the graph stage (``clustering="graph"``): the clusters are found on the union
+        (elementwise maximum) of the fuzzy graph of ``metric`` and the fuzzy graph of the same
+        rows under ``union_metric`` (for example ``"cosine"``, which ignores each row's length),
+        so that two points are neighbours when they are near in either view
+        (``uec.community.union_view``). What it gains and loses on the quality suite is in
+        docs/results/quality.md: it helps where a row's length is a nuisance (images, faces)
+        and hurts where the origin means nothing (low-dimensional coordinates). The layout and
+        new points use the graph of ``metric`` alone. None (the default), the same metric as
+        ``metric``, or a given ``knn``: the graph of ``metric`` alone.
     min_dist, spread : float, default=0.1, 1.0
         Shape of the embedding similarity 1 / (1 + a r^b), fitted as UMAP does.
     alpha, beta : float, default=1.0
@@ -198,9 +208,15 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         Epochs run (warm-up plus clustering epochs).
     resolution_ : float or None
         Modularity resolution of the Leiden communities (``clustering="graph"``), else None.
+    graph_ : scipy.sparse.csr_matrix (n_samples, n_samples)
+        The fuzzy kNN graph of ``metric`` (the layout's).
+    clustering_graph_ : scipy.sparse.csr_matrix (n_samples, n_samples)
+        The graph the clusters were found on: ``graph_`` joined with the ``union_metric`` view
+        (see ``union_metric``), or ``graph_`` itself.
     timings_ : dict
         Wall seconds of each stage: "knn", "graph" (fuzzy union and pruning), "init", then
-        "layout" and "clustering" (``clustering="graph"``) or "warmup", "centre_init",
+        "layout", "union_view" (the second view's kNN and graph, when used) and "clustering"
+        (``clustering="graph"``) or "warmup", "centre_init",
         "joint" and "merge" (``clustering="centres"``).
     """
 
@@ -215,6 +231,7 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         n_neighbors=15,
         metric="euclidean",
         metric_kwds=None,
+        union_metric=None,
         min_dist=0.1,
         spread=1.0,
         alpha=1.0,
@@ -249,6 +266,7 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         self.n_neighbors = n_neighbors
         self.metric = metric
         self.metric_kwds = metric_kwds
+        self.union_metric = union_metric
         self.min_dist = min_dist
         self.spread = spread
         self.alpha = alpha
@@ -311,7 +329,7 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         M, n_iter = run_epochs(self, Z, graph, a, b, n_epochs, warmup, n_sub, clustering, device,
                                n_threads, rs, times)
         clusters = fit_clusters(self, Z, M, graph, knn_dists, n_clusters, n_sub, a, b, n_threads,
-                                k, rs, clustering, times)
+                                k, rs, clustering, times, X=X, n_epochs=n_epochs)
 
         # Every fitted attribute is set here, at the end, so that an interrupted fit
         # (KeyboardInterrupt from the core) leaves nothing half-written.
@@ -336,7 +354,9 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
             X.shape[0], X.shape[1], n_neighbors=k, n_components=self.n_components,
             n_clusters=n_clusters or self._resolved_subclusters(X.shape[0]),
             nnz=X.nnz if scipy.sparse.issparse(X) else None, knn_given=self.knn is not None,
-            init=self.init, centre_init=self.centre_init, x_allocated=True)
+            init=self.init, centre_init=self.centre_init, x_allocated=True,
+            clustering=self._resolved_clustering(),
+            union_view=self._union_view(self._resolved_clustering()) is not None)
 
     def _cluster_count(self, X, graph, knn_dists, k, clustering, rs):
         """``(n_clusters, n_subclusters)`` of the fit; with n_clusters=None and the centres'
