@@ -496,7 +496,9 @@ def part_scale(a, report):
         r, wall = run_child(["scale", "--_n", str(n)], t)
         r["process_s"] = wall
         rows.append(r)
-    stages = ["knn", "graph", "init", "warmup", "centre_init", "joint", "merge"]
+    # the stages the fits reported, in the order of the first (the graph stage's "layout" and
+    # "clustering", or the joint variants' "warmup", "centre_init", "joint" and "merge")
+    stages = list(dict.fromkeys(s for r in rows for s in r["stages"]))
     print(f"\n[4] scale: make_manifold_clusters(n, 20 clusters, 50-d), UEC(n_clusters=20), {t} threads")
     print(f"{'n':>8} {'edges':>9} " + " ".join(f"{s:>11}" for s in stages)
           + f" {'fit s':>8} {'peak MiB':>9} {'ARI':>6} {'CE ms/epoch':>12} {'ns/edge-epoch':>14} "
