@@ -22,7 +22,7 @@ fi
 echo "wheel_check: cibuildwheel builds: $got"
 
 # a build folder of its own: never reuse a CMake cache from another install
-UEC_CUDA=OFF "$work/tools/bin/python" -m pip wheel --quiet --no-deps . -w "$work/dist" \
+UEC_CUDA=OFF UEC_EMULATION=OFF "$work/tools/bin/python" -m pip wheel --quiet --no-deps . -w "$work/dist" \
   --config-settings=build-dir="$work/build"
 wheel=$(ls "$work"/dist/uec-*.whl)
 echo "wheel_check: built $(basename "$wheel")"
@@ -37,6 +37,7 @@ wheel=$(ls "$work"/repaired/uec-*.whl)
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
 assert any("libgomp" in n for n in names), f"libgomp not bundled in {sys.argv[1]}"
+assert not any("_cuda_emu" in n for n in names), f"the test-only _cuda_emu is in {sys.argv[1]}"
 PY
 echo "wheel_check: repaired $(basename "$wheel") bundles libgomp"
 
