@@ -27,6 +27,7 @@ MAX_RESOLUTION = 1e6
 BISECTION_STEPS = 40
 LEIDEN_ITERATIONS = 2  # igraph's default; iterating until stable costs 5x on MNIST
 SPLIT_ITERATIONS = 1  # labels_at above the fit's groups: one pass splits each group
+SPLIT_BATCH_POINTS = 1000  # smaller groups are split together in one Leiden call (speed only)
 SWEEP_GROUPS = 1024  # up to this many groups labels_at merges them for every k in one sweep
 
 
@@ -347,14 +348,16 @@ class ClusterHierarchy:
 
 def split_groups(graph, groups, n_groups, random_state=None, n_iterations=SPLIT_ITERATIONS):
     """Each group's own Leiden communities (modularity at resolution 1 of the graph restricted
-    to the group), for every group in one Leiden call.
+    to the group).
 
-    The edges between groups are dropped and the Leiden run maximises the constant Potts model
-    with node weight ``d_i / sqrt(W_g)`` (``d_i`` the within-group degree, ``W_g`` the group's
-    total weight): within a group its terms ``A_ij - d_i d_j / W_g`` are that group's
-    modularity times ``W_g``, and no community can span two groups (they are not connected),
-    so the optimum is each group's modularity optimum. Groups of at most two points or
-    without inner edges stay one piece. Returns each point's piece within its group, 0..p-1.
+    Groups of at least ``SPLIT_BATCH_POINTS`` points get a Leiden call each, on their subgraph.
+    The smaller ones, where the cost is the calls themselves, share one call: the edges between
+    groups are dropped and the run maximises the constant Potts model with node weight
+    ``d_i / sqrt(W_g)`` (``d_i`` the within-group degree, ``W_g`` the group's total weight):
+    within a group its terms ``A_ij - d_i d_j / W_g`` are that group's modularity times
+    ``W_g``, and no community can span two groups (they are not connected), so the optimum is
+    each group's modularity optimum. Groups of at most two points or without inner edges stay
+    one piece. Returns each point's piece within its group, 0..p-1, numbered by first point.
     """
     import igraph
 
@@ -367,20 +370,31 @@ def split_groups(graph, groups, n_groups, random_state=None, n_iterations=SPLIT_
     W_g = np.bincount(groups, weights=d, minlength=n_groups)
     sizes = np.bincount(groups, minlength=n_groups)
     splittable = (sizes > 2) & (W_g > 0)
-    if not splittable.any():
-        return np.zeros(n, dtype=np.intp)
-    node_w = np.where(splittable[groups], d / np.sqrt(np.where(W_g > 0, W_g, 1.0))[groups], 0.0)
-    upper = row < col  # each undirected edge once (the graph is symmetric)
-    g = igraph.Graph(n, edges=zip(row[upper].tolist(), col[upper].tolist()),
-                     edge_attrs={"weight": w[upper].tolist()})
-    igraph.set_random_number_generator(random.Random(_seed(random_state)))
-    try:
-        part = g.community_leiden(objective_function="CPM", weights="weight", resolution=1.0,
-                                  n_iterations=int(n_iterations), node_weights=node_w.tolist())
-    finally:
-        igraph.set_random_number_generator(random)
-    membership = np.asarray(part.membership, dtype=np.intp)
-    membership[~splittable[groups]] = -1  # one piece each: relabelled to 0 below
+    membership = np.full(n, -1, dtype=np.intp)  # -1: one piece (relabelled 0 below)
+    alone = splittable & (sizes >= SPLIT_BATCH_POINTS)
+    seed = _seed(random_state)
+    if alone.any():
+        Gc = scipy.sparse.csr_matrix(graph, dtype=np.float64)
+        order = np.argsort(groups, kind="stable")
+        bounds = np.searchsorted(groups[order], np.arange(n_groups + 1))
+        for g in np.flatnonzero(alone):
+            idx = order[bounds[g]:bounds[g + 1]]
+            membership[idx] = leiden(Gc[idx][:, idx], 1.0, seed, n_iterations=n_iterations)
+    batched = splittable & ~alone
+    if batched.any():
+        node_w = np.where(batched[groups], d / np.sqrt(np.where(W_g > 0, W_g, 1.0))[groups], 0.0)
+        upper = (row < col) & batched[groups[row]]  # each undirected edge once (symmetric)
+        g = igraph.Graph(n, edges=zip(row[upper].tolist(), col[upper].tolist()),
+                         edge_attrs={"weight": w[upper].tolist()})
+        igraph.set_random_number_generator(random.Random(seed))
+        try:
+            part = g.community_leiden(objective_function="CPM", weights="weight",
+                                      resolution=1.0, n_iterations=int(n_iterations),
+                                      node_weights=node_w.tolist())
+        finally:
+            igraph.set_random_number_generator(random)
+        in_batch = batched[groups]
+        membership[in_batch] = np.asarray(part.membership, dtype=np.intp)[in_batch]
     # renumber within each group by first appearance
     key = groups.astype(np.int64) * (int(membership.max()) + 2) + (membership + 1)
     _, first_idx, inverse = np.unique(key, return_index=True, return_inverse=True)
@@ -389,8 +403,7 @@ def split_groups(graph, groups, n_groups, random_state=None, n_iterations=SPLIT_
     sorted_groups = key_group[order]
     rank = np.empty(order.size, dtype=np.intp)
     rank[order] = np.arange(order.size) - np.searchsorted(sorted_groups, sorted_groups)
-    out = rank[inverse.ravel()]
-    return out
+    return rank[inverse.ravel()]
 
 
 def _within_merges(W, vol, m2):
