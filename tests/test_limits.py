@@ -273,14 +273,24 @@ def test_rows_near_the_data_are_searched_as_before(far_models, n):
     np.testing.assert_array_equal(dist, raw_dist)
 
 
-def test_exact_far_query_against_exact_arithmetic():
+@pytest.mark.parametrize("zeros", [False, True])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_exact_far_query_against_exact_arithmetic(zeros, sparse):
+    # with zeros, rows that tie on a far query's only non-zero coordinate are told apart by the
+    # others alone: ranked from the training mean they were not (row 5 was wrong)
+    import scipy.sparse
+
     from uec import _knn
 
     rng = np.random.default_rng(1)
     train = (rng.normal(size=(300, 4)) + 50.0).astype(np.float32)
+    if zeros:
+        train[rng.random(train.shape) < 0.2] = 0.0
     Q = np.concatenate([train[:3] * np.float32(1e15), -train[3:6] * np.float32(1e19),
                         train[6:9] + np.float32(0.01), train[9:10]]).astype(np.float32)
-    idx, sq = _knn.exact_far_query(train, Q, 5, squared=True)
+    T = scipy.sparse.csr_matrix(train) if sparse else train
+    idx, sq = _knn.exact_far_query(T, scipy.sparse.csr_matrix(Q) if sparse else Q, 5,
+                                   squared=True)
     np.testing.assert_array_equal(idx, _exact_nearest(train, Q, k=5))
     assert sq[-1, 0] == 0.0  # a duplicate of a training row is at distance exactly 0
     ref = _exact_sq_distances(train, Q)  # in units of 2^-298
@@ -531,3 +541,69 @@ def test_extreme_parameters_fit_or_name_the_parameter(params):
     assert labels.shape == (_N,) and labels.min() >= -1
     assert np.isfinite(model.transform(X[:4])).all()
     assert model.predict(X[:4]).shape == (4,)
+
+
+def _exact_p_distances(train, Q, p):
+    """Minkowski distances (to the power p; p = inf: the max) in exact rational arithmetic."""
+    from fractions import Fraction
+
+    Ti = [[Fraction(float(v)) for v in row] for row in np.asarray(train, dtype=np.float64)]
+    Qi = [[Fraction(float(v)) for v in row] for row in np.asarray(Q, dtype=np.float64)]
+    if np.isinf(p):
+        return [[max(abs(a - b) for a, b in zip(q, t)) for t in Ti] for q in Qi]
+    return [[sum(abs(a - b) ** int(p) for a, b in zip(q, t)) for t in Ti] for q in Qi]
+
+
+@pytest.mark.parametrize("p", [1.0, 3.0, np.inf])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_exact_far_query_p_against_exact_arithmetic(p, sparse):
+    # manhattan, minkowski p=3 and chebyshev: the nearest rows of far queries, dense and sparse,
+    # equal to those of exact arithmetic, and their distances to float64 precision
+    import scipy.sparse
+
+    from uec import _far
+
+    rng = np.random.default_rng(2)
+    train = (rng.normal(size=(200, 4)) + 20.0).astype(np.float32)
+    train[rng.random(train.shape) < 0.2] = 0.0  # zeros for the sparse form
+    Q = np.concatenate([train[:3] * np.float32(1e15), -train[3:6] * np.float32(1e19),
+                        train[6:9] + np.float32(0.01), train[9:10]]).astype(np.float32)
+    T = scipy.sparse.csr_matrix(train) if sparse else train
+    Qa = scipy.sparse.csr_matrix(Q) if sparse else Q
+    idx, dist = _far.exact_far_query_p(T, Qa, 5, p)
+    ref = _exact_p_distances(train, Q, p)
+    want = np.array([sorted(range(len(r)), key=lambda j: (r[j], j))[:5] for r in ref])
+    np.testing.assert_array_equal(idx, want)
+    assert dist[-1, 0] == 0.0  # a duplicate of a training row is at distance exactly 0
+    root = 1.0 if (np.isinf(p) or p == 1.0) else 1.0 / p
+    exact = np.array([[float(ref[i][j]) ** root for j in idx[i]] for i in range(len(Q))])
+    np.testing.assert_allclose(dist, exact, rtol=1e-9)
+
+
+@pytest.mark.parametrize("metric, kwds, sparse", [("manhattan", None, False),
+                                                  ("chebyshev", None, False),
+                                                  ("minkowski", {"p": 3}, False),
+                                                  ("euclidean", None, True),
+                                                  ("manhattan", None, True)])
+def test_far_points_other_metrics_and_sparse(metric, kwds, sparse):
+    # X[150:160] * 1e18 put all ten rows in one cluster with these metrics (and with sparse
+    # euclidean input), whatever the nearest training point; now the nearest training point
+    # (exact arithmetic) gives the cluster at every scale
+    import scipy.sparse
+
+    X, _ = make_blobs(300, n_features=5, centers=3, random_state=0)
+    X = X.astype(np.float32)
+    Xt = scipy.sparse.csr_matrix(X) if sparse else X
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = UEC(3, metric=metric, metric_kwds=kwds, random_state=0, n_jobs=1,
+                n_epochs=10).fit(Xt)
+    p = _far_p = {"manhattan": 1.0, "chebyshev": np.inf, "euclidean": 2.0}.get(metric, 3.0)
+    for scale in (1e3, 1e18):
+        Q = (X[150:160] * np.float32(scale)).astype(np.float32)
+        ref = _exact_p_distances(X, Q, _far_p)
+        nearest = np.array([min(range(len(r)), key=lambda j: (r[j], j)) for r in ref])
+        Qt = scipy.sparse.csr_matrix(Q) if sparse else Q
+        np.testing.assert_array_equal(m.predict(Qt), m.labels_[nearest])
+        assert np.isfinite(m.transform(Qt)).all()
+    assert p == _far_p

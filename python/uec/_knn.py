@@ -161,87 +161,9 @@ class KnnGraphIndex:
                 f"metric={self.metric!r})")
 
 
-# -- queries far from the training data -------------------------------------------------------
-
-# A query row whose k neighbour distances agree to this relative spread is far from the training
-# data compared with the data's own spread (or its float32 distances overflowed): which training
-# points are nearest then hangs on the last bits of each distance, where float32 (the graph
-# search) and the expanded |x|^2 - 2 x.t + |t|^2 (scikit-learn's brute force) have none left.
-# Those rows are searched again by :func:`exact_far_query`.
-FAR_RELATIVE_SPREAD = 2.0**-10
-# Candidates kept per row from the float64 key before the exact comparison decides.
-_FAR_EXTRA_CANDIDATES = 16
-
-
-def far_rows(distances):
-    """Rows of a (m, k) kNN answer (sorted, euclidean or squared) whose ordering cannot be
-    trusted at the precision it was computed in: non-finite, or every neighbour at the same
-    distance within ``FAR_RELATIVE_SPREAD`` of it (but not all at distance 0)."""
-    d = np.asarray(distances, dtype=np.float64)
-    if d.size == 0:
-        return np.zeros(d.shape[0], dtype=bool)
-    bad = ~np.isfinite(d).all(axis=1)
-    with np.errstate(invalid="ignore"):
-        near, far = d[:, 0], d[:, -1]
-        tight = (near > 0.0) & ((far - near) <= FAR_RELATIVE_SPREAD * near)
-    return bad | tight
-
-
-def exact_far_query(train, X, k, squared=False):
-    """``(indices, distances)`` (m, k) of the k nearest rows of dense ``train`` to each row of
-    dense X by euclidean distance (squared with ``squared``), ranked so that the scale of X does
-    not change the answer.
-
-    In float64, around the training mean c: candidates by |t - c|^2 - 2 (x - c).(t - c) (the
-    |x - c|^2 that is the same for every t, and swamps the rest for a far x, is left out),
-    then the candidates ranked exactly by d^2(t) - d^2(t0) = (t0 - t).((x - t) + (x - t0)),
-    which keeps its relative precision however far x is; ties by index. Brute force over the
-    training rows in chunks: meant for the few rows :func:`far_rows` flags."""
-    train = np.asarray(train)
-    X = np.asarray(X, dtype=np.float64)
-    n, f = train.shape
-    m = X.shape[0]
-    k = int(min(k, n))
-    centre = np.mean(train, axis=0, dtype=np.float64)
-    # about 4 Mi doubles per temporary: training rows per chunk, and query rows per chunk
-    step = max(1, min(n, (1 << 22) // max(1, f)))
-    rows = max(1, (1 << 22) // max(1, step + (k + _FAR_EXTRA_CANDIDATES) * f))
-    indices = np.empty((m, k), dtype=np.int32)
-    out = np.empty((m, k), dtype=np.float64)
-    for r in range(0, m, rows):
-        indices[r : r + rows], out[r : r + rows] = _far_block(train, X[r : r + rows] - centre,
-                                                               centre, k, step)
-    return indices, (out if squared else np.sqrt(out))
-
-
-def _far_block(train, Xc, centre, k, step):
-    """exact_far_query for the rows Xc (already centred): indices and squared distances."""
-    n, f = train.shape
-    m = Xc.shape[0]
-    kc = int(min(n, k + _FAR_EXTRA_CANDIDATES))
-    best_key = np.full((m, 0), np.inf)
-    best_idx = np.zeros((m, 0), dtype=np.int64)
-    for s in range(0, n, step):
-        Tb = np.asarray(train[s : s + step], dtype=np.float64) - centre
-        key = np.einsum("ij,ij->i", Tb, Tb)[None, :] - 2.0 * (Xc @ Tb.T)
-        key = np.concatenate([best_key, key], axis=1)
-        idx = np.concatenate([best_idx, np.broadcast_to(np.arange(s, s + Tb.shape[0]),
-                                                        (m, Tb.shape[0]))], axis=1)
-        if key.shape[1] > kc:
-            part = np.argpartition(key, kc - 1, axis=1)[:, :kc]
-            key, idx = np.take_along_axis(key, part, axis=1), np.take_along_axis(idx, part, axis=1)
-        best_key, best_idx = key, idx
-    # the exact comparison among the candidates, relative to the one the key put first
-    first = np.take_along_axis(best_idx, np.argmin(best_key, axis=1)[:, None], axis=1)[:, 0]
-    T = np.asarray(train[best_idx.ravel()], dtype=np.float64).reshape(m, kc, f) - centre
-    T0 = np.asarray(train[first], dtype=np.float64) - centre
-    to_t = Xc[:, None, :] - T  # x - t
-    to_t0 = Xc - T0  # x - t0
-    delta = np.einsum("ijk,ijk->ij", T0[:, None, :] - T, to_t + to_t0[:, None, :])
-    d0 = np.einsum("ij,ij->i", to_t0, to_t0)
-    order = np.lexsort((best_idx, delta), axis=1)[:, :k]
-    indices = np.take_along_axis(best_idx, order, axis=1)
-    sq = np.maximum(d0[:, None] + np.take_along_axis(delta, order, axis=1), 0.0)
-    # a candidate at distance 0 (a duplicate of x) keeps exactly 0
-    sq[np.take_along_axis(np.all(to_t == 0.0, axis=2), order, axis=1)] = 0.0
-    return indices, sq
+# queries far from the training data: uec._far (importable from here as before)
+from ._far import (  # noqa: E402,F401
+    FAR_RELATIVE_SPREAD,
+    exact_far_query,
+    far_rows,
+)

@@ -92,26 +92,18 @@ def _index_lock(index):
 def query_training_neighbours(model, X, k, n_jobs):
     """(indices, distances) of the k nearest training points of each row of X, rows sorted.
 
-    With a euclidean metric on dense data, rows far from the training data (``_knn.far_rows``:
-    X[450:460] * 1e18 gave the same wrong cluster for all ten, the float32 search and the
-    expanded float64 distances having no bits left to rank the training points) are searched
-    again in float64 by ``_knn.exact_far_query``, whose answer does not depend on the scale.
+    With a Minkowski metric (euclidean, manhattan, chebyshev, minkowski), dense or sparse, rows
+    far from the training data (``_far.far_rows``: X[450:460] * 1e18 gave the same wrong
+    cluster for all ten, the float32 search and the expanded float64 distances having no bits
+    left to rank the training points) are searched again in float64 by ``_far.search_far``,
+    whose answer does not depend on the scale.
     Distances beyond float32 are refused, naming X."""
-    from . import _knn
+    from ._far import search_far
 
     with np.errstate(over="ignore"):  # distances beyond float32 are reported below
         indices, distances = _query_training_neighbours(model, X, k, n_jobs)
-    train = model._raw_data
-    metric_kwds = getattr(model, "metric_kwds", None) or {}
-    if (model.metric in _knn.EUCLIDEAN_METRICS and not metric_kwds
-            and not scipy.sparse.issparse(train) and not scipy.sparse.issparse(X)):
-        far = np.flatnonzero(_knn.far_rows(distances))
-        if far.size:
-            logger.debug("transform kNN: %d rows far from the training data searched in float64",
-                         far.size)
-            fi, fd = _knn.exact_far_query(train, X[far], k, squared=model.metric == "sqeuclidean")
-            indices, distances = np.array(indices, dtype=np.int32), np.array(distances, np.float64)
-            indices[far], distances[far] = fi, fd
+    indices, distances = search_far(model._raw_data, X, indices, distances, k, model.metric,
+                                    getattr(model, "metric_kwds", None))
     distances = np.asarray(distances)
     with np.errstate(over="ignore", invalid="ignore"):
         d32 = distances.astype(np.float32)
