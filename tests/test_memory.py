@@ -51,6 +51,30 @@ def test_enough_memory_passes(monkeypatch):
     assert np.isfinite(model.embedding_).all()
 
 
+def test_memory_is_checked_once_per_fit(monkeypatch):
+    # fit checked the same memory twice (before and after converting X); the second check runs
+    # only when X's size cannot be read before the conversion (a list), and then it still fails
+    calls = []
+    real = _memory.check_fit_memory
+
+    def counting(*args, **kwargs):
+        calls.append(args[:2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_memory, "check_fit_memory", counting)
+    monkeypatch.setattr(estimator_module, "check_fit_memory", counting)
+    monkeypatch.setattr(_memory, "available_memory", lambda: 1 << 40)
+    X = X_of(200, 5)
+    UEC(n_clusters=3, n_epochs=5, random_state=0).fit(X)
+    assert calls == [(200, 5)]
+    calls.clear()
+    UEC(n_clusters=3, n_epochs=5, random_state=0).fit(X.tolist())
+    assert calls == [(200, 5)]
+    monkeypatch.setattr(_memory, "available_memory", lambda: 1 << 20)
+    with pytest.raises(MemoryError, match="only 1.0 MiB is available"):
+        UEC(n_clusters=3).fit(X_of(3000, 20).tolist())
+
+
 def test_environment_variable_sets_the_limit(monkeypatch, no_graph):
     monkeypatch.setenv(_memory.ENV_VAR, "1M")
     assert _memory.available_memory() == 1 << 20

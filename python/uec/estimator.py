@@ -304,7 +304,7 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         scipy sparse matrix (converted to float32 CSR; the kNN is searched on it directly, as
         umap-learn does)."""
         check_numeric_input(X)
-        check_estimator_memory(self, X)  # before X is converted (copied)
+        checked = check_estimator_memory(self, X)  # before X is converted (copied)
         X_given = X  # its column names become feature_names_in_ at the end
         X = check_array(X, dtype=np.float32, order="C", ensure_min_samples=2,
                         accept_sparse="csr", input_name="X")
@@ -314,7 +314,8 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         n = X.shape[0]
         device = self._check_params(n)
         k = self._resolved_neighbors(n)
-        self._check_memory(X, k, n_clusters=1 if self._auto_k() else None)
+        if checked is None:  # X's size could not be read before its conversion (a list, ...)
+            self._check_memory(X, k, n_clusters=1 if self._auto_k() else None)
         rs = check_random_state(self.random_state)
         n_threads = _core.resolve_threads(-1 if self.n_jobs is None else self.n_jobs)
         n_epochs = self._resolved_epochs(n)
