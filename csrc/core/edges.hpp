@@ -45,36 +45,41 @@ UEC_HD bool edge_due(const GraphT& g, int64_t e, float ep1) {
   return !(g.next_sample[e] > ep1);
 }
 
-// The updates of one due edge e of head i, in order, as visit(kind, tail index, valid) calls
-// (an update with valid == false is not taken: the negatives are drawn eight at a time without
-// branching, and those past n_neg or equal to the head are invalid): its reverse pull first when
-// fitting (self_tail), then its own pull, then its negative samples drawn from rng. Advances the
-// edge's sampling state (next_sample, next_negative) and rng.
-// GraphT has indptr, indices, epochs_per_sample, next_sample, next_negative and n_tail;
-// ParamsT has negative_sample_rate.
+// Takes due edge e at ep1: advances its sampling state (next_sample, next_negative) and returns
+// how many negative samples the take draws. Negatives due: the count is a float that a huge
+// rate or a crafted state can push past int's range (the conversion would be undefined) or make
+// NaN. Clamped in float first: at most kMaxNegativesPerTake (far above what a rate the bindings
+// accept asks for), none when below one or NaN; every ordinary count converts exactly as before.
+// GraphT has epochs_per_sample, next_sample and next_negative; ParamsT has negative_sample_rate.
+template <class GraphT, class ParamsT>
+UEC_HD int edge_advance(const GraphT& g, int64_t e, const ParamsT& p, float ep1) {
+  const float eps = g.epochs_per_sample[e];
+  g.next_sample[e] += eps;
+  const float eps_neg = eps / p.negative_sample_rate;
+  const float due = (ep1 - g.next_negative[e]) / eps_neg;
+  const int n_neg = due >= 1.0f ? (due < static_cast<float>(kMaxNegativesPerTake)
+                                       ? static_cast<int>(due) : kMaxNegativesPerTake)
+                                : 0;
+  if (n_neg > 0) g.next_negative[e] += static_cast<float>(n_neg) * eps_neg;
+  return n_neg;
+}
+
+// The updates of one take of edge e of head i with n_neg negatives drawn from rng (not advanced),
+// in order, as visit(kind, tail index, valid) calls (an update with valid == false is not taken:
+// the negatives are drawn eight at a time without branching, and those past n_neg or equal to
+// the head are invalid): its reverse pull first when fitting (self_tail), then its own pull,
+// then its negative samples. GraphT has indices and n_tail.
 //
 // The reverse pull: the graph is symmetric, and UMAP applies the pull of edge (j, i) while
 // visiting j ("move_other"), a scatter into i's row. Here i gathers it, evaluated at the
 // epoch-start positions of both ends, so every point writes only its own row. Doubling the
 // forward step instead overshoots (docs/design.md §4).
-template <class GraphT, class ParamsT, class Visit>
-UEC_HD void edge_take(const GraphT& g, int64_t i, int64_t e, bool self_tail, const ParamsT& p,
-                      float ep1, Rng& rng, Visit& visit) {
+template <class GraphT, class Visit>
+UEC_HD void edge_visits(const GraphT& g, int64_t i, int64_t e, bool self_tail, int n_neg,
+                        const Rng& rng, Visit& visit) {
   const int64_t j = g.indices[e];
   if (self_tail) visit(CE_REVERSE, j, true);
   visit(CE_FORWARD, j, true);
-  const float eps = g.epochs_per_sample[e];
-  g.next_sample[e] += eps;
-
-  const float eps_neg = eps / p.negative_sample_rate;
-  // Negatives due: the count is a float that a huge rate or a crafted state can push past
-  // int's range (the conversion would be undefined) or make NaN. Clamped in float first: at
-  // most kMaxNegativesPerTake (far above what a rate the bindings accept asks for), none when
-  // below one or NaN; every ordinary count converts exactly as before.
-  const float due = (ep1 - g.next_negative[e]) / eps_neg;
-  const int n_neg = due >= 1.0f ? (due < static_cast<float>(kMaxNegativesPerTake)
-                                       ? static_cast<int>(due) : kMaxNegativesPerTake)
-                                : 0;
   const uint32_t n_tail = static_cast<uint32_t>(g.n_tail);
   for (int q0 = 0; q0 < n_neg; q0 += 8) {
     for (int u = 0; u < 8; ++u) {
@@ -83,10 +88,16 @@ UEC_HD void edge_take(const GraphT& g, int64_t i, int64_t e, bool self_tail, con
       visit(CE_NEGATIVE, k, q < n_neg && !(self_tail && k == i));
     }
   }
-  if (n_neg > 0) {
-    rng.skip(static_cast<uint64_t>(n_neg));
-    g.next_negative[e] += static_cast<float>(n_neg) * eps_neg;
-  }
+}
+
+// The updates of one due edge e of head i (edge_advance, then edge_visits), after which rng has
+// moved past the negatives drawn.
+template <class GraphT, class ParamsT, class Visit>
+UEC_HD void edge_take(const GraphT& g, int64_t i, int64_t e, bool self_tail, const ParamsT& p,
+                      float ep1, Rng& rng, Visit& visit) {
+  const int n_neg = edge_advance(g, e, p, ep1);
+  edge_visits(g, i, e, self_tail, n_neg, rng, visit);
+  rng.skip(static_cast<uint64_t>(n_neg));
 }
 
 // The updates head vertex i takes in this epoch: every due edge's, in edge order.

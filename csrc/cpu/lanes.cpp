@@ -278,8 +278,17 @@ void record_block(const Graph& g, int64_t b0, int64_t heads, bool self_tail,
       ls.due[n_due] = e;
       n_due += edge_due(g, e, ep1) ? 1 : 0;
     }
+    // edge_take on each due edge in two passes, the same updates in the same order: first
+    // every due edge's sampling state and negatives count (independent edge to edge), then the
+    // visits, each edge's draws after the previous edges' (no chain of divisions between them)
+    if (static_cast<int64_t>(ls.n_neg.size()) < n_due) ls.n_neg.resize(static_cast<size_t>(deg));
+    for (int64_t k = 0; k < n_due; ++k) ls.n_neg[k] = edge_advance(g, ls.due[k], p, ep1);
     Rng rng(p.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(i));
-    for (int64_t k = 0; k < n_due; ++k) edge_take(g, i, ls.due[k], self_tail, p, ep1, rng, rec);
+    for (int64_t k = 0; k < n_due; ++k) {
+      rec.reserve();
+      edge_visits(g, i, ls.due[k], self_tail, ls.n_neg[k], rng, rec);
+      rng.skip(static_cast<uint64_t>(ls.n_neg[k]));
+    }
   }
   ls.first[heads] = static_cast<int64_t>(rec.n);
 }

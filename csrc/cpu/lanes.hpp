@@ -33,16 +33,25 @@ struct LaneScratch {
   std::vector<float> z;         // (heads, d) the heads' positions while they move
   std::vector<int64_t> order;   // avx2: the heads in the order they run
   std::vector<int64_t> due;     // one head's due edges
+  std::vector<int> n_neg;       // their negatives counts (edge_advance)
 };
 
 // Writes every update, and counts only the valid ones (no branch on validity: the next write
-// overwrites an invalid one). n: the tasks so far; tasks is grown ahead of n.
+// overwrites an invalid one). n: the tasks so far. The room is made once per edge (reserve: the
+// most one edge_take can write), so the writes themselves check nothing.
 struct RecordTasks {
   std::vector<Task>& tasks;
   size_t n = 0;
+  Task* out = nullptr;
+  // Room for one edge_take: its reverse and forward pulls and up to kMaxNegativesPerTake
+  // negatives, drawn eight at a time.
+  static constexpr size_t kPerTake = 2 + kMaxNegativesPerTake + 8;
+  void reserve() {
+    if (tasks.size() < n + kPerTake) tasks.resize(2 * tasks.size() + kPerTake);
+    out = tasks.data();
+  }
   void operator()(int kind, int64_t j, bool valid) {
-    if (n == tasks.size()) tasks.resize(2 * n + 256);
-    tasks[n] = {kind, static_cast<int32_t>(j)};
+    out[n] = {kind, static_cast<int32_t>(j)};
     n += valid ? 1 : 0;
   }
 };
