@@ -23,6 +23,10 @@ pruning) and each rule partitions it into k clusters:
 - ``cosine``: ``current`` on the graph of the cosine distance (another view of the same data).
 - ``union-max``: ``current`` on the elementwise maximum of the euclidean and cosine graphs.
 - ``union-max-cpm-k``: ``cpm-k`` on that graph.
+- ``ratio``: the Leiden communities at resolution 1 merged by ``uec.merge.ratio_merge`` alone
+  (observed over expected weight between groups, no modularity and no other rule).
+- ``view-modularity``: ``current`` on the euclidean or the cosine graph, whichever partition
+  at k has the higher modularity on its own graph (an internal criterion to choose the view).
 
 Printed: ACC per set (means over seeds), the mean over the real sets, and the
 leave-one-set-out choice among the rules (chosen by the mean over the other real sets). With
@@ -48,7 +52,8 @@ from _data import HOLDOUT, REAL, available  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out" / "stage_rules.json"
 RULES = ("current", "modularity-k", "cpm-k", "spectral-groups", "greedy-gamma", "cosine",
-         "union-max", "union-max-cpm-k")
+         "union-max", "union-max-cpm-k", "ratio", "view-modularity")
+COSINE_RULES = {"cosine", "union-max", "union-max-cpm-k", "view-modularity"}
 BASELINES = ("umap2d-gmm", "n2d", "leiden", "spectral", "evoc")
 BISECTION_STEPS = 40
 
@@ -180,6 +185,24 @@ def current(graph, k, seed):
     return mapping[sub]
 
 
+def ratio(graph, k, seed):
+    from uec.community import communities
+    from uec.merge import _group_weights, ratio_merge
+
+    groups, _ = communities(graph, k, random_state=seed)
+    c = int(groups.max()) + 1
+    if c <= k:
+        return groups
+    return ratio_merge(_group_weights(groups, graph, c), k)[groups]
+
+
+def view_by_modularity(G, Gc, k, seed):
+    from uec.community import modularity
+
+    on_euclidean, on_cosine = current(G, k, seed), current(Gc, k, seed)
+    return on_euclidean if modularity(G, on_euclidean) >= modularity(Gc, on_cosine) else on_cosine
+
+
 def run_set(X, y, seeds, rules):
     from uec.metrics import clustering_accuracy
 
@@ -187,8 +210,7 @@ def run_set(X, y, seeds, rules):
     out = {r: [] for r in rules}
     for seed in seeds:
         G = graph_of(X, seed)
-        Gc = (graph_of(X, seed, "cosine")
-              if {"cosine", "union-max", "union-max-cpm-k"} & set(rules) else None)
+        Gc = graph_of(X, seed, "cosine") if COSINE_RULES & set(rules) else None
         Gu = scipy.sparse.csr_matrix(G.maximum(Gc)) if Gc is not None else None
         make = {
             "current": lambda: current(G, k, seed),
@@ -199,6 +221,8 @@ def run_set(X, y, seeds, rules):
             "cosine": lambda: current(Gc, k, seed),
             "union-max": lambda: current(Gu, k, seed),
             "union-max-cpm-k": lambda: bisected(Gu, k, seed, "CPM", 1e-7, 1.0),
+            "ratio": lambda: ratio(G, k, seed),
+            "view-modularity": lambda: view_by_modularity(G, Gc, k, seed),
         }
         for r in rules:
             t0 = time.perf_counter()
