@@ -607,3 +607,27 @@ def test_far_points_other_metrics_and_sparse(metric, kwds, sparse):
         np.testing.assert_array_equal(m.predict(Qt), m.labels_[nearest])
         assert np.isfinite(m.transform(Qt)).all()
     assert p == _far_p
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0, np.inf])
+def test_far_query_chunks_give_the_same_answer(monkeypatch, p):
+    # the brute force runs in chunks of training and query rows (about 4 Mi doubles each):
+    # tiny chunks must give the same neighbours and distances as one chunk
+    from uec import _far
+
+    rng = np.random.default_rng(3)
+    train = rng.normal(size=(120, 6)).astype(np.float32)
+    Q = (rng.normal(size=(9, 6)) * 1e12).astype(np.float32)
+    Q[:3] = train[:3] * np.float32(1e15)  # three rows share their best training row
+    Q[3:6] = train[:1] * np.float32(1e15)
+
+    def run():
+        if p == 2.0:
+            return _far.exact_far_query(train, Q, 5)
+        return _far.exact_far_query_p(train, Q, 5, p)
+
+    idx, dist = run()
+    monkeypatch.setattr(_far, "_BLOCK_DOUBLES", 64)
+    idx_small, dist_small = run()
+    np.testing.assert_array_equal(idx_small, idx)
+    np.testing.assert_allclose(dist_small, dist, rtol=1e-12)

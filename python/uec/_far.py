@@ -129,6 +129,7 @@ def exact_far_query(train, X, k, squared=False):
         first[r : r + rows] = idx[:, 0]
     indices = np.empty((m, k), dtype=np.int32)
     out = np.empty((m, k), dtype=np.float64)
+    rows = max(1, _BLOCK_DOUBLES // max(1, step + k * f))  # with the (rows, k, f) check below
     for t0 in np.unique(first):
         group = np.flatnonzero(first == t0)
         T0 = _rows(train, [t0])[0] - centre
