@@ -49,6 +49,7 @@ import scipy.sparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import HOLDOUT, REAL, available  # noqa: E402
+from suite import loso_choices  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "out" / "stage_rules.json"
 RULES = ("current", "modularity-k", "cpm-k", "spectral-groups", "greedy-gamma", "cosine",
@@ -271,11 +272,9 @@ def loso(results, rules):
     lines = ["| held-out set | chosen on the others | its ACC | best rule on it | ACC | loss |",
              "|---|---|---|---|---|---|"]
     losses = []
-    for name, row in acc.items():
-        others = [acc[o] for o in acc if o != name]
-        chosen = max(rules, key=lambda r: np.mean([o[r] for o in others]))
-        top = max(rules, key=row.get)
-        losses.append(row[top] - row[chosen])
+    for name, chosen, top, loss in loso_choices(acc, rules):
+        row = acc[name]
+        losses.append(loss)
         lines.append(f"| {name} | {chosen} | {row[chosen]:.3f} | {top} | {row[top]:.3f} | "
                      f"{losses[-1]:.3f} |")
     lines.append(f"\nMean loss {np.mean(losses):.4f}, largest {max(losses):.3f}; "

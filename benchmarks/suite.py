@@ -589,6 +589,19 @@ def summarise(results, methods=None, per_set=True):
     return "\n\n".join(p for p in parts if p)
 
 
+def loso_choices(acc, candidates):
+    """Leave-one-set-out over ``acc`` ({set: {candidate: mean ACC}}): for each set, the
+    candidate with the best mean ACC on the other sets, the best one on the set itself, and
+    what the choice loses there. Returns ``[(set, chosen, best, loss)]`` in ``acc``'s order."""
+    out = []
+    for name, row in acc.items():
+        others = [acc[o] for o in acc if o != name]
+        chosen = max(candidates, key=lambda m: np.mean([o[m] for o in others]))
+        best = max(candidates, key=row.get)
+        out.append((name, chosen, best, row[best] - row[chosen]))
+    return out
+
+
 def loso(results, methods=None):
     """Leave-one-set-out choice among the UEC configurations (``uec``, ``uec-VARIANT`` and
     ``uec:NAME``): for each real set, the one with the best mean ACC on the other real sets,
@@ -605,11 +618,8 @@ def loso(results, methods=None):
              "", "| held-out set | chosen on the others | its ACC | best on the set | ACC | loss |",
              "|---|---|---|---|---|---|"]
     losses = []
-    for name, row in acc.items():
-        others = [acc[o] for o in acc if o != name]
-        chosen = max(candidates, key=lambda m: np.mean([o[m] for o in others]))
-        best = max(candidates, key=row.get)
-        loss = row[best] - row[chosen]
+    for name, chosen, best, loss in loso_choices(acc, candidates):
+        row = acc[name]
         losses.append(loss)
         flag = f" **> {LOSS_FLAG}**" if loss > LOSS_FLAG else ""
         lines.append(f"| {name} | {chosen} | {row[chosen]:.3f} | {best} | {row[best]:.3f} "
