@@ -326,7 +326,7 @@ def neighbour_vote(model, X, n_threads=1, return_distances=False, return_shares=
     points (as ``transform`` finds them), each voting for its cluster (``labels_``) with its
     membership weight (``bipartite_memberships``); a tie, or weights that all underflowed, goes
     to the nearest neighbour's cluster, and so does a row whose neighbours are all at the same
-    distance to within ``_knn.FAR_RELATIVE_SPREAD`` (a point far outside the training data: its
+    distance to within ``_far.FAR_RELATIVE_SPREAD`` (a point far outside the training data: its
     weights are equal at float32 precision, a tie among points the float64 search still ranks).
     Row by row: no random numbers, and a row's label does not depend on the other rows of the
     call. ``return_distances``: also the (m, k) distances to those neighbours;
@@ -352,7 +352,7 @@ def neighbour_vote(model, X, n_threads=1, return_distances=False, return_shares=
     score = np.bincount(flat, weights=weights.ravel(), minlength=m * C).reshape(m, C)
     nearest = votes_for[:, 0]
     best = score.max(axis=1)
-    from ._knn import far_rows
+    from ._far import far_rows
 
     far = far_rows(distances)
     tie = (score[np.arange(m), nearest] >= best) | far
