@@ -372,19 +372,36 @@ def split_groups(graph, groups, n_groups, random_state=None, n_iterations=SPLIT_
     membership = np.full(n, -1, dtype=np.intp)  # -1: one piece (relabelled 0 below)
     alone = splittable & (sizes >= SPLIT_BATCH_POINTS)
     seed = _seed(random_state)
+    upper = row < col  # each undirected edge once (symmetric), in the matrix's order
+    urow, ucol, uw = row[upper], col[upper], w[upper]
+    egroup = groups[urow]
     if alone.any():
-        Gc = scipy.sparse.csr_matrix(graph, dtype=np.float64)
+        # each such group's subgraph read from its own edges: points numbered in index order
+        # within the group, edges in the matrix's order (no sparse slicing)
         order = np.argsort(groups, kind="stable")
         bounds = np.searchsorted(groups[order], np.arange(n_groups + 1))
+        local = np.empty(n, dtype=np.intp)
+        local[order] = np.arange(n) - bounds[groups[order]]
+        mine = np.flatnonzero(alone[egroup])
+        mine = mine[np.argsort(egroup[mine], kind="stable")]
+        ebounds = np.searchsorted(egroup[mine], np.arange(n_groups + 1))
         for g in np.flatnonzero(alone):
-            idx = order[bounds[g]:bounds[g + 1]]
-            membership[idx] = leiden(Gc[idx][:, idx], 1.0, seed, n_iterations=n_iterations)
+            e = mine[ebounds[g]:ebounds[g + 1]]
+            sub = igraph.Graph(int(bounds[g + 1] - bounds[g]),
+                               edges=zip(local[urow[e]].tolist(), local[ucol[e]].tolist()),
+                               edge_attrs={"weight": uw[e].tolist()})
+            membership[order[bounds[g]:bounds[g + 1]]] = leiden(None, 1.0, seed,
+                                                                n_iterations=n_iterations, _g=sub)
     batched = splittable & ~alone
     if batched.any():
-        node_w = np.where(batched[groups], d / np.sqrt(np.where(W_g > 0, W_g, 1.0))[groups], 0.0)
-        upper = (row < col) & batched[groups[row]]  # each undirected edge once (symmetric)
-        g = igraph.Graph(n, edges=zip(row[upper].tolist(), col[upper].tolist()),
-                         edge_attrs={"weight": w[upper].tolist()})
+        # only the batched groups' points, renumbered in index order
+        in_batch = batched[groups]
+        points = np.flatnonzero(in_batch)
+        renum = np.cumsum(in_batch) - 1
+        node_w = (d / np.sqrt(np.where(W_g > 0, W_g, 1.0))[groups])[points]
+        e = batched[egroup]
+        g = igraph.Graph(points.size, edges=zip(renum[urow[e]].tolist(), renum[ucol[e]].tolist()),
+                         edge_attrs={"weight": uw[e].tolist()})
         igraph.set_random_number_generator(random.Random(seed))
         try:
             part = g.community_leiden(objective_function="CPM", weights="weight",
@@ -392,8 +409,7 @@ def split_groups(graph, groups, n_groups, random_state=None, n_iterations=SPLIT_
                                       node_weights=node_w.tolist())
         finally:
             igraph.set_random_number_generator(random)
-        in_batch = batched[groups]
-        membership[in_batch] = np.asarray(part.membership, dtype=np.intp)[in_batch]
+        membership[points] = np.asarray(part.membership, dtype=np.intp)
     # renumber within each group by first appearance
     key = groups.astype(np.int64) * (int(membership.max()) + 2) + (membership + 1)
     _, first_idx, inverse = np.unique(key, return_index=True, return_inverse=True)
