@@ -317,21 +317,23 @@ class ClusterHierarchy:
         groups = self.group_labels
         deg = np.asarray(G.sum(axis=1)).ravel()
         m2 = float(deg.sum()) if deg.sum() > 0 else 1.0
-        local = split_groups(G, groups, self.n_groups, self._seed)
+        inner = _inner_edges(G, groups)
+        local = split_groups(G, groups, self.n_groups, self._seed, _inner=inner)
         # pieces numbered group by group (a group's pieces are contiguous)
         n_local = np.zeros(self.n_groups, dtype=np.intp)
         np.maximum.at(n_local, groups, local + 1)
         first = np.concatenate([[0], np.cumsum(n_local)[:-1]])
         pieces = local + first[groups]
         n_pieces = int(n_local.sum())
-        C = G.tocoo()
-        inside = groups[C.row] == groups[C.col]  # pieces of one group: edges inside it
-        W_all = scipy.sparse.csr_matrix(
-            (C.data[inside], (pieces[C.row[inside]], pieces[C.col[inside]])),
-            shape=(n_pieces, n_pieces))
-        W_all = 0.5 * (W_all + W_all.T)
+        row, col, w = inner  # pieces of one group: only edges inside groups join them
         if n_pieces <= SWEEP_GROUPS:  # small: one dense matrix, sliced without sparse overhead
-            W_all = W_all.toarray()
+            W_all = np.bincount(pieces[row] * n_pieces + pieces[col], weights=w,
+                                minlength=n_pieces * n_pieces).reshape(n_pieces, n_pieces)
+            W_all = 0.5 * (W_all + W_all.T)
+        else:
+            W_all = scipy.sparse.csr_matrix((w, (pieces[row], pieces[col])),
+                                            shape=(n_pieces, n_pieces))
+            W_all = 0.5 * (W_all + W_all.T)
         vol_all = np.bincount(pieces, weights=deg, minlength=n_pieces)
         sequences = []  # per group: its merges (global piece numbers) and their gains
         for g in range(self.n_groups):
@@ -345,7 +347,16 @@ class ClusterHierarchy:
         self.merges = _interleave(sequences)
 
 
-def split_groups(graph, groups, n_groups, random_state=None, n_iterations=SPLIT_ITERATIONS):
+def _inner_edges(graph, groups):
+    """The entries of a sparse matrix whose two ends lie in one group: (row, col, float64
+    weight), both directions of each edge, in the matrix's order."""
+    C = scipy.sparse.coo_matrix(graph)
+    keep = groups[C.row] == groups[C.col]
+    return C.row[keep], C.col[keep], C.data[keep].astype(np.float64)
+
+
+def split_groups(graph, groups, n_groups, random_state=None, n_iterations=SPLIT_ITERATIONS, *,
+                 _inner=None):
     """Each group's own Leiden communities (modularity at resolution 1 of the graph restricted
     to the group).
 
@@ -357,14 +368,13 @@ def split_groups(graph, groups, n_groups, random_state=None, n_iterations=SPLIT_
     ``W_g``, and no community can span two groups (they are not connected), so the optimum is
     each group's modularity optimum. Groups of at most two points or without inner edges stay
     one piece. Returns each point's piece within its group, 0..p-1, numbered by first point.
+    ``_inner``: :func:`_inner_edges` of the graph and groups, when already computed.
     """
     import igraph
 
     groups = np.asarray(groups, dtype=np.intp)
     n = groups.shape[0]
-    C = scipy.sparse.coo_matrix(graph)
-    keep = groups[C.row] == groups[C.col]
-    row, col, w = C.row[keep], C.col[keep], C.data[keep].astype(np.float64)
+    row, col, w = _inner_edges(graph, groups) if _inner is None else _inner
     d = np.bincount(row, weights=w, minlength=n)  # within-group degree
     W_g = np.bincount(groups, weights=d, minlength=n_groups)
     sizes = np.bincount(groups, minlength=n_groups)
