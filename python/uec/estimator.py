@@ -377,10 +377,10 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         """Cluster of each training point with ``n_clusters`` clusters, from the fitted
         hierarchy (``cluster_hierarchy_``), without a refit: at ``n_clusters_`` the fitted
         labels. Below the fit's number of groups (``subcluster_to_cluster_``) the groups are
-        merged by the fit's own rule, as a graph-stage fit with that ``n_clusters`` would merge
-        them (each k refined on its own: not always nested in the next); above it each group is split
-        into its own communities (computed at the first such call; these nest). Points
-        labelled noise by the fit stay -1."""
+        merged by the fit's own rule, as a graph-stage fit with that ``n_clusters`` would
+        merge them (each k refined on its own: not always nested in the next); above it each
+        group is split into its own communities (computed at the first such call; these
+        nest). Points labelled noise by the fit stay -1."""
         check_is_fitted(self, "embedding_")
         labels = self.cluster_hierarchy_.labels_at(n_clusters)
         if self.noise_threshold is not None:
