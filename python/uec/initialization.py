@@ -72,8 +72,14 @@ def _connected_eigenmap(A, dim, random_state):
     deg = np.asarray(A.sum(axis=1), dtype=np.float64).ravel()
     deg = np.maximum(deg, np.finfo(np.float64).tiny)
     inv_sqrt = 1.0 / np.sqrt(deg)
-    D = sp.diags(inv_sqrt)
-    N = (D @ A @ D).tocsr()
+    # N = D A D with D = diag(inv_sqrt), scaled entry by entry: the same products in the same
+    # order as the two sparse products (d_i a_ij, then times d_j), without building them
+    A = sp.csr_matrix(A)
+    if not A.has_sorted_indices:
+        A = A.sorted_indices()
+    rows = np.repeat(np.arange(n), np.diff(A.indptr))
+    N = sp.csr_matrix(((inv_sqrt[rows] * A.data) * inv_sqrt[A.indices], A.indices, A.indptr),
+                      shape=A.shape)
     u0 = np.sqrt(deg)
     u0 /= np.linalg.norm(u0)
 
