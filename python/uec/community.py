@@ -330,11 +330,10 @@ class ClusterHierarchy:
         if n_pieces <= SWEEP_GROUPS:  # small: one dense matrix, sliced without sparse overhead
             W_all = np.bincount(pieces[row] * n_pieces + pieces[col], weights=w,
                                 minlength=n_pieces * n_pieces).reshape(n_pieces, n_pieces)
-            W_all = 0.5 * (W_all + W_all.T)
         else:
             W_all = scipy.sparse.csr_matrix((w, (pieces[row], pieces[col])),
                                             shape=(n_pieces, n_pieces))
-            W_all = 0.5 * (W_all + W_all.T)
+        W_all = 0.5 * (W_all + W_all.T)
         vol_all = np.bincount(pieces, weights=deg, minlength=n_pieces)
         sequences = []  # per group: its merges (global piece numbers) and their gains
         for g in range(self.n_groups):
