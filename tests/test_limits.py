@@ -262,13 +262,13 @@ def test_far_points_take_the_nearest_training_points_cluster(far_models, n, scal
 @pytest.mark.parametrize("n", [500, 5000])
 def test_rows_near_the_data_are_searched_as_before(far_models, n):
     # only rows far_rows flags are searched again: the rest keep the search's answer
-    from uec import _knn, _transform
+    from uec import _far, _transform
 
     X, m = far_models[n]
     Q = X[:200] + np.float32(0.05)
     idx, dist = _transform.query_training_neighbours(m, Q, m.n_neighbors, 1)
     raw_idx, raw_dist = _transform._query_training_neighbours(m, Q, m.n_neighbors, 1)
-    assert not _knn.far_rows(raw_dist).any()
+    assert not _far.far_rows(raw_dist).any()
     np.testing.assert_array_equal(idx, raw_idx)
     np.testing.assert_array_equal(dist, raw_dist)
 
@@ -280,7 +280,7 @@ def test_exact_far_query_against_exact_arithmetic(zeros, sparse):
     # others alone: ranked from the training mean they were not (row 5 was wrong)
     import scipy.sparse
 
-    from uec import _knn
+    from uec import _far
 
     rng = np.random.default_rng(1)
     train = (rng.normal(size=(300, 4)) + 50.0).astype(np.float32)
@@ -289,7 +289,7 @@ def test_exact_far_query_against_exact_arithmetic(zeros, sparse):
     Q = np.concatenate([train[:3] * np.float32(1e15), -train[3:6] * np.float32(1e19),
                         train[6:9] + np.float32(0.01), train[9:10]]).astype(np.float32)
     T = scipy.sparse.csr_matrix(train) if sparse else train
-    idx, sq = _knn.exact_far_query(T, scipy.sparse.csr_matrix(Q) if sparse else Q, 5,
+    idx, sq = _far.exact_far_query(T, scipy.sparse.csr_matrix(Q) if sparse else Q, 5,
                                    squared=True)
     np.testing.assert_array_equal(idx, _exact_nearest(train, Q, k=5))
     assert sq[-1, 0] == 0.0  # a duplicate of a training row is at distance exactly 0
@@ -598,7 +598,7 @@ def test_far_points_other_metrics_and_sparse(metric, kwds, sparse):
         warnings.simplefilter("ignore")
         m = UEC(3, metric=metric, metric_kwds=kwds, random_state=0, n_jobs=1,
                 n_epochs=10).fit(Xt)
-    p = _far_p = {"manhattan": 1.0, "chebyshev": np.inf, "euclidean": 2.0}.get(metric, 3.0)
+    _far_p = {"manhattan": 1.0, "chebyshev": np.inf, "euclidean": 2.0}.get(metric, 3.0)
     for scale in (1e3, 1e18):
         Q = (X[150:160] * np.float32(scale)).astype(np.float32)
         ref = _exact_p_distances(X, Q, _far_p)
@@ -606,7 +606,9 @@ def test_far_points_other_metrics_and_sparse(metric, kwds, sparse):
         Qt = scipy.sparse.csr_matrix(Q) if sparse else Q
         np.testing.assert_array_equal(m.predict(Qt), m.labels_[nearest])
         assert np.isfinite(m.transform(Qt)).all()
-    assert p == _far_p
+    from uec import _far
+
+    assert _far.far_metric_p(metric, kwds) == _far_p  # the far search used the reference's p
 
 
 @pytest.mark.parametrize("p", [2.0, 1.0, 3.0, np.inf])

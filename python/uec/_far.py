@@ -8,6 +8,8 @@ do not depend on the rows' scale and need none of this.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import scipy.sparse
 
@@ -20,10 +22,10 @@ __all__ = ["FAR_RELATIVE_SPREAD", "far_rows", "far_metric_p", "exact_far_query",
 # search) and the expanded |x|^2 - 2 x.t + |t|^2 (scikit-learn's brute force) have none left.
 # Those rows are searched again by :func:`exact_far_query` / :func:`exact_far_query_p`.
 FAR_RELATIVE_SPREAD = 2.0**-10
-# Candidates kept per row from the float64 key before the exact comparison decides.
-_FAR_EXTRA_CANDIDATES = 16
 # Doubles per temporary array of the brute-force passes (32 MiB).
 _BLOCK_DOUBLES = 1 << 22
+
+logger = logging.getLogger(__name__)
 
 _P_OF_METRIC = {"euclidean": 2.0, "l2": 2.0, "sqeuclidean": 2.0, "manhattan": 1.0, "l1": 1.0,
                 "cityblock": 1.0, "taxicab": 1.0, "chebyshev": np.inf, "linfinity": np.inf,
@@ -83,6 +85,8 @@ def search_far(train, X, indices, distances, k, metric, metric_kwds=None):
     far = np.flatnonzero(far_rows(distances))
     if not far.size:
         return indices, distances
+    logger.debug("kNN query: %d rows far from the training data searched again in float64",
+                 far.size)
     Xf = _rows(X, far)
     if p == 2.0:
         fi, fd = exact_far_query(train, Xf, k, squared=metric == "sqeuclidean")

@@ -159,11 +159,3 @@ class KnnGraphIndex:
     def __repr__(self):
         return (f"KnnGraphIndex(n_samples={self.n_samples}, k={self.indices.shape[1]}, "
                 f"metric={self.metric!r})")
-
-
-# queries far from the training data: uec._far (importable from here as before)
-from ._far import (  # noqa: E402,F401
-    FAR_RELATIVE_SPREAD,
-    exact_far_query,
-    far_rows,
-)

@@ -74,8 +74,7 @@ def _connected_eigenmap(A, dim, random_state):
     inv_sqrt = 1.0 / np.sqrt(deg)
     # N = D A D with D = diag(inv_sqrt), scaled entry by entry: the same products in the same
     # order as the two sparse products (d_i a_ij, then times d_j), without building them
-    A = sp.csr_matrix(A)
-    if not A.has_sorted_indices:
+    if not A.has_sorted_indices:  # A is CSR (spectral_layout's callers)
         A = A.sorted_indices()
     rows = np.repeat(np.arange(n), np.diff(A.indptr))
     N = sp.csr_matrix(((inv_sqrt[rows] * A.data) * inv_sqrt[A.indices], A.indices, A.indptr),
