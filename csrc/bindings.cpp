@@ -344,7 +344,7 @@ PYBIND11_MODULE(_core, m) {
   m.def(
       "epoch_kernel",
       [](int d, int64_t n_tail) {
-        static const char* names[] = {"serial", "interleaved", "avx2"};
+        static const char* names[] = {"serial", "interleaved", "avx2", "avx512"};
         return std::string(names[uec::pick_epoch_kernel(d, n_tail)]);
       },
       py::arg("d"), py::arg("n_tail"),

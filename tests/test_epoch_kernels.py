@@ -1,8 +1,9 @@
-"""The OpenMP epochs' three CE paths, and the r**b they all use.
+"""The OpenMP epochs' four CE paths, and the r**b they all use.
 
 Every head's CE updates can run head after head (serial: edge_updates, also what the CUDA
-kernels run), several heads in turn in plain C++ (interleaved), or eight 2-D or 3-D heads in the
-lanes of AVX2 registers (avx2, the default where it runs). They must take the same updates in the same
+kernels run), several heads in turn in plain C++ (interleaved), eight 2-D or 3-D heads in the
+lanes of AVX2 registers (avx2), or sixteen in AVX-512's, with the schedule recorded in AVX-512
+too (avx512, the default where it runs). They must take the same updates in the same
 order with the same arithmetic, so every output must have the same bits, whatever the mode,
 clipping, dimension, tail or thread count. UEC_EPOCH_KERNEL picks the path (read at each call).
 """
@@ -19,9 +20,10 @@ from uec.init import initial_centres, initial_embedding
 
 MODES = {"ce": _core.MODE_CE, "comma": _core.MODE_COMMA,
          "light_plus": _core.MODE_LIGHT_PLUS, "plus": _core.MODE_PLUS}
-KERNELS = ["serial", "interleaved", "avx2"]
+KERNELS = ["serial", "interleaved", "avx2", "avx512"]
 # x86-64's baseline has no FMA and the core is built with -ffp-contract=off: same bits. Elsewhere
-# there is no avx2 path (it falls back to interleaved) and the same C++ runs, so also the same bits.
+# there is no avx2 path (it falls back to interleaved) and the same C++ runs, so also the same bits;
+# avx512 falls back to avx2 on x86-64 CPUs without AVX-512F and AVX-512DQ.
 N_EPOCHS_TOTAL = 200
 
 
@@ -40,7 +42,8 @@ def problem():
     return out
 
 
-def run(pb, kernel, monkeypatch, mode="ce", d=2, tail=False, threads=1, epochs=(0, 15), **kw):
+def run(pb, kernel, monkeypatch, mode="ce", d=2, tail=False, threads=1, epochs=(0, 15),
+        nn_shift=0.0, **kw):
     monkeypatch.setenv("UEC_EPOCH_KERNEL", kernel)
     p = _core.EpochParams()
     p.a, p.b = pb["a"], pb["b"]
@@ -57,7 +60,8 @@ def run(pb, kernel, monkeypatch, mode="ce", d=2, tail=False, threads=1, epochs=(
         tail_arr = Z0
     else:
         Z, indptr, indices, eps, tail_arr = Z0.copy(), pb["indptr"], pb["indices"], pb["eps"], None
-    ns, nn = eps.copy(), (eps / 5.0).astype(np.float32)
+    ns, nn = eps.copy(), (eps / 5.0 - nn_shift).astype(np.float32)
+    nn = np.maximum(nn, 0.0).astype(np.float32)
     labels = np.full(len(Z), -1, np.int32)
     clustering = mode != "ce"
     res = _core.optimize(Z, M if clustering else None, indptr, indices, eps, ns, nn,
@@ -97,8 +101,19 @@ def test_late_epochs_and_sparse_schedules(problem, monkeypatch):
     assert_same_bits(runs)
 
 
+@pytest.mark.parametrize("rate", [1.0, 13.0, 37.0])
+def test_many_negatives_per_take(problem, monkeypatch, rate):
+    # Edges whose negative-sampling state lags far behind (next_negative 0 at epoch 40): a
+    # take draws every negative it is owed, from about 40 to a few thousand (drawn eight at a
+    # time: full groups and a partial one), then rate per epoch.
+    runs = [run(problem, k, monkeypatch, mode="ce", epochs=(40, 44), negative_sample_rate=rate,
+                nn_shift=1e3) for k in KERNELS]
+    assert not np.array_equal(runs[0]["Z"], problem["Z2"])
+    assert_same_bits(runs)
+
+
 def test_unknown_kernel_is_refused(problem, monkeypatch):
-    with pytest.raises(ValueError, match="UEC_EPOCH_KERNEL must be 'serial', 'interleaved' or 'avx2'.*'fast'"):
+    with pytest.raises(ValueError, match="UEC_EPOCH_KERNEL must be 'serial', 'interleaved', 'avx2' or 'avx512'.*'fast'"):
         run(problem, "fast", monkeypatch)
 
 
@@ -140,6 +155,7 @@ def test_avx2_path_exists_on_x86():
     flags = open("/proc/cpuinfo").read() if platform.system() == "Linux" else ""
     if " avx2" not in flags:
         pytest.skip("this CPU has no AVX2")
-    assert _core.epoch_kernel(2, 1000) == "avx2"
-    assert _core.epoch_kernel(3, 1000) == "avx2"
+    wide = " avx512f" in flags and " avx512dq" in flags
+    assert _core.epoch_kernel(2, 1000) == ("avx512" if wide else "avx2")
+    assert _core.epoch_kernel(3, 1000) == ("avx512" if wide else "avx2")
     assert _core.epoch_kernel(4, 1000) == "interleaved"

@@ -299,7 +299,7 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
       LaneScratch* ls = interleaved ? &lanes[thread_id()] : nullptr;
       if (interleaved) {
         ls->z.assign(start, start + heads * d);
-        record_block(g, b0, heads, self_tail, p, epoch, *ls);
+        record_block(kernel, g, b0, heads, self_tail, p, epoch, *ls);
         run_lanes(kernel, *ls, heads, start, tl, d, p, lr * p.alpha);
       }
       for (int64_t h = 0; h < heads; ++h) {

@@ -263,8 +263,9 @@ bool cpu_has_avx2() { return false; }
 
 }  // namespace
 
-void record_block(const Graph& g, int64_t b0, int64_t heads, bool self_tail,
-                  const EpochParams& p, int epoch, LaneScratch& ls) {
+void record_block(EpochKernel kernel, const Graph& g, int64_t b0, int64_t heads,
+                  bool self_tail, const EpochParams& p, int epoch, LaneScratch& ls) {
+  if (kernel == KERNEL_AVX512) return record_block_avx512(g, b0, heads, self_tail, p, epoch, ls);
   ls.first.resize(static_cast<size_t>(heads + 1));
   RecordTasks rec{ls.tasks};
   const float ep1 = static_cast<float>(epoch + 1);
@@ -298,17 +299,22 @@ EpochKernel pick_epoch_kernel(int d, int64_t n_tail) {
   const std::string want = force ? force : "";
   if (want == "serial") return KERNEL_SERIAL;
   if (want == "interleaved") return KERNEL_INTERLEAVED;
-  if (!want.empty() && want != "avx2")
-    throw std::invalid_argument("UEC_EPOCH_KERNEL must be 'serial', 'interleaved' or 'avx2' (or "
-                                "unset), got '" + want + "'");
-  // avx2 gathers tail coordinates by 32-bit offset and the block's tasks by 32-bit position.
+  if (!want.empty() && want != "avx2" && want != "avx512")
+    throw std::invalid_argument("UEC_EPOCH_KERNEL must be 'serial', 'interleaved', 'avx2' or "
+                                "'avx512' (or unset), got '" + want + "'");
+  // avx2 and avx512 gather tail coordinates by 32-bit offset and the block's tasks by 32-bit
+  // position.
   const bool fits = n_tail * d < (int64_t{1} << 31);
-  return (d == 2 || d == 3) && fits && cpu_has_avx2() ? KERNEL_AVX2 : KERNEL_INTERLEAVED;
+  if (!((d == 2 || d == 3) && fits)) return KERNEL_INTERLEAVED;
+  if (want != "avx2" && cpu_has_avx512()) return KERNEL_AVX512;
+  return cpu_has_avx2() ? KERNEL_AVX2 : KERNEL_INTERLEAVED;
 }
 
 void run_lanes(EpochKernel kernel, LaneScratch& ls, int64_t heads, const float* start,
                const float* tail, int d, const EpochParams& p, float step_scale) {
 #ifdef UEC_LANES_AVX2
+  if (kernel == KERNEL_AVX512 && ls.first[heads] < (int64_t{1} << 31))
+    return run_avx512(ls, heads, start, tail, d, p, step_scale);
   if (kernel == KERNEL_AVX2 && ls.first[heads] < (int64_t{1} << 31)) {
     if (d == 2) return run_avx2<2>(ls, heads, start, tail, p, step_scale);
     if (d == 3) return run_avx2<3>(ls, heads, start, tail, p, step_scale);

@@ -34,6 +34,8 @@ struct LaneScratch {
   std::vector<int64_t> order;   // avx2: the heads in the order they run
   std::vector<int64_t> due;     // one head's due edges
   std::vector<int> n_neg;       // their negatives counts (edge_advance)
+  std::vector<int32_t> due_j;   // avx512: one head's due edges' tails
+  std::vector<int32_t> due_n;   // and their negatives counts
 };
 
 // Writes every update, and counts only the valid ones (no branch on validity: the next write
@@ -58,14 +60,17 @@ struct RecordTasks {
 
 // Records the updates of heads [b0, b0 + heads) in ls (tasks, first): edge_take on every due
 // edge in edge order, as edge_schedule does, with the due edges found without branching.
-void record_block(const Graph& g, int64_t b0, int64_t heads, bool self_tail,
-                  const EpochParams& p, int epoch, LaneScratch& ls);
+enum EpochKernel : int { KERNEL_SERIAL = 0, KERNEL_INTERLEAVED = 1, KERNEL_AVX2 = 2,
+                         KERNEL_AVX512 = 3 };
 
-enum EpochKernel : int { KERNEL_SERIAL = 0, KERNEL_INTERLEAVED = 1, KERNEL_AVX2 = 2 };
+// The avx512 kernel records with AVX-512 (lanes_avx512.cpp: the same tasks), the others with
+// the scalar code.
+void record_block(EpochKernel kernel, const Graph& g, int64_t b0, int64_t heads,
+                  bool self_tail, const EpochParams& p, int epoch, LaneScratch& ls);
 
 // The path for a d-dimensional embedding with n_tail tail points: UEC_EPOCH_KERNEL=
-// serial|interleaved|avx2 forces one (avx2 falls back to interleaved where it cannot run);
-// the default is the fastest that runs here.
+// serial|interleaved|avx2|avx512 forces one (avx512 falls back to avx2, avx2 to interleaved
+// where they cannot run); the default is the fastest that runs here.
 EpochKernel pick_epoch_kernel(int d, int64_t n_tail);
 
 // Moves heads [0, heads) of a block from start (heads, d) to ls.z, taking the updates recorded
@@ -73,4 +78,13 @@ EpochKernel pick_epoch_kernel(int d, int64_t n_tail);
 void run_lanes(EpochKernel kernel, LaneScratch& ls, int64_t heads, const float* start,
                const float* tail, int d, const EpochParams& p, float step_scale);
 
+}  // namespace uec
+
+namespace uec {
+// lanes_avx512.cpp (false / no-ops where it is not compiled).
+bool cpu_has_avx512();
+void record_block_avx512(const Graph& g, int64_t b0, int64_t heads, bool self_tail,
+                         const EpochParams& p, int epoch, LaneScratch& ls);
+void run_avx512(LaneScratch& ls, int64_t heads, const float* start, const float* tail, int d,
+                const EpochParams& p, float step_scale);
 }  // namespace uec

@@ -1,0 +1,298 @@
+// The AVX-512 forms of the interleaved CE path (lanes.hpp): record_block with its due edges and
+// negative draws sixteen and eight at a time, and the updates of 2-D and 3-D heads in sixteen
+// lanes. Each performs the scalar code's operations in the scalar code's order (no FMA: the
+// build has -ffp-contract=off), so the tasks and the positions are the same bits as the serial
+// path's; tests/test_epoch_kernels.py compares them. Picked at run time (pick_epoch_kernel) on
+// CPUs with AVX-512F and AVX-512DQ (the 64-bit multiply of the random stream).
+#include <cstdint>
+#include <vector>
+
+#include "cpu/lanes.hpp"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(UEC_NO_AVX2)
+#define UEC_LANES_AVX512 1
+#include <immintrin.h>
+#endif
+
+namespace uec {
+
+#ifdef UEC_LANES_AVX512
+
+#define UEC_AVX512 __attribute__((target("avx512f,avx512dq")))
+
+bool cpu_has_avx512() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+}
+
+namespace {
+
+constexpr int kWide = 16;
+
+// Rng::mix in eight 64-bit lanes.
+UEC_AVX512 inline __m512i mix8(__m512i z) {
+  z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 30)),
+                         _mm512_set1_epi64(static_cast<int64_t>(0xBF58476D1CE4E5B9ULL)));
+  z = _mm512_mullo_epi64(_mm512_xor_si512(z, _mm512_srli_epi64(z, 27)),
+                         _mm512_set1_epi64(static_cast<int64_t>(0x94D049BB133111EBULL)));
+  return _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));
+}
+
+}  // namespace
+
+UEC_AVX512 void record_block_avx512(const Graph& g, int64_t b0, int64_t heads, bool self_tail,
+                                    const EpochParams& p, int epoch, LaneScratch& ls) {
+  ls.first.resize(static_cast<size_t>(heads + 1));
+  std::vector<Task>& tasks = ls.tasks;
+  size_t n = 0;
+  const float ep1s = static_cast<float>(epoch + 1);
+  const __m512 ep1 = _mm512_set1_ps(ep1s);
+  const __m512 rate = _mm512_set1_ps(p.negative_sample_rate);
+  const __m512 one = _mm512_set1_ps(1.0f), cap = _mm512_set1_ps(kMaxNegativesPerTake);
+  const __m512i capi = _mm512_set1_epi32(kMaxNegativesPerTake);
+  // peek(q) = mix(state + (q + 1) gamma): lane u of a group of eight draws q0 + u
+  const __m512i steps = _mm512_mullo_epi64(_mm512_setr_epi64(1, 2, 3, 4, 5, 6, 7, 8),
+                                           _mm512_set1_epi64(static_cast<int64_t>(Rng::kGamma)));
+  const __m512i n_tail = _mm512_set1_epi64(static_cast<int64_t>(static_cast<uint32_t>(g.n_tail)));
+  const __m512i neg_kind = _mm512_set1_epi64(CE_NEGATIVE);
+  for (int64_t h = 0; h < heads; ++h) {
+    const int64_t i = b0 + h;
+    ls.first[h] = static_cast<int64_t>(n);
+    const int64_t e0 = g.indptr[i], deg = g.indptr[i + 1] - e0;
+    if (static_cast<int64_t>(ls.due_j.size()) < deg + kWide) {
+      ls.due_j.resize(static_cast<size_t>(deg + kWide));
+      ls.due_n.resize(static_cast<size_t>(deg + kWide));
+    }
+    // edge_due and edge_advance on sixteen edges at a time: every due edge's tail and negatives
+    // count, in edge order (the states are independent edge to edge)
+    int64_t n_due = 0;
+    for (int64_t e = e0; e < e0 + deg; e += kWide) {
+      const __mmask16 in = _cvtu32_mask16(
+          e0 + deg - e >= kWide ? 0xffffu : ((1u << (e0 + deg - e)) - 1u));
+      const __m512 ns = _mm512_maskz_loadu_ps(in, g.next_sample + e);
+      const __mmask16 due = _mm512_mask_cmp_ps_mask(in, ns, ep1, _CMP_NGT_UQ);  // !(ns > ep1)
+      const __m512 eps = _mm512_maskz_loadu_ps(due, g.epochs_per_sample + e);
+      _mm512_mask_storeu_ps(g.next_sample + e, due, _mm512_add_ps(ns, eps));
+      const __m512 eps_neg = _mm512_div_ps(eps, rate);
+      const __m512 nn = _mm512_maskz_loadu_ps(due, g.next_negative + e);
+      const __m512 dd = _mm512_div_ps(_mm512_sub_ps(ep1, nn), eps_neg);
+      const __mmask16 some = _mm512_mask_cmp_ps_mask(due, dd, one, _CMP_GE_OQ);
+      const __mmask16 under = _mm512_cmp_ps_mask(dd, cap, _CMP_LT_OQ);
+      const __m512i cnt = _mm512_mask_blend_epi32(
+          some, _mm512_setzero_si512(),
+          _mm512_mask_blend_epi32(under, capi, _mm512_cvttps_epi32(dd)));
+      _mm512_mask_storeu_ps(
+          g.next_negative + e, some,
+          _mm512_add_ps(nn, _mm512_mul_ps(_mm512_cvtepi32_ps(cnt), eps_neg)));
+      const __m512i j = _mm512_maskz_loadu_epi32(due, g.indices + e);
+      _mm512_storeu_si512(ls.due_j.data() + n_due, _mm512_maskz_compress_epi32(due, j));
+      _mm512_storeu_si512(ls.due_n.data() + n_due, _mm512_maskz_compress_epi32(due, cnt));
+      n_due += _mm_popcnt_u32(_cvtmask16_u32(due));
+    }
+    // edge_visits of each due edge, each edge's draws after the previous edges'
+    Rng rng(p.seed, static_cast<uint64_t>(epoch), static_cast<uint64_t>(i));
+    const __m512i head = _mm512_set1_epi64(i);
+    for (int64_t k = 0; k < n_due; ++k) {
+      const int32_t j = ls.due_j[k];
+      const int n_neg = ls.due_n[k];
+      if (tasks.size() < n + RecordTasks::kPerTake) tasks.resize(2 * tasks.size() + RecordTasks::kPerTake);
+      Task* out = tasks.data();
+      if (self_tail) out[n++] = {CE_REVERSE, j};
+      out[n++] = {CE_FORWARD, j};
+      __m512i base = _mm512_add_epi64(_mm512_set1_epi64(static_cast<int64_t>(rng.state)), steps);
+      const __m512i stride = _mm512_set1_epi64(static_cast<int64_t>(8 * Rng::kGamma));
+      for (int q0 = 0; q0 < n_neg; q0 += 8) {
+        const __m512i x = mix8(base);
+        base = _mm512_add_epi64(base, stride);
+        // Rng::scale: ((x >> 32) n_tail) >> 32
+        const __m512i tk = _mm512_srli_epi64(_mm512_mul_epu32(_mm512_srli_epi64(x, 32), n_tail), 32);
+        const int left = n_neg - q0;
+        __mmask8 valid = _cvtu32_mask8(left >= 8 ? 0xffu : ((1u << left) - 1u));
+        if (self_tail) valid = _kand_mask8(valid, _mm512_cmpneq_epi64_mask(tk, head));
+        const __m512i task = _mm512_or_si512(_mm512_slli_epi64(tk, 32), neg_kind);
+        _mm512_storeu_si512(out + n, _mm512_maskz_compress_epi64(valid, task));
+        n += static_cast<size_t>(_mm_popcnt_u32(_cvtmask8_u32(valid)));
+      }
+      rng.skip(static_cast<uint64_t>(n_neg));
+    }
+  }
+  ls.first[heads] = static_cast<int64_t>(n);
+}
+
+namespace {
+
+// a where the mask is clear, b where it is set (lanes.cpp's sel).
+UEC_AVX512 inline __m512 sel(__m512 a, __m512 b, __mmask16 m) { return _mm512_mask_blend_ps(m, a, b); }
+
+UEC_AVX512 inline __m512 lin(float c0, float c1, __m512 x) {
+  return _mm512_add_ps(_mm512_set1_ps(c0), _mm512_mul_ps(_mm512_set1_ps(c1), x));
+}
+
+// pow_pos (core/math.hpp) in sixteen lanes: the same operations in the same order.
+UEC_AVX512 inline __m512 pow_pos16(__m512 r, __m512 b) {
+  const __mmask16 tiny = _mm512_cmp_ps_mask(r, _mm512_set1_ps(1.17549435e-38f), _CMP_LT_OQ);
+  const __m512 rs = sel(r, _mm512_mul_ps(r, _mm512_set1_ps(16777216.0f)), tiny);
+  const __m512i bits = _mm512_castps_si512(rs);
+  const __m512i biased = _mm512_and_si512(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(0xff));
+  const __m512i off = _mm512_sub_epi32(bits, _mm512_set1_epi32(0x3f3504f3));
+  const __m512i eoff = _mm512_srai_epi32(off, 23);
+  const __m512i e = _mm512_mask_sub_epi32(eoff, tiny, eoff, _mm512_set1_epi32(24));
+  const __m512 m = _mm512_castsi512_ps(_mm512_sub_epi32(bits, _mm512_slli_epi32(eoff, 23)));
+  const __m512 t = _mm512_sub_ps(m, _mm512_set1_ps(1.0f));
+  const __m512 t2 = _mm512_mul_ps(t, t), t4 = _mm512_mul_ps(t2, t2), t8 = _mm512_mul_ps(t4, t4);
+  const __m512 l01 = lin(kLog2Poly[0], kLog2Poly[1], t), l23 = lin(kLog2Poly[2], kLog2Poly[3], t);
+  const __m512 l45 = lin(kLog2Poly[4], kLog2Poly[5], t), l67 = lin(kLog2Poly[6], kLog2Poly[7], t);
+  const __m512 l03 = _mm512_add_ps(l01, _mm512_mul_ps(l23, t2));
+  const __m512 l47 = _mm512_add_ps(l45, _mm512_mul_ps(l67, t2));
+  const __m512 q = _mm512_add_ps(_mm512_add_ps(l03, _mm512_mul_ps(l47, t4)),
+                                 _mm512_mul_ps(_mm512_set1_ps(kLog2Poly[8]), t8));
+  const __m512 bh = _mm512_castsi512_ps(
+      _mm512_and_si512(_mm512_castps_si512(b), _mm512_set1_epi32(static_cast<int>(0xfffff000u))));
+  const __m512 bl = _mm512_sub_ps(b, bh);
+  const __m512 fe = _mm512_cvtepi32_ps(e);
+  const __m512 ye = _mm512_mul_ps(bh, fe);
+  const __m512 yr = _mm512_add_ps(_mm512_mul_ps(bl, fe), _mm512_mul_ps(b, _mm512_mul_ps(t, q)));
+  __m512 y = _mm512_add_ps(ye, yr);
+  const __m512 hi = _mm512_set1_ps(129.0f), lo = _mm512_set1_ps(-130.0f);
+  y = sel(sel(y, lo, _mm512_cmp_ps_mask(y, lo, _CMP_LT_OQ)), hi, _mm512_cmp_ps_mask(y, hi, _CMP_GT_OQ));
+  const __m512 magic = _mm512_set1_ps(kRoundMagic);
+  const __m512 n = _mm512_sub_ps(_mm512_add_ps(y, magic), magic);
+  const __m512 f = _mm512_add_ps(_mm512_sub_ps(ye, n), yr);
+  const __m512 f2 = _mm512_mul_ps(f, f), f4 = _mm512_mul_ps(f2, f2);
+  const __m512 e01 = lin(kExp2Poly[0], kExp2Poly[1], f), e23 = lin(kExp2Poly[2], kExp2Poly[3], f);
+  const __m512 e45 = lin(kExp2Poly[4], kExp2Poly[5], f);
+  const __m512 p2 = _mm512_add_ps(
+      _mm512_add_ps(e01, _mm512_mul_ps(e23, f2)),
+      _mm512_mul_ps(_mm512_add_ps(e45, _mm512_mul_ps(_mm512_set1_ps(kExp2Poly[6]), f2)), f4));
+  const __m512i ni = _mm512_cvttps_epi32(n);
+  const __mmask16 low = _mm512_cmpgt_epi32_mask(_mm512_set1_epi32(-125), ni);
+  const __m512i ex = _mm512_mask_blend_epi32(low, _mm512_add_epi32(ni, _mm512_set1_epi32(126)),
+                                             _mm512_set1_epi32(1));
+  const __m512 half_scale = _mm512_castsi512_ps(_mm512_slli_epi32(ex, 23));
+  __m512 out = _mm512_mul_ps(_mm512_mul_ps(p2, half_scale), _mm512_set1_ps(2.0f));
+  out = sel(out, _mm512_setzero_ps(), low);
+  return sel(out, r, _mm512_cmpeq_epi32_mask(biased, _mm512_set1_epi32(255)));
+}
+
+UEC_AVX512 inline __m512 clip16(__m512 v, float lim) {
+  const __m512 l = _mm512_set1_ps(lim), nl = _mm512_set1_ps(-lim);
+  return sel(sel(v, nl, _mm512_cmp_ps_mask(v, nl, _CMP_LT_OQ)), l, _mm512_cmp_ps_mask(v, l, _CMP_GT_OQ));
+}
+
+struct Consts16 {
+  __m512 b, a, k_rep, k_att, one, zero, eps, attract, scale;
+  bool scaled;
+};
+
+// lanes.cpp's step8 in sixteen lanes.
+template <int D>
+UEC_AVX512 inline void step16(__m512 (&z)[D], const __m512 (&z0)[D], __m512i pos, __mmask16 active,
+                              const int* tk, const float* tail, const Consts16& c) {
+  const __m512i none = _mm512_setzero_si512();
+  const __m512i kind = _mm512_mask_i32gather_epi32(none, active, pos, tk, 8);
+  const __m512i other = _mm512_mask_i32gather_epi32(none, active, pos, tk + 1, 8);
+  const __m512i row = D == 2 ? _mm512_slli_epi32(other, 1)
+                             : _mm512_mullo_epi32(other, _mm512_set1_epi32(D));
+  const __mmask16 rev = _mm512_cmpeq_epi32_mask(kind, _mm512_set1_epi32(CE_REVERSE));
+  const __mmask16 neg = _mm512_cmpeq_epi32_mask(kind, _mm512_set1_epi32(CE_NEGATIVE));
+  __m512 dz[D];
+  __m512 r = c.zero;
+  for (int t = 0; t < D; ++t) {
+    const __m512 o = _mm512_i32gather_ps(row, tail + t, 4);
+    dz[t] = _mm512_sub_ps(sel(z[t], z0[t], rev), o);
+    r = _mm512_add_ps(r, _mm512_mul_ps(dz[t], dz[t]));
+  }
+  const __m512 rb = pow_pos16(r, c.b);
+  const __m512 num = sel(_mm512_mul_ps(c.k_att, rb), c.k_rep, neg);
+  const __m512 den = _mm512_mul_ps(sel(r, _mm512_add_ps(c.eps, r), neg),
+                                   _mm512_add_ps(c.one, _mm512_mul_ps(c.a, rb)));
+  const __m512 coeff = _mm512_maskz_div_ps(_mm512_cmp_ps_mask(r, c.zero, _CMP_GT_OQ), num, den);
+  const __m512 mult = sel(c.attract, c.one, neg);
+  for (int t = 0; t < D; ++t) {
+    __m512 gr = clip16(_mm512_mul_ps(coeff, dz[t]), kClipCE);
+    if (c.scaled) gr = _mm512_mul_ps(_mm512_set1_ps(0.25f), gr);
+    z[t] = _mm512_mask_add_ps(z[t], active, z[t], _mm512_mul_ps(_mm512_mul_ps(mult, gr), c.scale));
+  }
+}
+
+// lanes.cpp's run_avx2 with sixteen lanes per group: thirty-two heads, two chains.
+template <int D>
+UEC_AVX512 void run16(LaneScratch& ls, int64_t heads, const float* start, const float* tail,
+                      const EpochParams& p, float step_scale) {
+  constexpr int kAll = 2 * kWide;
+  float* z = ls.z.data();
+  const int* tk = reinterpret_cast<const int*>(ls.tasks.data());
+  const int64_t* first = ls.first.data();
+  constexpr int kBuckets = 256;
+  std::vector<int64_t>& order = ls.order;
+  int64_t hist[kBuckets + 1] = {0};
+  auto bucket = [&](int64_t h) {
+    const int64_t cnt = first[h + 1] - first[h];
+    return static_cast<int>(kBuckets - 1 - (cnt < kBuckets - 1 ? cnt : kBuckets - 1));
+  };
+  int64_t busy = 0;
+  for (int64_t h = 0; h < heads; ++h)
+    if (first[h + 1] > first[h]) ++hist[bucket(h) + 1], ++busy;
+  for (int k = 0; k < kBuckets; ++k) hist[k + 1] += hist[k];
+  order.resize(static_cast<size_t>(busy));
+  for (int64_t h = 0; h < heads; ++h)
+    if (first[h + 1] > first[h]) order[hist[bucket(h)]++] = h;
+
+  const Consts16 c{_mm512_set1_ps(p.b), _mm512_set1_ps(p.a),
+                   _mm512_set1_ps(2.0f * p.gamma * p.b), _mm512_set1_ps(-2.0f * p.a * p.b),
+                   _mm512_set1_ps(1.0f), _mm512_setzero_ps(), _mm512_set1_ps(kRepulsionEps),
+                   _mm512_set1_ps(p.attract_scale), _mm512_set1_ps(step_scale),
+                   p.clip_mode == CLIP_SCALED};
+  alignas(64) int32_t beg[kAll], len[kAll];
+  alignas(64) float zs[D][kAll];
+  for (int64_t g0 = 0; g0 < busy; g0 += kAll) {
+    const int m = static_cast<int>(busy - g0 < kAll ? busy - g0 : kAll);
+    int32_t longest = 0;
+    for (int l = 0; l < kAll; ++l) {
+      const int64_t h = l < m ? order[g0 + l] : -1;
+      beg[l] = h < 0 ? 0 : static_cast<int32_t>(first[h]);
+      len[l] = h < 0 ? 0 : static_cast<int32_t>(first[h + 1] - first[h]);
+      for (int t = 0; t < D; ++t) zs[t][l] = h < 0 ? 0.0f : start[D * h + t];
+      longest = len[l] > longest ? len[l] : longest;
+    }
+    const __m512i beg0 = _mm512_load_si512(beg), beg1 = _mm512_load_si512(beg + kWide);
+    const __m512i len0 = _mm512_load_si512(len), len1 = _mm512_load_si512(len + kWide);
+    __m512 s0[D], s1[D], z0[D], z1[D];
+    for (int t = 0; t < D; ++t) {
+      s0[t] = z0[t] = _mm512_load_ps(zs[t]);
+      s1[t] = z1[t] = _mm512_load_ps(zs[t] + kWide);
+    }
+    for (int32_t it = 0; it < longest; ++it) {
+      const __m512i vit = _mm512_set1_epi32(it);
+      step16<D>(z0, s0, _mm512_add_epi32(beg0, vit), _mm512_cmpgt_epi32_mask(len0, vit), tk, tail, c);
+      step16<D>(z1, s1, _mm512_add_epi32(beg1, vit), _mm512_cmpgt_epi32_mask(len1, vit), tk, tail, c);
+    }
+    for (int t = 0; t < D; ++t) {
+      _mm512_store_ps(zs[t], z0[t]);
+      _mm512_store_ps(zs[t] + kWide, z1[t]);
+    }
+    for (int l = 0; l < m; ++l) {
+      const int64_t h = order[g0 + l];
+      for (int t = 0; t < D; ++t) z[D * h + t] = zs[t][l];
+    }
+  }
+}
+
+}  // namespace
+
+void run_avx512(LaneScratch& ls, int64_t heads, const float* start, const float* tail, int d,
+                const EpochParams& p, float step_scale) {
+  if (d == 2) return run16<2>(ls, heads, start, tail, p, step_scale);
+  run16<3>(ls, heads, start, tail, p, step_scale);
+}
+
+#else
+
+bool cpu_has_avx512() { return false; }
+void record_block_avx512(const Graph&, int64_t, int64_t, bool, const EpochParams&, int,
+                         LaneScratch&) {}
+void run_avx512(LaneScratch&, int64_t, const float*, const float*, int, const EpochParams&,
+                float) {}
+
+#endif  // UEC_LANES_AVX512
+
+}  // namespace uec
