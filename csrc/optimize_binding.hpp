@@ -7,7 +7,8 @@
 // Arrays must arrive with the exact dtype and C order (they are refused otherwise, never
 // silently copied: several are updated in place). Shapes and index ranges are checked here, so a
 // bad array raises ValueError instead of reading out of bounds. The GIL is released around the
-// run.
+// run. `callback`: None (Ctrl-C still checked at each epoch), a callable (epoch, change) -> bool
+// (False stops the run), or an int32 array of one element, a stop flag read without the GIL.
 #pragma once
 #include <pybind11/functional.h>
 #include <pybind11/numpy.h>
@@ -227,8 +228,20 @@ inline py::dict optimize_with(const EpochRunner& run, CArray<float> Z, py::objec
   g.next_negative = next_negative.mutable_data();
 
   std::exception_ptr cb_error;
-  bool have_cb = !callback.is_none();
+  // A stop flag instead of a callable: read at each epoch's end without the GIL, so the epochs
+  // never wait for Python (a fit runs them in a thread beside its graph clustering, whose
+  // igraph call holds the GIL for seconds); the run stops once the flag is non-zero.
+  CArray<int32_t> flag_arr;
+  const int32_t* stop_flag = nullptr;
+  if (py::isinstance<py::array>(callback)) {
+    flag_arr = exact_array<int32_t>(callback, "callback (a stop flag)", "int32");
+    if (flag_arr.size() != 1) fail("callback as a stop flag must have exactly one element, got " + std::to_string(flag_arr.size()));
+    stop_flag = flag_arr.data();
+  }
+  bool have_cb = !callback.is_none() && stop_flag == nullptr;
   uec::EpochCallback cb = [&](int epoch, double change) -> bool {
+    // (a volatile load: another thread sets it; an aligned int32 is read whole)
+    if (stop_flag != nullptr) return *static_cast<const volatile int32_t*>(stop_flag) == 0;
     py::gil_scoped_acquire acquire;
     if (PyErr_CheckSignals() != 0) {
       cb_error = std::make_exception_ptr(py::error_already_set());

@@ -29,27 +29,24 @@ REFERENCE_PERCENTILE = 25
 
 
 def fit_clusters(model, Z, M, graph, knn_dists, n_clusters, n_sub, a, b, n_threads,
-                 n_neighbors, rs, clustering, times, X=None, n_epochs=None):
+                 n_neighbors, rs, clustering, times, X=None, n_epochs=None, partition=None):
     """The clusters of a fit, as the estimator's fitted attributes (a dict, in the order they
     are set): centres, labels (noise -1 with ``noise_threshold``; ``_partition`` before it),
     the sub-clusters and their mapping, the hierarchy, probabilities and outlier scores.
     ``X`` and ``n_epochs``: the fit's data and epochs, for the graph stage's second view
-    (``union_metric``)."""
-    clustering_graph = graph
-    view = model._union_view(clustering)
-    if view is not None and X is not None:
-        t1 = time.perf_counter()
-        with stage(f"{view} view", model.verbose), model._seeded_threads():
-            clustering_graph = union_view(X, graph, n_neighbors, n_epochs, metric=view,
-                                          random_state=int(rs.randint(0, 2**31 - 1)),
-                                          n_jobs=n_threads)
-        times["union_view"] = time.perf_counter() - t1
-    t1 = time.perf_counter()
+    (``union_metric``). ``partition``: the graph stage's :func:`graph_partition` when it was
+    already made (beside the layout: it does not read it)."""
     if clustering == "graph":
-        with stage("graph clustering", model.verbose):
-            out = graph_labels(Z, clustering_graph, n_clusters, rs)
-        times["clustering"] = time.perf_counter() - t1
+        if partition is None:
+            partition = graph_partition(model, graph, X, n_clusters, n_neighbors, n_epochs,
+                                        n_threads, rs, times)
+        t1 = time.perf_counter()
+        clustering_graph = partition["graph"]
+        out = graph_labels(Z, partition)
+        times["clustering"] += time.perf_counter() - t1
     else:
+        clustering_graph = graph
+        t1 = time.perf_counter()
         out = centre_labels(model, Z, M, graph, n_clusters, n_sub, a, b, n_threads,
                             n_neighbors)
         times["merge"] = time.perf_counter() - t1
@@ -77,24 +74,48 @@ def fit_clusters(model, Z, M, graph, knn_dists, n_clusters, n_sub, a, b, n_threa
     }
 
 
-def graph_labels(Z, graph, n_clusters, rs):
-    """Labels from ``uec.community``: Leiden communities of the fuzzy graph merged along it
-    into ``n_clusters`` (None: the count read off the communities' eigengap); the
-    communities are the sub-clusters, placed at their points' mean in the embedding."""
-    seed = int(rs.randint(0, 2**31 - 1))
-    first = None
-    if n_clusters is None:
-        n_clusters, first = estimate_n_clusters(graph, seed)
-    sub_labels, mapping, resolution = cluster_graph(graph, n_clusters, random_state=seed,
-                                                    labels=first)
+def graph_partition(model, graph, X, n_clusters, n_neighbors, n_epochs, n_threads, rs, times):
+    """The part of the graph stage that does not read the layout: the graph clustered (with
+    ``union_metric``, the second view's first), its Leiden communities merged along it into
+    ``n_clusters`` (None: the count read off the communities' eigengap). A dict: ``graph``,
+    ``seed``, ``n_clusters``, ``sub_labels``, ``mapping``, ``resolution``; ``times`` gets
+    "union_view" and "clustering" (which :func:`fit_clusters` completes). Draws from ``rs``:
+    the view's seed, then the communities'."""
+    clustering_graph = graph
+    view = model._union_view("graph")
+    if view is not None and X is not None:
+        t1 = time.perf_counter()
+        with stage(f"{view} view", model.verbose), model._seeded_threads():
+            clustering_graph = union_view(X, graph, n_neighbors, n_epochs, metric=view,
+                                          random_state=int(rs.randint(0, 2**31 - 1)),
+                                          n_jobs=n_threads)
+        times["union_view"] = time.perf_counter() - t1
+    t1 = time.perf_counter()
+    with stage("graph clustering", model.verbose):
+        seed = int(rs.randint(0, 2**31 - 1))
+        first = None
+        if n_clusters is None:
+            n_clusters, first = estimate_n_clusters(clustering_graph, seed)
+        sub_labels, mapping, resolution = cluster_graph(clustering_graph, n_clusters,
+                                                        random_state=seed, labels=first)
+    times["clustering"] = time.perf_counter() - t1
+    return {"graph": clustering_graph, "seed": seed, "n_clusters": int(n_clusters),
+            "sub_labels": sub_labels, "mapping": mapping, "resolution": float(resolution)}
+
+
+def graph_labels(Z, part):
+    """Labels from ``uec.community`` (:func:`graph_partition`'s ``part``): the communities
+    are the sub-clusters, placed at their points' mean in the embedding ``Z``."""
+    graph, sub_labels, mapping = part["graph"], part["sub_labels"], part["mapping"]
+    n_clusters = part["n_clusters"]
     n_comm = mapping.shape[0]
     sub_centres = _subcluster_positions(Z, sub_labels, np.zeros((0, Z.shape[1])), n_comm)
     sub_centres = np.ascontiguousarray(sub_centres, dtype=np.float32)
     labels = mapping[sub_labels]
     centres = _cluster_medoids(Z, labels, n_clusters, sub_centres, mapping)
     warn_empty_clusters(labels, n_clusters, None)
-    hierarchy = ClusterHierarchy(sub_labels, graph, seed)
-    return (centres, labels, sub_centres, n_comm, sub_labels, mapping, float(resolution),
+    hierarchy = ClusterHierarchy(sub_labels, graph, part["seed"])
+    return (centres, labels, sub_centres, n_comm, sub_labels, mapping, part["resolution"],
             hierarchy)
 
 

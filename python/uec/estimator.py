@@ -19,7 +19,7 @@ from ._params import UECParams
 from ._progress import EpochProgress, reports, stage
 from ._validation import check_numeric_input
 from ._transform import _check_feature_names, _fitted_neighbors
-from .clusters import fit_clusters
+from .clusters import fit_clusters, graph_partition
 from .community import estimate_n_clusters
 from .graph import find_ab_params, fit_graph
 from .initialization import fit_layout
@@ -327,10 +327,13 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         n_clusters, n_sub = self._cluster_count(X, graph, knn_dists, k, clustering, rs)
         a, b = find_ab_params(self.spread, self.min_dist)
         Z = fit_layout(self, X, graph, rs, times)
-        M, n_iter = run_epochs(self, Z, graph, a, b, n_epochs, warmup, n_sub, clustering, device,
-                               n_threads, rs, times)
+        # the graph stage's partition does not read the layout: made beside the epochs
+        beside = None if clustering != "graph" else (
+            lambda: graph_partition(self, graph, X, n_clusters, k, n_epochs, n_threads, rs, times))
+        M, n_iter, part = run_epochs(self, Z, graph, a, b, n_epochs, warmup, n_sub, clustering,
+                                     device, n_threads, rs, times, beside=beside)
         clusters = fit_clusters(self, Z, M, graph, knn_dists, n_clusters, n_sub, a, b, n_threads,
-                                k, rs, clustering, times, X=X, n_epochs=n_epochs)
+                                k, rs, clustering, times, X=X, n_epochs=n_epochs, partition=part)
 
         # Every fitted attribute is set here, at the end, so that an interrupted fit
         # (KeyboardInterrupt from the core) leaves nothing half-written.

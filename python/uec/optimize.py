@@ -6,6 +6,7 @@ clustering variants, on the CPU core or the CUDA module (docs/design.md §2.5-§
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import numpy as np
@@ -72,11 +73,15 @@ def first_settled_epoch(params):
 
 
 def run_epochs(model, Z, graph, a, b, n_epochs, warmup, n_sub, clustering, device, n_threads,
-               rs, times):
+               rs, times, beside=None):
     """The epochs of a fit of ``model`` on the initial layout ``Z`` (updated in place): the CE
     warm-up (all epochs for "ce"), then with ``clustering="centres"`` the initial centres and
-    the joint epochs. Returns ``(centres or None, epochs run)``; ``times`` gets each part's
-    seconds. Draws the core's seed, then the centres', from ``rs``."""
+    the joint epochs. Returns ``(centres or None, epochs run, beside's result)``; ``times``
+    gets each part's seconds. Draws the core's seed, then the centres', from ``rs``.
+
+    ``beside``: a function of no argument, called after the core's seed is drawn; with the
+    graph stage, more than one thread and no progress display, it runs in this thread while
+    the epochs run in another (it must not read ``Z``), otherwise after them."""
     indptr = graph.indptr.astype(np.int64)
     indices = graph.indices.astype(np.int32)
     eps = epochs_per_sample(graph.data, n_epochs).astype(np.float32)
@@ -90,17 +95,28 @@ def run_epochs(model, Z, graph, a, b, n_epochs, warmup, n_sub, clustering, devic
     t0 = time.perf_counter()
     n_iter = 0
     M = None
+    got = None
     try:
         if warmup > 0 or model.variant == "ce":
             params.mode = _core.MODE_CE
             stop = n_epochs if model.variant == "ce" else warmup
-            res = optimize(Z, None, indptr, indices, eps, next_sample, next_negative,
-                           None, None, params, 0, stop, progress.callback)
+
+            def epochs(callback):
+                res = optimize(Z, None, indptr, indices, eps, next_sample, next_negative,
+                               None, None, params, 0, stop, callback)
+                times["layout" if clustering == "graph" else "warmup"] = time.perf_counter() - t0
+                return res
+
+            if beside is not None and clustering == "graph" and n_threads > 1 and not model.verbose:
+                res, got = _beside(epochs, beside)
+                beside = None
+            else:
+                res = epochs(progress.callback)
             n_iter += res["epochs_run"]
         if clustering == "graph":
-            times["layout"] = time.perf_counter() - t0
+            times.setdefault("layout", time.perf_counter() - t0)
         else:
-            times["warmup"] = time.perf_counter() - t0
+            times.setdefault("warmup", time.perf_counter() - t0)
             M, n_joint = _joint_epochs(model, Z, graph, n_sub, rs, optimize, params, warmup,
                                        n_epochs, (indptr, indices, eps, next_sample,
                                                   next_negative), progress, times)
@@ -112,7 +128,46 @@ def run_epochs(model, Z, graph, a, b, n_epochs, warmup, n_sub, clustering, devic
         raise FloatingPointError(
             "the optimisation produced non-finite values; lower learning_rate or beta"
         )
-    return M, n_iter
+    if beside is not None:
+        got = beside()
+    return M, n_iter, got
+
+
+def _beside(epochs, work):
+    """``epochs(flag)`` (the core's optimize, ``flag`` its stop flag) in a thread while
+    ``work()`` runs in this one; returns both results. The core releases the GIL and reads the
+    flag without it, so the epochs never wait for ``work`` (igraph holds the GIL for seconds).
+    An exception in ``work`` (Ctrl-C included) stops the epochs at their next epoch's end and is
+    raised once the thread has ended; one in the epochs is raised here after ``work``."""
+    flag = np.zeros(1, dtype=np.int32)
+    out = {}
+    done = threading.Event()
+
+    def run():
+        try:
+            out["epochs"] = epochs(flag)
+        except BaseException as exc:  # handed to the fitting thread
+            out["error"] = exc
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, name="uec-epochs", daemon=True)
+    thread.start()
+    try:
+        got = work()
+        # timed waits on an event, not Thread.join: Ctrl-C reaches this thread meanwhile, and
+        # an interrupted join can mark a running thread as ended (CPython 3.11)
+        while not done.wait(0.05):
+            pass
+    except BaseException:
+        flag[0] = 1
+        done.wait()
+        thread.join()
+        raise
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out["epochs"], got
 
 
 def _joint_epochs(model, Z, graph, n_sub, rs, optimize, params, warmup, n_epochs, edges,
