@@ -198,6 +198,35 @@ def test_spectral_eigsh_failure_falls_back(monkeypatch, caplog):
     assert any("random layout" in r.getMessage() for r in caplog.records)
 
 
+@pytest.mark.parametrize("fail_second", [False, True])
+def test_spectral_components_in_threads_give_the_same_bits(monkeypatch, fail_second):
+    # Components solved by ARPACK (the cutoff lowered) in threads: the same draws and the same
+    # bits as one after the other, also when one component's eigensolver fails (its random
+    # layout is drawn after every start vector, in component order).
+    monkeypatch.setattr(ulayout, "_DENSE_CUTOFF", 20)
+    G, labels = make_components_graph()
+    sizes = np.bincount(labels)
+    assert (sizes > 20).sum() >= 3
+    real = ulayout.eigsh
+    calls = []
+
+    def maybe_failing(*args, **kwargs):
+        calls.append(1)
+        if fail_second and args[0].shape[0] == np.sort(sizes)[-2]:
+            raise ulayout.ArpackNoConvergence("no convergence", np.empty(0), np.empty((0, 0)))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ulayout, "eigsh", maybe_failing)
+    one = uinit.spectral_layout(G, 2, random_state=4, n_jobs=1)
+    two = uinit.spectral_layout(G, 2, random_state=4, n_jobs=2)
+    np.testing.assert_array_equal(one, two)
+    assert len(calls) == 2 * (sizes > 20).sum()
+    assert boxes_disjoint(one, labels)
+    E1 = uinit.initial_embedding("spectral", None, G, 2, random_state=4, n_jobs=1)
+    E2 = uinit.initial_embedding("spectral", None, G, 2, random_state=4, n_jobs=3)
+    np.testing.assert_array_equal(E1, E2)
+
+
 def test_spectral_rejects_bad_graphs():
     with pytest.raises(ValueError, match="graph"):
         uinit.spectral_layout(sp.csr_matrix(np.ones((3, 4))), 2)

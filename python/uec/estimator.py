@@ -326,7 +326,7 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         graph, knn_dists, search_index = fit_graph(self, X, k, n_epochs, rs, n_threads, times)
         n_clusters, n_sub = self._cluster_count(X, graph, knn_dists, k, clustering, rs)
         a, b = find_ab_params(self.spread, self.min_dist)
-        Z = fit_layout(self, X, graph, rs, times)
+        Z = fit_layout(self, X, graph, rs, times, n_threads)
         # the graph stage's partition does not read the layout: made beside the epochs
         beside = None if clustering != "graph" else (
             lambda: graph_partition(self, graph, X, n_clusters, k, n_epochs, n_threads, rs, times))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.linalg
@@ -54,13 +55,15 @@ def _fix_signs(V):
     return V * signs
 
 
-def _connected_eigenmap(A, dim, random_state):
+def _connected_eigenmap(A, dim, random_state, v0=None):
     """Laplacian eigenmap of a *connected* graph with ``A.shape[0] >= dim + 2`` vertices.
 
     Returns the ``dim`` eigenvectors of the symmetric normalised Laplacian
     ``L = I - D^-1/2 A D^-1/2`` with the smallest non-zero eigenvalues (equivalently the
     largest non-trivial eigenvalues of ``N = D^-1/2 A D^-1/2``), ordered from the smallest
-    eigenvalue of ``L`` on, or ``None`` if the eigensolver failed.
+    eigenvalue of ``L`` on, or ``None`` if the eigensolver failed. ``v0``: ARPACK's start
+    vector (n uniform draws in [-1, 1]) when already drawn, else drawn from ``random_state``
+    (only for more than ``_DENSE_CUTOFF`` vertices).
 
     The trivial eigenvector ``u0 = sqrt(deg) / ||sqrt(deg)||`` (eigenvalue 1 of ``N``) is known
     exactly, so it is deflated out: the top-``dim`` eigenpairs of ``N - 3 u0 u0^T`` are
@@ -97,7 +100,8 @@ def _connected_eigenmap(A, dim, random_state):
                 return N @ x - (3.0 * np.multiply(u0, x).sum()) * u0
 
             op = LinearOperator((n, n), matvec=matvec, rmatvec=matvec, dtype=np.float64)
-            v0 = random_state.uniform(-1.0, 1.0, size=n)
+            if v0 is None:
+                v0 = random_state.uniform(-1.0, 1.0, size=n)
             evals, evecs = eigsh(
                 op,
                 k=dim,
@@ -157,7 +161,7 @@ def _component_positions(n_comp, dim):
     return cells[:n_comp]
 
 
-def spectral_layout(graph, dim, random_state=None):
+def spectral_layout(graph, dim, random_state=None, n_jobs=1):
     """Laplacian-eigenmap layout of a (symmetric, non-negative) fuzzy graph.
 
     Parameters
@@ -167,6 +171,9 @@ def spectral_layout(graph, dim, random_state=None):
     dim : int
         Number of coordinates.
     random_state : None, int, RandomState or Generator
+    n_jobs : int
+        Components solved at once (threads; ARPACK and the sparse products release the GIL
+        for much of their time). The result does not depend on it.
 
     Returns
     -------
@@ -221,18 +228,36 @@ def spectral_layout(graph, dim, random_state=None):
     starts = np.concatenate([[0], np.cumsum(sizes[comp_order])])
 
     emb_perm = np.empty((n, dim), dtype=np.float64)
-    for r, c in enumerate(comp_order):
+    # The draws in component order first (each eigenmap's start vector, each small component's
+    # random layout), then the eigenmaps, in threads when n_jobs > 1, then the random layouts
+    # of components whose eigensolver failed, in component order: the same draws whatever
+    # n_jobs.
+    todo = []  # (rank, start, end, v0 or None)
+    for r in range(n_comp):
         s, e = starts[r], starts[r + 1]
         m = e - s
-        local = None
         if m >= dim + 2:
-            local = _connected_eigenmap(A_perm[s:e, s:e].tocsr(), dim, rs)
-            if local is not None:
-                local = local - 0.5 * (local.max(axis=0) + local.min(axis=0))
-                scale = np.abs(local).max()
-                local = local * (h / scale) if scale > 0 else np.zeros_like(local)
-        if local is None:
-            local = rs.uniform(-h, h, size=(m, dim))
+            todo.append((r, s, e, rs.uniform(-1.0, 1.0, size=m) if m > _DENSE_CUTOFF else None))
+        else:
+            emb_perm[s:e] = rs.uniform(-h, h, size=(m, dim)) + positions[r]
+
+    def solve(job):
+        r, s, e, v0 = job
+        return _connected_eigenmap(A_perm[s:e, s:e].tocsr(), dim, rs, v0=v0)
+
+    big = sum(v0 is not None for *_, v0 in todo)
+    if int(n_jobs) > 1 and big > 1:
+        with ThreadPoolExecutor(max_workers=int(n_jobs)) as pool:
+            maps = list(pool.map(solve, todo))
+    else:
+        maps = [solve(job) for job in todo]
+    for (r, s, e, _), local in zip(todo, maps):
+        if local is not None:
+            local = local - 0.5 * (local.max(axis=0) + local.min(axis=0))
+            scale = np.abs(local).max()
+            local = local * (h / scale) if scale > 0 else np.zeros_like(local)
+        else:
+            local = rs.uniform(-h, h, size=(e - s, dim))
         emb_perm[s:e] = local + positions[r]
     emb = np.empty_like(emb_perm)
     emb[vertex_order] = emb_perm
@@ -334,7 +359,7 @@ def _noisy_scale(coords, random_state, max_coord=_MAX_COORD, noise=_NOISE):
     return out
 
 
-def initial_embedding(init, X, graph, n_components, random_state=None):
+def initial_embedding(init, X, graph, n_components, random_state=None, n_jobs=1):
     """Initial coordinates of all samples.
 
     Parameters
@@ -353,6 +378,8 @@ def initial_embedding(init, X, graph, n_components, random_state=None):
     n_components : int
         Embedding dimension.
     random_state : None, int, RandomState or Generator
+    n_jobs : int
+        Threads for "spectral" (:func:`spectral_layout`); the result does not depend on it.
 
     Returns
     -------
@@ -396,7 +423,7 @@ def initial_embedding(init, X, graph, n_components, random_state=None):
         if init == "spectral":
             if graph is None:
                 raise ValueError("init='spectral' needs the fuzzy graph, but graph is None")
-            coords = spectral_layout(graph, n_components, rs)
+            coords = spectral_layout(graph, n_components, rs, n_jobs=n_jobs)
         elif init == "pca":
             if X is None:
                 raise ValueError(
@@ -435,12 +462,13 @@ def initial_embedding(init, X, graph, n_components, random_state=None):
     return np.ascontiguousarray(arr)
 
 
-def fit_layout(model, X, graph, rs, times):
+def fit_layout(model, X, graph, rs, times, n_threads=1):
     """The initialization stage of a fit of ``model`` (a UEC): the layout the epochs start
     from, float32 (n, n_components), checked; ``times`` gets its seconds under "init"."""
     t0 = time.perf_counter()
     with stage("init embedding", model.verbose), model._seeded_threads():
-        Z = initial_embedding(model.init, X, graph, int(model.n_components), rs)
+        Z = initial_embedding(model.init, X, graph, int(model.n_components), rs,
+                              n_jobs=n_threads)
     Z = np.ascontiguousarray(Z, dtype=np.float32)
     if Z.shape != (X.shape[0], int(model.n_components)):
         raise ValueError(
