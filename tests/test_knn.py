@@ -136,6 +136,11 @@ def test_generic_and_avx2_kernels_agree(manifold, monkeypatch):
     I, D, _ = nnd(X, seed=3)
     check_valid(I, D, 1500, K)
     assert recall(I, X) >= 0.99
+    # fma512: fma's chains two pairs per AVX-512 register (fma itself without AVX-512): its bits
+    monkeypatch.setenv("UEC_KNN_KERNEL", "fma512")
+    I5, D5, _ = nnd(X, seed=3)
+    np.testing.assert_array_equal(I5, I)
+    np.testing.assert_array_equal(D5, D)
 
 
 def test_nearest_neighbors_uses_it_and_is_thread_independent(manifold):
