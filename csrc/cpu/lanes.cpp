@@ -188,26 +188,9 @@ template <int D>
 UEC_AVX2 void run_avx2(LaneScratch& ls, int64_t heads, const float* start, const float* tail,
                        const EpochParams& p, float step_scale) {
   constexpr int kAll = 2 * kLanes;
-  float* z = ls.z.data();
   const int* tk = reinterpret_cast<const int*>(ls.tasks.data());
-  const int64_t* first = ls.first.data();
 
-  // Heads with any update, by decreasing count (a counting sort; counts above kBuckets - 1
-  // share the top bucket, which only costs a little idling).
-  constexpr int kBuckets = 256;
-  std::vector<int64_t>& order = ls.order;
-  int64_t hist[kBuckets + 1] = {0};
-  auto bucket = [&](int64_t h) {
-    const int64_t n = first[h + 1] - first[h];
-    return static_cast<int>(kBuckets - 1 - (n < kBuckets - 1 ? n : kBuckets - 1));
-  };
-  int64_t busy = 0;
-  for (int64_t h = 0; h < heads; ++h)
-    if (first[h + 1] > first[h]) ++hist[bucket(h) + 1], ++busy;
-  for (int k = 0; k < kBuckets; ++k) hist[k + 1] += hist[k];
-  order.resize(static_cast<size_t>(busy));
-  for (int64_t h = 0; h < heads; ++h)
-    if (first[h + 1] > first[h]) order[hist[bucket(h)]++] = h;
+  const int64_t busy = order_by_updates(ls, heads);
 
   const Consts8 c{_mm256_set1_ps(p.b), _mm256_set1_ps(p.a),
                   _mm256_set1_ps(2.0f * p.gamma * p.b),   // ce_coeff's constants, computed alike
@@ -218,14 +201,7 @@ UEC_AVX2 void run_avx2(LaneScratch& ls, int64_t heads, const float* start, const
   alignas(32) float zs[D][kAll];  // one row per component, one column per lane
   for (int64_t g0 = 0; g0 < busy; g0 += kAll) {
     const int m = static_cast<int>(busy - g0 < kAll ? busy - g0 : kAll);
-    int32_t longest = 0;
-    for (int l = 0; l < kAll; ++l) {
-      const int64_t h = l < m ? order[g0 + l] : -1;
-      beg[l] = h < 0 ? 0 : static_cast<int32_t>(first[h]);
-      len[l] = h < 0 ? 0 : static_cast<int32_t>(first[h + 1] - first[h]);
-      for (int t = 0; t < D; ++t) zs[t][l] = h < 0 ? 0.0f : start[D * h + t];
-      longest = len[l] > longest ? len[l] : longest;
-    }
+    const int32_t longest = load_group<D, kAll>(ls, start, g0, m, beg, len, zs);
     const __m256i beg0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(beg));
     const __m256i beg1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(beg + kLanes));
     const __m256i len0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(len));
@@ -246,10 +222,7 @@ UEC_AVX2 void run_avx2(LaneScratch& ls, int64_t heads, const float* start, const
       _mm256_store_ps(zs[t], z0[t]);
       _mm256_store_ps(zs[t] + kLanes, z1[t]);
     }
-    for (int l = 0; l < m; ++l) {
-      const int64_t h = order[g0 + l];
-      for (int t = 0; t < D; ++t) z[D * h + t] = zs[t][l];
-    }
+    store_group<D, kAll>(ls, g0, m, zs);
   }
 }
 
@@ -262,6 +235,24 @@ bool cpu_has_avx2() { return false; }
 #endif  // UEC_LANES_AVX2
 
 }  // namespace
+
+int64_t order_by_updates(LaneScratch& ls, int64_t heads) {
+  constexpr int kBuckets = 256;
+  const int64_t* first = ls.first.data();
+  int64_t hist[kBuckets + 1] = {0};
+  auto bucket = [&](int64_t h) {
+    const int64_t n = first[h + 1] - first[h];
+    return static_cast<int>(kBuckets - 1 - (n < kBuckets - 1 ? n : kBuckets - 1));
+  };
+  int64_t busy = 0;
+  for (int64_t h = 0; h < heads; ++h)
+    if (first[h + 1] > first[h]) ++hist[bucket(h) + 1], ++busy;
+  for (int k = 0; k < kBuckets; ++k) hist[k + 1] += hist[k];
+  ls.order.resize(static_cast<size_t>(busy));
+  for (int64_t h = 0; h < heads; ++h)
+    if (first[h + 1] > first[h]) ls.order[hist[bucket(h)]++] = h;
+  return busy;
+}
 
 void record_block(EpochKernel kernel, const Graph& g, int64_t b0, int64_t heads,
                   bool self_tail, const EpochParams& p, int epoch, LaneScratch& ls) {

@@ -81,6 +81,38 @@ void run_lanes(EpochKernel kernel, LaneScratch& ls, int64_t heads, const float* 
 }  // namespace uec
 
 namespace uec {
+// For the vector kernels (run_avx2, run_avx512): the block's heads with any update, by
+// decreasing update count, into ls.order (a counting sort; counts above 254 share the top
+// bucket, which only costs a little idling). Returns how many there are.
+int64_t order_by_updates(LaneScratch& ls, int64_t heads);
+
+// Group g0 of the heads in ls.order, kAll lanes wide (m = the heads it has): each lane's first
+// task and task count, and its head's start position, one row per coordinate (lanes past m are
+// empty). Returns the longest count.
+template <int D, int kAll>
+int32_t load_group(const LaneScratch& ls, const float* start, int64_t g0, int m, int32_t* beg,
+                   int32_t* len, float (&zs)[D][kAll]) {
+  const int64_t* first = ls.first.data();
+  int32_t longest = 0;
+  for (int l = 0; l < kAll; ++l) {
+    const int64_t h = l < m ? ls.order[g0 + l] : -1;
+    beg[l] = h < 0 ? 0 : static_cast<int32_t>(first[h]);
+    len[l] = h < 0 ? 0 : static_cast<int32_t>(first[h + 1] - first[h]);
+    for (int t = 0; t < D; ++t) zs[t][l] = h < 0 ? 0.0f : start[D * h + t];
+    longest = len[l] > longest ? len[l] : longest;
+  }
+  return longest;
+}
+
+// The group's final positions back into ls.z.
+template <int D, int kAll>
+void store_group(LaneScratch& ls, int64_t g0, int m, const float (&zs)[D][kAll]) {
+  for (int l = 0; l < m; ++l) {
+    const int64_t h = ls.order[g0 + l];
+    for (int t = 0; t < D; ++t) ls.z[D * h + t] = zs[t][l];
+  }
+}
+
 // lanes_avx512.cpp (false / no-ops where it is not compiled).
 bool cpu_has_avx512();
 void record_block_avx512(const Graph& g, int64_t b0, int64_t heads, bool self_tail,

@@ -219,23 +219,8 @@ template <int D>
 UEC_AVX512 void run16(LaneScratch& ls, int64_t heads, const float* start, const float* tail,
                       const EpochParams& p, float step_scale) {
   constexpr int kAll = 2 * kWide;
-  float* z = ls.z.data();
   const int* tk = reinterpret_cast<const int*>(ls.tasks.data());
-  const int64_t* first = ls.first.data();
-  constexpr int kBuckets = 256;
-  std::vector<int64_t>& order = ls.order;
-  int64_t hist[kBuckets + 1] = {0};
-  auto bucket = [&](int64_t h) {
-    const int64_t cnt = first[h + 1] - first[h];
-    return static_cast<int>(kBuckets - 1 - (cnt < kBuckets - 1 ? cnt : kBuckets - 1));
-  };
-  int64_t busy = 0;
-  for (int64_t h = 0; h < heads; ++h)
-    if (first[h + 1] > first[h]) ++hist[bucket(h) + 1], ++busy;
-  for (int k = 0; k < kBuckets; ++k) hist[k + 1] += hist[k];
-  order.resize(static_cast<size_t>(busy));
-  for (int64_t h = 0; h < heads; ++h)
-    if (first[h + 1] > first[h]) order[hist[bucket(h)]++] = h;
+  const int64_t busy = order_by_updates(ls, heads);
 
   const Consts16 c{_mm512_set1_ps(p.b), _mm512_set1_ps(p.a),
                    _mm512_set1_ps(2.0f * p.gamma * p.b), _mm512_set1_ps(-2.0f * p.a * p.b),
@@ -246,14 +231,7 @@ UEC_AVX512 void run16(LaneScratch& ls, int64_t heads, const float* start, const 
   alignas(64) float zs[D][kAll];
   for (int64_t g0 = 0; g0 < busy; g0 += kAll) {
     const int m = static_cast<int>(busy - g0 < kAll ? busy - g0 : kAll);
-    int32_t longest = 0;
-    for (int l = 0; l < kAll; ++l) {
-      const int64_t h = l < m ? order[g0 + l] : -1;
-      beg[l] = h < 0 ? 0 : static_cast<int32_t>(first[h]);
-      len[l] = h < 0 ? 0 : static_cast<int32_t>(first[h + 1] - first[h]);
-      for (int t = 0; t < D; ++t) zs[t][l] = h < 0 ? 0.0f : start[D * h + t];
-      longest = len[l] > longest ? len[l] : longest;
-    }
+    const int32_t longest = load_group<D, kAll>(ls, start, g0, m, beg, len, zs);
     const __m512i beg0 = _mm512_load_si512(beg), beg1 = _mm512_load_si512(beg + kWide);
     const __m512i len0 = _mm512_load_si512(len), len1 = _mm512_load_si512(len + kWide);
     __m512 s0[D], s1[D], z0[D], z1[D];
@@ -270,10 +248,7 @@ UEC_AVX512 void run16(LaneScratch& ls, int64_t heads, const float* start, const 
       _mm512_store_ps(zs[t], z0[t]);
       _mm512_store_ps(zs[t] + kWide, z1[t]);
     }
-    for (int l = 0; l < m; ++l) {
-      const int64_t h = order[g0 + l];
-      for (int t = 0; t < D; ++t) z[D * h + t] = zs[t][l];
-    }
+    store_group<D, kAll>(ls, g0, m, zs);
   }
 }
 

@@ -96,6 +96,7 @@ def run_epochs(model, Z, graph, a, b, n_epochs, warmup, n_sub, clustering, devic
     n_iter = 0
     M = None
     got = None
+    ended = {}  # when the CE epochs ended (beside the partition, before it does)
     try:
         if warmup > 0 or model.variant == "ce":
             params.mode = _core.MODE_CE
@@ -104,7 +105,7 @@ def run_epochs(model, Z, graph, a, b, n_epochs, warmup, n_sub, clustering, devic
             def epochs(callback):
                 res = optimize(Z, None, indptr, indices, eps, next_sample, next_negative,
                                None, None, params, 0, stop, callback)
-                times["layout" if clustering == "graph" else "warmup"] = time.perf_counter() - t0
+                ended["t"] = time.perf_counter()
                 return res
 
             if beside is not None and clustering == "graph" and n_threads > 1 and not model.verbose:
@@ -113,10 +114,9 @@ def run_epochs(model, Z, graph, a, b, n_epochs, warmup, n_sub, clustering, devic
             else:
                 res = epochs(progress.callback)
             n_iter += res["epochs_run"]
-        if clustering == "graph":
-            times.setdefault("layout", time.perf_counter() - t0)
-        else:
-            times.setdefault("warmup", time.perf_counter() - t0)
+        times["layout" if clustering == "graph" else "warmup"] = (
+            ended.get("t", time.perf_counter()) - t0)
+        if clustering != "graph":
             M, n_joint = _joint_epochs(model, Z, graph, n_sub, rs, optimize, params, warmup,
                                        n_epochs, (indptr, indices, eps, next_sample,
                                                   next_negative), progress, times)
