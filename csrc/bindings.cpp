@@ -16,6 +16,7 @@
 #include <string>
 
 #include "core/math.hpp"
+#include "cpu/cluster_rows.hpp"
 #include "cpu/epochs.hpp"
 #include "cpu/knn.hpp"
 #include "cpu/lanes.hpp"
@@ -349,6 +350,14 @@ PYBIND11_MODULE(_core, m) {
       },
       py::arg("d"), py::arg("n_tail"),
       "The CE path the epochs take for a d-dimensional embedding (UEC_EPOCH_KERNEL forces one).");
+  m.def(
+      "cluster_kernel",
+      [](int d, int mode, double target_power) {
+        return std::string(uec::use_cluster_avx512(d, mode, target_power) ? "avx512" : "scalar");
+      },
+      py::arg("d"), py::arg("mode"), py::arg("target_power"),
+      "The rows the joint epochs' clustering step takes (UEC_CLUSTER_KERNEL=scalar forces the "
+      "scalar ones).");
   m.attr("MODE_CE") = static_cast<int>(uec::CE_ONLY);
   m.attr("MODE_COMMA") = static_cast<int>(uec::COMMA);
   m.attr("MODE_LIGHT_PLUS") = static_cast<int>(uec::LIGHT_PLUS);

@@ -134,18 +134,29 @@ UEC_HD float ce_step(float coeff, float diff, int clip_mode) {
   return clip_mode == CLIP_SCALED ? 0.25f * g : g;
 }
 
+// u = a r^b at squared distance r (0 at r = 0). fast: r^b as pow_pos of r rounded to float
+// (relative error below 4e-7, the CE steps' own power; the epochs use it, and the AVX-512 rows
+// of cpu/cluster_avx512.cpp repeat its operations); otherwise pow in double (the soft
+// assignments, stats and gradients the bindings return, checked against float64 at 1e-10).
+UEC_HD double centre_u(double r, double a, double b, bool fast) {
+  if (!fast) return r > 0.0 ? a * pow(r, b) : 0.0;
+  const float rf = static_cast<float>(r);
+  return rf > 0.0f ? a * static_cast<double>(pow_pos(rf, static_cast<float>(b))) : 0.0;
+}
+
 // For one point: u_k = a r_k^b, S_k = 1 / (1 + u_k) and phi_k for every centre, in double.
 // z: (d); M: (C, d); u, s, phi: (C) outputs. u_known: (C) this point's u computed by an earlier
-// call at the same z and M (the CPU epochs cache them), or nullptr to compute them.
+// call at the same z and M (the CPU epochs cache them), or nullptr to compute them (with
+// centre_u's fast power when fast).
 UEC_HD void row_s(const float* z, const float* M, int C, int d, double a, double b, double* u,
-                  double* s, double* phi, const double* u_known = nullptr) {
+                  double* s, double* phi, const double* u_known = nullptr, bool fast = false) {
   for (int k = 0; k < C; ++k) {
     double rk = 0.0;
     for (int t = 0; t < d; ++t) {
       double diff = static_cast<double>(z[t]) - static_cast<double>(M[k * d + t]);
       rk += diff * diff;
     }
-    double uk = u_known != nullptr ? u_known[k] : (rk > 0.0 ? a * pow(rk, b) : 0.0);
+    double uk = u_known != nullptr ? u_known[k] : centre_u(rk, a, b, fast);
     u[k] = uk;
     s[k] = 1.0 / (1.0 + uk);
     // phi = 2ab r^(b-1) / (1 + a r^b) = 2b u / (r (1 + u)). A point exactly on a centre gets

@@ -16,6 +16,7 @@
 #endif
 
 #include "core/math.hpp"
+#include "cpu/cluster_rows.hpp"
 #include "cpu/lanes.hpp"
 #include "cpu/threads.hpp"
 #include "core/edges.hpp"
@@ -118,7 +119,7 @@ inline int cluster_point(const float* z, const float* M, int C, int d, const Epo
                          const Stats& st, RowScratch& s, double* part, const double* u_known,
                          const double* log_s_known) {
   const bool exact = p.mode == PLUS;
-  row_s(z, M, C, d, p.a, p.b, s.u, s.s, s.phi, u_known);
+  row_s(z, M, C, d, p.a, p.b, s.u, s.s, s.phi, u_known, true);
   double gbar = 0.0;
   int lab = point_targets(st, C, p.target_power, exact, s, &gbar, log_s_known);
   row_weights(s.s, s.t, s.g, gbar, st.inv_f.data(), st.c.data(), C,
@@ -152,9 +153,12 @@ inline int cluster_point(const float* z, const float* M, int C, int d, const Epo
 // ucache, lcache: (n, C) or nullptr: filled with every point's u_k (and, when exact and p != 1,
 // log S_k = -log1p(u_k)) for the passes after this one at the same positions and centres (the c pass
 // here, the epoch's point pass), which then skip the pow (and log1p) per point and centre.
+// fast: centre_u's fast power (the epochs); scache: (n, C) S_k, or nullptr for the F pass in the
+// scalar rows; given, the AVX-512 rows (d = 2, fast, not exact; the same bits) fill both
+// caches in their lane-major layout (cpu/cluster_rows.hpp).
 void stats_impl(const float* Z, int64_t n, int d, const float* M, int C, double a, double b,
                 double pw, bool exact, Stats& st, int n_threads, double* ucache = nullptr,
-                double* lcache = nullptr) {
+                double* lcache = nullptr, bool fast = false, double* scache = nullptr) {
   Blocks blocks(n);
   std::vector<double> part(static_cast<size_t>(blocks.count * padded(C)), 0.0);
   std::vector<RowScratch> scr;
@@ -163,8 +167,12 @@ void stats_impl(const float* Z, int64_t n, int d, const float* M, int C, double 
   for (int64_t blk = 0; blk < blocks.count; ++blk) {
     RowScratch& s = scr[thread_id()];
     double* acc = part.data() + blk * padded(C);
+    if (scache != nullptr) {
+      stats_rows_avx512(Z, blocks.begin(blk), blocks.end(blk), M, C, a, b, acc, ucache, scache);
+      continue;
+    }
     for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
-      row_s(Z + i * d, M, C, d, a, b, s.u, s.s, s.phi);
+      row_s(Z + i * d, M, C, d, a, b, s.u, s.s, s.phi, nullptr, fast);
       for (int k = 0; k < C; ++k) acc[k] += s.s[k];
       if (ucache != nullptr) std::copy(s.u, s.u + C, ucache + i * C);
     }
@@ -178,7 +186,8 @@ void stats_impl(const float* Z, int64_t n, int d, const float* M, int C, double 
     RowScratch& s = scr[thread_id()];
     double* acc = part.data() + blk * padded(C);
     for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
-      row_s(Z + i * d, M, C, d, a, b, s.u, s.s, s.phi, ucache != nullptr ? ucache + i * C : nullptr);
+      row_s(Z + i * d, M, C, d, a, b, s.u, s.s, s.phi, ucache != nullptr ? ucache + i * C : nullptr,
+            fast);
       double* log_s = nullptr;
       if (lcache != nullptr) {
         log_s = lcache + i * C;
@@ -216,6 +225,37 @@ void update_centres(float* M, int C, int d, const EpochParams& p, float factor,
       for (int j = 0; j < d; ++j)
         M[k * d + j] = static_cast<float>(M[k * d + j] - scale * grad_m[k * d + j]);
     }
+  }
+}
+
+// Per-thread room of the clustering step over a block: its points' steps and the vector rows'
+// scratch.
+struct BlockRows {
+  std::vector<float> steps;
+  std::vector<double> scratch;
+};
+
+// cluster_point for count points at z (count, d) in point order, with their cached rows ucache
+// (and lcache): steps (count, d) into rows.steps, argmax T into labels (count), the number of
+// changed labels into part's last slot. scache: the block's cached S for the AVX-512 rows
+// (cluster_rows.hpp: the same bits), or nullptr for the scalar rows.
+void cluster_block(const float* z, int64_t count, const float* M, int C, int d,
+                   const EpochParams& p, const Stats& st, RowScratch& s, CentreParts& parts,
+                   double* part, const double* ucache, const double* lcache, int32_t* labels,
+                   const double* scache, BlockRows& rows) {
+  rows.steps.resize(static_cast<size_t>(count * d));
+  double* changed = part + parts.len - 1;
+  if (scache != nullptr) {
+    cluster_rows_avx512(z, count, M, C, p, st.inv_f.data(), st.log_f.data(), ucache, scache,
+                        part, labels, rows.steps.data(), changed, rows.scratch);
+    return;
+  }
+  for (int64_t h = 0; h < count; ++h) {
+    const int lab = cluster_point(z + h * d, M, C, d, p, st, s, part, ucache + h * C,
+                                  lcache != nullptr ? lcache + h * C : nullptr);
+    if (lab != labels[h]) *changed += 1.0;
+    labels[h] = lab;
+    std::memcpy(rows.steps.data() + h * d, s.step, sizeof(float) * d);
   }
 }
 
@@ -261,12 +301,18 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
   for (int t = 0; t < nt; ++t) scratch.emplace_back(std::max(C, 1), d);
   // Every point's u_k = a r^b for each centre (and log S_k for plus), computed by the epoch's
   // stats passes and reused by the passes after them at the same positions: n * C doubles each.
-  const size_t cache_len = clustering ? static_cast<size_t>(n) * static_cast<size_t>(C) : 0;
+  // (With the AVX-512 rows the cache is lane-major by groups of eight points, cluster_rows.hpp:
+  // rounded up to whole groups.)
+  const size_t cache_len = clustering ? static_cast<size_t>((n + 7) / 8 * 8) * static_cast<size_t>(C) : 0;
   std::vector<double> ucache(cache_len);
   // (log S_k enters plus's g only when p != 1.)
   std::vector<double> lcache(p.mode == PLUS && p.target_power != 1.0 ? cache_len : 0);
   double* const lc = lcache.empty() ? nullptr : lcache.data();
   const EpochKernel kernel = pick_epoch_kernel(d, g.n_tail);
+  const bool vec_rows = clustering && use_cluster_avx512(d, p.mode, p.target_power);
+  std::vector<BlockRows> block_rows(clustering ? nt : 0);
+  std::vector<double> scache(vec_rows ? cache_len : 0);  // S_k for the AVX-512 rows
+  double* const sc = vec_rows ? scache.data() : nullptr;
   const bool interleaved = kernel != KERNEL_SERIAL;
   std::vector<LaneScratch> lanes(interleaved ? nt : 0);
 
@@ -283,7 +329,7 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
     const bool fused = p.mode == LIGHT_PLUS || p.mode == PLUS;
     if (fused) {
       stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, p.mode == PLUS, st, nt, ucache.data(),
-                 lc);
+                 lc, true, sc);
     }
     if (clustering) std::fill(parts.data.begin(), parts.data.end(), 0.0);
 
@@ -302,14 +348,16 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
         record_block(kernel, g, b0, heads, self_tail, p, epoch, *ls);
         run_lanes(kernel, *ls, heads, start, tl, d, p, lr * p.alpha);
       }
+      // The heads' clustering steps, all from their epoch-start rows (which no head's CE
+      // update below changes before its own row is written).
+      BlockRows* br = fused ? &block_rows[thread_id()] : nullptr;
+      if (fused) {
+        cluster_block(start, heads, M, C, d, p, st, s, parts, part, ucache.data() + b0 * C,
+                      lc != nullptr ? lc + b0 * C : nullptr, labels_t + b0,
+                      sc != nullptr ? sc + b0 * C : nullptr, *br);
+      }
       for (int64_t h = 0; h < heads; ++h) {
         const int64_t i = b0 + h;
-        if (fused) {
-          int lab = cluster_point(start + h * d, M, C, d, p, st, s, part, ucache.data() + i * C,
-                                  lc != nullptr ? lc + i * C : nullptr);
-          if (lab != labels_t[i]) part[parts.len - 1] += 1.0;
-          labels_t[i] = lab;
-        }
         // The head's CE-updated position: moved by the lanes above, or here.
         float* z = interleaved ? ls->z.data() + h * d : s.z;
         if (!interleaved) {
@@ -319,7 +367,7 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
         }
         if (fused) {
           const float ks = lr * p.beta;
-          for (int t = 0; t < d; ++t) z[t] += ks * s.step[t];
+          for (int t = 0; t < d; ++t) z[t] += ks * br->steps[h * d + t];
         }
         std::memcpy(Z + i * d, z, sizeof(float) * d);
       }
@@ -327,19 +375,20 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
 
     if (p.mode == COMMA) {
       // Sequential variant: stats on the CE-updated embedding, then every point's step.
-      stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, false, st, nt, ucache.data());
+      stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, false, st, nt, ucache.data(),
+                 nullptr, true, sc);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
       for (int64_t blk = 0; blk < blocks.count; ++blk) {
         RowScratch& s = scratch[thread_id()];
-        double* part = parts.block(blk);
-        for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
-          float* zi = Z + i * d;
-          int lab = cluster_point(zi, M, C, d, p, st, s, part, ucache.data() + i * C, nullptr);
-          if (lab != labels_t[i]) part[parts.len - 1] += 1.0;
-          labels_t[i] = lab;
-          const float ks = lr * p.beta;
-          for (int t = 0; t < d; ++t) zi[t] += ks * s.step[t];
-        }
+        BlockRows& br = block_rows[thread_id()];
+        const int64_t b0 = blocks.begin(blk), count = blocks.end(blk) - b0;
+        float* zb = Z + b0 * d;
+        cluster_block(zb, count, M, C, d, p, st, s, parts, parts.block(blk),
+                      ucache.data() + b0 * C, nullptr, labels_t + b0,
+                      sc != nullptr ? sc + b0 * C : nullptr, br);
+        const float ks = lr * p.beta;
+        for (int64_t h = 0; h < count; ++h)
+          for (int t = 0; t < d; ++t) zb[h * d + t] += ks * br.steps[h * d + t];
       }
     }
 

@@ -183,7 +183,7 @@ UEC_HD void accumulate_round(Exec& ex, int nvalid, int64_t len, double* acc, Con
 UEC_HD int cluster_row(const float* z, const float* M, int C, int d, const KernelParams& p,
                        const StatsView& st, RowView& r) {
   const bool exact = p.mode == PLUS;
-  row_s(z, M, C, d, p.a, p.b, r.u, r.s, r.phi);
+  row_s(z, M, C, d, p.a, p.b, r.u, r.s, r.phi, nullptr, true);  // the epochs' fast power
   double log_d = 0.0;
   const int lab = row_t(r.u, r.s, st.inv_f, st.log_f, C, p.target_power, r.t, &log_d);
   const double gbar = exact ? row_g(r.u, r.t, st.log_f, log_d, C, p.target_power, r.g) : 0.0;
@@ -224,7 +224,7 @@ struct StatsPass {
         if (t >= nvalid) return;
         RowView r = RowView::at(rows, blk * bd + t, C, d);
         const int64_t i = r0 + t;
-        row_s(Z + i * d, M, C, d, a, b, r.u, r.s, r.phi);
+        row_s(Z + i * d, M, C, d, a, b, r.u, r.s, r.phi, nullptr, true);
         if (c_pass) {
           double log_d = 0.0;
           row_t(r.u, r.s, st.inv_f, st.log_f, C, pw, r.t, &log_d);

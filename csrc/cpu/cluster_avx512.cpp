@@ -1,0 +1,281 @@
+// The AVX-512 rows of the joint epochs' clustering step (cluster_rows.hpp): 2-D points, eight
+// to a vector of doubles (sixteen to a power, pow_pos16). Every value is computed by the scalar
+// rows' operations in their order (no FMA: -ffp-contract=off), and every reduction takes the
+// points' shares one lane after the other, in point order, so the results are the scalar
+// path's bits. A lane whose target denominator under- or overflows (a point far from every
+// centre) gets its T from the scalar row_t (the log domain), the rest of its row in the lanes.
+#include <cstdint>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "core/math.hpp"
+#include "cpu/avx512_math.hpp"
+#include "cpu/cluster_rows.hpp"
+#include "cpu/lanes.hpp"
+
+namespace uec {
+
+namespace {
+
+bool cluster_scalar_forced() {
+  const char* force = std::getenv("UEC_CLUSTER_KERNEL");
+  const std::string want = force ? force : "";
+  if (!want.empty() && want != "scalar" && want != "avx512")
+    throw std::invalid_argument("UEC_CLUSTER_KERNEL must be 'scalar' or 'avx512' (or unset), "
+                                "got '" + want + "'");
+  return want == "scalar";
+}
+
+}  // namespace
+
+#ifdef UEC_LANES_AVX512
+
+namespace {
+
+constexpr int kPts = 8;          // points per vector of doubles
+
+// Points g0 .. g0 + m - 1 of z (rows of 2 floats) as two vectors of doubles (x, y); lanes past
+// m are 0.
+UEC_AVX512 inline void load_xy(const float* z, int m, __m512d& x, __m512d& y) {
+  const __mmask16 in = _cvtu32_mask16(m >= kPts ? 0xffffu : ((1u << (2 * m)) - 1u));
+  const __m512 v = _mm512_maskz_loadu_ps(in, z);
+  const __m512i even_odd = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  const __m512 p = _mm512_permutexvar_ps(even_odd, v);
+  x = _mm512_cvtps_pd(_mm512_castps512_ps256(p));
+  y = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p), 1)));
+}
+
+}  // namespace
+
+bool use_cluster_avx512(int d, int mode, double target_power) {
+  const bool forced_scalar = cluster_scalar_forced();
+  return !forced_scalar && d == 2 && (mode == COMMA || mode == LIGHT_PLUS) &&
+         (target_power == 1.0 || target_power == 2.0) && cpu_has_avx512();
+}
+
+UEC_AVX512 void stats_rows_avx512(const float* Z, int64_t i0, int64_t i1, const float* M, int C,
+                                  double a, double b, double* acc, double* ucache,
+                                  double* scache) {
+  std::vector<double> us(static_cast<size_t>(C * 2 * kPts));
+  double* ts = us.data();
+  const __m512d one = _mm512_set1_pd(1.0), av = _mm512_set1_pd(a);
+  const __m512 bv = _mm512_set1_ps(static_cast<float>(b)), zero = _mm512_setzero_ps();
+  for (int64_t i = i0; i < i1; i += 2 * kPts) {
+    const int m = static_cast<int>(std::min<int64_t>(2 * kPts, i1 - i));
+    __m512d x0, y0, x1, y1;
+    load_xy(Z + 2 * i, std::min(m, kPts), x0, y0);
+    if (m > kPts) {
+      load_xy(Z + 2 * (i + kPts), m - kPts, x1, y1);
+    } else {
+      x1 = y1 = _mm512_setzero_pd();
+    }
+    const __mmask8 first = _cvtu32_mask8(m >= kPts ? 0xffu : ((1u << m) - 1u));
+    const __mmask8 second = _cvtu32_mask8(m >= 2 * kPts ? 0xffu : ((1u << (m - kPts)) - 1u));
+    for (int k = 0; k < C; ++k) {
+      const __m512d mx = _mm512_set1_pd(static_cast<double>(M[2 * k]));
+      const __m512d my = _mm512_set1_pd(static_cast<double>(M[2 * k + 1]));
+      const __m512d dx0 = _mm512_sub_pd(x0, mx), dy0 = _mm512_sub_pd(y0, my);
+      const __m512d dx1 = _mm512_sub_pd(x1, mx), dy1 = _mm512_sub_pd(y1, my);
+      const __m512d r0 = _mm512_add_pd(_mm512_mul_pd(dx0, dx0), _mm512_mul_pd(dy0, dy0));
+      const __m512d r1 = _mm512_add_pd(_mm512_mul_pd(dx1, dx1), _mm512_mul_pd(dy1, dy1));
+      // centre_u's fast power: r rounded to float, pow_pos, back to double
+      const __m512 rf = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(r0)),
+                                           _mm512_cvtpd_ps(r1), 1);
+      const __m512 pw = avx512::pow_pos16(rf, bv);
+      const uint32_t pos = _cvtmask16_u32(_mm512_cmp_ps_mask(rf, zero, _CMP_GT_OQ));
+      const __m512d u0 = _mm512_maskz_mul_pd(_cvtu32_mask8(pos & 0xffu), av,
+                                             _mm512_cvtps_pd(_mm512_castps512_ps256(pw)));
+      const __m512d u1 = _mm512_maskz_mul_pd(_cvtu32_mask8(pos >> 8), av,
+                                             _mm512_cvtps_pd(_mm512_extractf32x8_ps(pw, 1)));
+      // the cache's lane-major layout (cluster_rows.hpp)
+      _mm512_mask_storeu_pd(ucache + i * C + k * kPts, first, u0);
+      if (m > kPts) _mm512_mask_storeu_pd(ucache + (i + kPts) * C + k * kPts, second, u1);
+      const __m512d s0 = _mm512_div_pd(one, _mm512_add_pd(one, u0));
+      const __m512d s1 = _mm512_div_pd(one, _mm512_add_pd(one, u1));
+      _mm512_storeu_pd(ts + k * 2 * kPts, s0);
+      _mm512_storeu_pd(ts + k * 2 * kPts + kPts, s1);
+      _mm512_mask_storeu_pd(scache + i * C + k * kPts, first, s0);
+      if (m > kPts) _mm512_mask_storeu_pd(scache + (i + kPts) * C + k * kPts, second, s1);
+    }
+    for (int l = 0; l < m; ++l)
+      for (int k = 0; k < C; ++k) acc[k] += ts[k * 2 * kPts + l];
+  }
+}
+
+UEC_AVX512 void cluster_rows_avx512(const float* z, int64_t count, const float* M, int C,
+                                    const EpochParams& p, const double* inv_f,
+                                    const double* log_f, const double* u,
+                                    const double* s_cached, double* part,
+                                    int32_t* labels, float* steps, double* changed,
+                                    std::vector<double>& scratch) {
+  // per centre and lane: u, s, phi, T, then the shares of the reductions (T, T phi (z - mu)
+  // and T z by coordinate)
+  constexpr int kShares = 5;
+  constexpr int kRows = 4 + kShares;
+  scratch.resize(static_cast<size_t>(kRows * C * kPts + 3 * C));
+  double* tu = scratch.data();
+  double* ts = tu + C * kPts;
+  double* tphi = ts + C * kPts;
+  double* tt = tphi + C * kPts;
+  double* share = tt + C * kPts;                  // (C, kShares, lanes)
+  double* lane_u = share + kShares * C * kPts;    // one lane's rows for the scalar row_t
+  double* lane_s = lane_u + C;
+  double* lane_t = lane_s + C;
+  double* grad_m = part;
+  double* mass = part + C * 2;
+  double* tz = mass + C;
+  double* mass_phi = tz + C * 2;
+  double* tz_phi = mass_phi + C;
+  // Only the sums the centre update reads (update_centres): the scalar rows fill every one.
+  const bool need_grad = p.centre_update != 1 && p.centre_update != 2;
+  const bool need_tz = p.centre_update == 1;
+  const double pw = p.target_power;
+  const double b = p.b, two_b = 2.0 * b;
+  const __m512d one = _mm512_set1_pd(1.0), zero = _mm512_setzero_pd();
+  const __m512d two_bv = _mm512_set1_pd(two_b);
+  const __m512d sign = _mm512_set1_pd(-0.0);
+  const float lim = p.clip_mode == CLIP_SCALED ? 1.0f : kClipCE;
+  for (int64_t g0 = 0; g0 < count; g0 += kPts) {
+    const int m = static_cast<int>(std::min<int64_t>(kPts, count - g0));
+    const __mmask8 in = _cvtu32_mask8(m >= kPts ? 0xffu : ((1u << m) - 1u));
+    __m512d x, y;
+    load_xy(z + 2 * g0, m, x, y);
+    // row_s (cached u) and row_t's numerators, sum and argmax
+    __m512d D = zero, mx = _mm512_set1_pd(-1.0);
+    __m512i arg = _mm512_setzero_si512();
+    for (int k = 0; k < C; ++k) {
+      const __m512d dx = _mm512_sub_pd(x, _mm512_set1_pd(static_cast<double>(M[2 * k])));
+      const __m512d dy = _mm512_sub_pd(y, _mm512_set1_pd(static_cast<double>(M[2 * k + 1])));
+      const __m512d r = _mm512_add_pd(_mm512_mul_pd(dx, dx), _mm512_mul_pd(dy, dy));
+      const __m512d uk = _mm512_maskz_loadu_pd(in, u + g0 * C + k * kPts);
+      const __m512d opu = _mm512_add_pd(one, uk);
+      const __m512d sk = _mm512_maskz_loadu_pd(in, s_cached + g0 * C + k * kPts);  // 1 / (1 + u)
+      const __mmask8 rpos = _mm512_cmp_pd_mask(r, zero, _CMP_GT_OQ);
+      const __m512d phik = _mm512_maskz_div_pd(rpos, _mm512_mul_pd(two_bv, uk),
+                                               _mm512_mul_pd(r, opu));
+      const __m512d fk = _mm512_set1_pd(inv_f[k]);
+      const __m512d nk = pw == 2.0 ? _mm512_mul_pd(_mm512_mul_pd(sk, sk), fk)
+                                   : _mm512_mul_pd(sk, fk);
+      D = _mm512_add_pd(D, nk);
+      const __mmask8 gt = _mm512_cmp_pd_mask(nk, mx, _CMP_GT_OQ);
+      mx = _mm512_mask_mov_pd(mx, gt, nk);
+      arg = _mm512_mask_mov_epi64(arg, gt, _mm512_set1_epi64(k));
+      _mm512_storeu_pd(tu + k * kPts, uk);
+      _mm512_storeu_pd(ts + k * kPts, sk);
+      _mm512_storeu_pd(tphi + k * kPts, phik);
+      _mm512_storeu_pd(tt + k * kPts, nk);
+    }
+    const __mmask8 ok = _mm512_cmp_pd_mask(D, _mm512_set1_pd(1e-280), _CMP_GT_OQ) &
+                        _mm512_cmp_pd_mask(D, _mm512_set1_pd(1e280), _CMP_LT_OQ);
+    const __m512d inv = _mm512_div_pd(one, D);
+    for (int k = 0; k < C; ++k)
+      _mm512_storeu_pd(tt + k * kPts, _mm512_mul_pd(_mm512_loadu_pd(tt + k * kPts), inv));
+    const uint32_t bad = _cvtmask8_u32(_kandn_mask8(ok, in));
+    if (bad != 0u) {
+      alignas(64) int64_t args[kPts];
+      _mm512_store_si512(args, arg);
+      for (int l = 0; l < m; ++l) {
+        if (!((bad >> l) & 1u)) continue;
+        for (int k = 0; k < C; ++k) {
+          lane_u[k] = tu[k * kPts + l];
+          lane_s[k] = ts[k * kPts + l];
+        }
+        double log_d = 0.0;
+        args[l] = row_t(lane_u, lane_s, inv_f, log_f, C, pw, lane_t, &log_d);
+        for (int k = 0; k < C; ++k) tt[k * kPts + l] = lane_t[k];
+      }
+      arg = _mm512_load_si512(args);
+    }
+    // row_weights (W = T) times phi, row_point_grad, and the point's shares of the reductions
+    __m512d G0 = zero, G1 = zero;
+    for (int k = 0; k < C; ++k) {
+      const __m512d mkx = _mm512_set1_pd(static_cast<double>(M[2 * k]));
+      const __m512d mky = _mm512_set1_pd(static_cast<double>(M[2 * k + 1]));
+      const __m512d dx = _mm512_sub_pd(x, mkx), dy = _mm512_sub_pd(y, mky);
+      const __m512d t = _mm512_loadu_pd(tt + k * kPts);
+      const __m512d w = _mm512_mul_pd(t, _mm512_loadu_pd(tphi + k * kPts));
+      const __mmask8 nz = _mm512_cmp_pd_mask(w, zero, _CMP_NEQ_UQ);
+      G0 = _mm512_mask_add_pd(G0, nz, G0, _mm512_mul_pd(w, dx));
+      G1 = _mm512_mask_add_pd(G1, nz, G1, _mm512_mul_pd(w, dy));
+      double* sh = share + k * kShares * kPts;
+      _mm512_storeu_pd(sh + 0 * kPts, t);
+      if (need_grad) {
+        _mm512_storeu_pd(sh + 1 * kPts, _mm512_mul_pd(w, dx));
+        _mm512_storeu_pd(sh + 2 * kPts, _mm512_mul_pd(w, dy));
+      }
+      if (need_tz) {
+        _mm512_storeu_pd(sh + 3 * kPts, _mm512_mul_pd(t, x));
+        _mm512_storeu_pd(sh + 4 * kPts, _mm512_mul_pd(t, y));
+      }
+    }
+    // kl_step
+    const __m512d n0 = _mm512_xor_pd(G0, sign), n1 = _mm512_xor_pd(G1, sign);
+    __m512 st;  // steps of the eight points, x in the low half, y in the high
+    if (p.clip_mode == CLIP_NORM) {
+      const __m512d nrm = _mm512_sqrt_pd(_mm512_add_pd(_mm512_mul_pd(G0, G0), _mm512_mul_pd(G1, G1)));
+      const __mmask8 big = _mm512_cmp_pd_mask(nrm, one, _CMP_GT_OQ);
+      const __m512d scale = _mm512_mask_div_pd(one, big, one, nrm);
+      st = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(_mm512_mul_pd(n0, scale))),
+                              _mm512_cvtpd_ps(_mm512_mul_pd(n1, scale)), 1);
+    } else {
+      st = avx512::clip16(_mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(n0)),
+                                             _mm512_cvtpd_ps(n1), 1), lim);
+    }
+    alignas(64) float sv[2 * kPts];
+    alignas(64) int64_t args[kPts];
+    _mm512_store_ps(sv, st);
+    _mm512_store_si512(args, arg);
+    for (int l = 0; l < m; ++l) {
+      if (need_grad) {
+        for (int k = 0; k < C; ++k) {
+          const double* sh = share + k * kShares * kPts + l;
+          mass[k] += sh[0 * kPts];
+          grad_m[2 * k] -= sh[1 * kPts];
+          grad_m[2 * k + 1] -= sh[2 * kPts];
+        }
+      } else if (need_tz) {
+        for (int k = 0; k < C; ++k) {
+          const double* sh = share + k * kShares * kPts + l;
+          mass[k] += sh[0 * kPts];
+          tz[2 * k] += sh[3 * kPts];
+          tz[2 * k + 1] += sh[4 * kPts];
+        }
+      }
+      // The fixed-point sums take T phi of the point's own centre only; the scalar rows add
+      // 0 for the others, which leaves a sum that starts at +0 unchanged (it is never -0).
+      // (Filled for every update: two slots and three additions a point.)
+      const int own = static_cast<int>(args[l]);
+      const double tp = tt[own * kPts + l] * tphi[own * kPts + l];
+      const double zx = static_cast<double>(z[2 * (g0 + l)]);
+      const double zy = static_cast<double>(z[2 * (g0 + l) + 1]);
+      mass_phi[own] += tp;
+      tz_phi[2 * own] += tp * zx;
+      tz_phi[2 * own + 1] += tp * zy;
+      const int64_t i = g0 + l;
+      steps[2 * i] = sv[l];
+      steps[2 * i + 1] = sv[kPts + l];
+      const int32_t lab = static_cast<int32_t>(args[l]);
+      if (lab != labels[i]) *changed += 1.0;
+      labels[i] = lab;
+    }
+  }
+}
+
+#else
+
+bool use_cluster_avx512(int, int, double) {
+  (void)cluster_scalar_forced();  // an unknown value is refused everywhere
+  return false;
+}
+void stats_rows_avx512(const float*, int64_t, int64_t, const float*, int, double, double,
+                       double*, double*, double*) {}
+void cluster_rows_avx512(const float*, int64_t, const float*, int, const EpochParams&,
+                         const double*, const double*, const double*, const double*, double*,
+                         int32_t*,
+                         float*, double*, std::vector<double>&) {}
+
+#endif  // UEC_LANES_AVX512
+
+}  // namespace uec

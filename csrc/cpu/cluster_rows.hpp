@@ -1,0 +1,40 @@
+// The joint epochs' clustering step over many points at once (cpu/epochs.cpp calls these): the
+// AVX-512 rows of cluster_avx512.cpp, eight points per vector of doubles, which repeat the
+// scalar rows' operations (core/math.hpp: row_s with the fast power, row_t, row_weights,
+// row_point_grad, kl_step) in their order and add each point's share of a reduction in point
+// order, so that they give the scalar path's bits (tests/test_epoch_kernels.py compares them).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "cpu/epochs.hpp"
+
+namespace uec {
+
+// Whether the AVX-512 rows take this run's clustering step: 2-D, comma or light plus, target
+// power 1 or 2, a CPU with AVX-512F/DQ. UEC_CLUSTER_KERNEL=scalar forces the scalar rows
+// (=avx512, or unset: the vector rows where they run).
+bool use_cluster_avx512(int d, int mode, double target_power);
+
+// The u and S caches of these rows are lane-major: point i's u_k at
+// ucache[(i - i % 8) * C + 8 k + i % 8] (whole groups of eight points; the caches rounded up to
+// them), S_k likewise in scache.
+//
+// Points [i0, i1) of Z (n, 2), i0 a multiple of 8: acc[k] += S_ik in point order, and each
+// point's u_k (the fast power) and S_k into the caches.
+void stats_rows_avx512(const float* Z, int64_t i0, int64_t i1, const float* M, int C, double a,
+                       double b, double* acc, double* ucache, double* scache);
+
+// What cluster_point (cpu/epochs.cpp) does for count points at z (count, 2) with their cached
+// u and S (the caches from their first point on, a multiple of 8): their steps (count, 2) before
+// beta * lr, their argmax T into labels (the number that changed added to *changed), and their
+// shares of the centre sums that p.centre_update reads added to part (cpu/epochs.cpp's
+// CentreParts layout) in point order; the sums no update reads stay as they were. inv_f, log_f:
+// (C) of the epoch's stats. scratch: per-thread room, resized here.
+void cluster_rows_avx512(const float* z, int64_t count, const float* M, int C,
+                         const EpochParams& p, const double* inv_f, const double* log_f,
+                         const double* u, const double* s, double* part, int32_t* labels,
+                         float* steps,
+                         double* changed, std::vector<double>& scratch);
+
+}  // namespace uec
