@@ -142,6 +142,15 @@ py::tuple ce_steps(CArray<float> X, CArray<float> Y, float a, float b, float gam
   return py::make_tuple(att, rep);
 }
 
+// log(1 + u) elementwise by the core's log1p_pos (for tests against float64).
+py::array_t<float> log1p_pos(CArray<float> U) {
+  py::array_t<float> out(U.size());
+  const float* u = U.data();
+  float* o = out.mutable_data();
+  for (py::ssize_t i = 0; i < U.size(); ++i) o[i] = uec::log1p_pos(u[i]);
+  return out;
+}
+
 // r^b elementwise by the core's pow_pos (for tests against float64).
 py::array_t<float> pow_pos(CArray<float> R, float b) {
   check_real(b, "b", 0.0, true);
@@ -325,6 +334,8 @@ PYBIND11_MODULE(_core, m) {
         py::arg("b"), py::arg("gamma") = 1.0f, py::arg("clip_mode") = 0);
   m.def("pow_pos", &pow_pos, py::arg("r").noconvert(), py::arg("b"),
         "r ** b (r > 0, flattened) as the CE steps compute it.");
+  m.def("log1p_pos", &log1p_pos, py::arg("u").noconvert(),
+        "log(1 + u) (u >= 0, flattened) as the joint epochs' log S computes it.");
   m.def("nn_descent", &nn_descent, py::arg("X").noconvert(), py::arg("k"), py::arg("n_trees"),
         py::arg("leaf_size"), py::arg("max_candidates"), py::arg("n_iters"), py::arg("delta"),
         py::arg("seed"), py::arg("heap_k") = 0, py::arg("proj_dim") = -1, py::arg("n_threads") = 1,

@@ -1,12 +1,13 @@
 """The joint epochs' clustering step in AVX-512 rows against the scalar rows.
 
-For 2-D embeddings, comma and light plus, and target power 1 or 2, the CPU epochs take the
+For 2-D embeddings, every joint variant and target power 1 or 2, the CPU epochs take the
 clustering step eight points at a time in vectors of doubles (csrc/cpu/cluster_avx512.cpp),
-the F pass sixteen at a time. They repeat the scalar rows' operations in their order and add
-each point's share of every sum in point order, so every output must have the same bits as
-UEC_CLUSTER_KERNEL=scalar: positions, centres, labels, edge states and the run's result. Plus
-(and other powers, other dimensions) always run the scalar rows. The CUDA emulation, which runs
-the scalar rows, is compared with the CPU epochs in tests/test_cuda_emulation.py.
+the F pass sixteen at a time, and plus's c pass eight at a time. They repeat the scalar rows'
+operations in their order and add each point's share of every sum in point order, so every
+output must have the same bits as UEC_CLUSTER_KERNEL=scalar: positions, centres, labels, edge
+states and the run's result. Other powers and dimensions always run the scalar rows. The CUDA
+emulation, which runs the scalar rows, is compared with the CPU epochs in
+tests/test_cuda_emulation.py.
 """
 
 import platform
@@ -70,7 +71,7 @@ def assert_same_bits(a, b):
     assert a["res"] == b["res"]
 
 
-@pytest.mark.parametrize("mode", ["comma", "light_plus"])
+@pytest.mark.parametrize("mode", ["comma", "light_plus", "plus"])
 @pytest.mark.parametrize("centre_update", [0, 1, 2])
 @pytest.mark.parametrize("clip_mode", [0, 1, 2])
 def test_vector_rows_give_the_scalar_bits(problem, monkeypatch, mode, centre_update, clip_mode):
@@ -84,7 +85,7 @@ def test_vector_rows_give_the_scalar_bits(problem, monkeypatch, mode, centre_upd
     assert_same_bits(scalar, vector)
 
 
-@pytest.mark.parametrize("mode", ["comma", "light_plus"])
+@pytest.mark.parametrize("mode", ["comma", "light_plus", "plus"])
 @pytest.mark.parametrize("target_power", [1.0, 2.0, 1.5])
 def test_many_centres_powers_threads_and_late_epochs(problem, monkeypatch, mode, target_power):
     # 23 centres (three groups of eight lanes' worth of rows, the last partial), p = 1.5 (the
@@ -97,9 +98,9 @@ def test_many_centres_powers_threads_and_late_epochs(problem, monkeypatch, mode,
     assert_same_bits(runs[1], one)
 
 
-def test_fixed_tail_and_plus(problem, monkeypatch):
-    # New heads against a fixed tail (light plus), and plus (always the scalar rows).
-    for kw in (dict(mode="light_plus", tail=True), dict(mode="plus")):
+def test_fixed_tail(problem, monkeypatch):
+    # New heads against a fixed tail.
+    for kw in (dict(mode="light_plus", tail=True), dict(mode="plus", tail=True)):
         assert_same_bits(run(problem, "scalar", monkeypatch, **kw),
                          run(problem, "avx512", monkeypatch, **kw))
 
@@ -107,6 +108,21 @@ def test_fixed_tail_and_plus(problem, monkeypatch):
 def test_unknown_cluster_kernel_is_refused(problem, monkeypatch):
     with pytest.raises(ValueError, match="UEC_CLUSTER_KERNEL must be 'scalar' or 'avx512'.*'fast'"):
         run(problem, "fast", monkeypatch, mode="comma")
+
+
+def test_fast_log1p_is_close_to_float64():
+    # row_g's fast log S = -log1p_pos(u): within 3e-7 of float64's log1p (absolute below 1,
+    # relative above), from u = 0 up to float's largest values.
+    rng = np.random.default_rng(1)
+    u = np.concatenate([[0.0, 1e-30, 1e-8, 0.5, 1.0, 3.0e38],
+                        10.0 ** rng.uniform(-12, 38, 200_000), rng.uniform(0, 8, 100_000)])
+    u = u.astype(np.float32)
+    got = _core.log1p_pos(u).astype(np.float64)
+    ref = np.log1p(u.astype(np.float64))
+    rel = np.abs(got - ref) / np.maximum(ref, 1.0)
+    assert rel.max() < 3e-7
+    out = _core.log1p_pos(np.array([np.inf, np.nan], np.float32))
+    assert out[0] == np.inf and np.isnan(out[1])
 
 
 def test_fast_power_is_close_to_the_exact_one(problem):
@@ -126,11 +142,10 @@ def test_vector_rows_are_taken_where_they_run(monkeypatch):
     wide = (platform.machine().lower() in ("x86_64", "amd64")
             and " avx512f" in flags and " avx512dq" in flags)
     want = "avx512" if wide else "scalar"
-    for mode in (_core.MODE_COMMA, _core.MODE_LIGHT_PLUS):
+    for mode in (_core.MODE_COMMA, _core.MODE_LIGHT_PLUS, _core.MODE_PLUS):
         for p in (1.0, 2.0):
             assert _core.cluster_kernel(2, mode, p) == want
     assert _core.cluster_kernel(3, _core.MODE_COMMA, 2.0) == "scalar"
-    assert _core.cluster_kernel(2, _core.MODE_PLUS, 2.0) == "scalar"
     assert _core.cluster_kernel(2, _core.MODE_COMMA, 1.5) == "scalar"
     monkeypatch.setenv("UEC_CLUSTER_KERNEL", "scalar")
     assert _core.cluster_kernel(2, _core.MODE_COMMA, 2.0) == "scalar"

@@ -111,6 +111,28 @@ UEC_HD float pow_pos(float r, float b) {
   return biased == 255 ? r : out;                         // +inf, NaN
 }
 
+// log(1 + u) for u >= 0 in float (row_g's fast form of -log S), by pow_pos's log2 polynomial:
+// x = 1 + u rounded to float, log2 x = e + t P(t), times ln 2; absolute error below 3e-7 for
+// finite u (tested against float64). +inf and NaN come back as they are. Without
+// data-dependent branches, so that cpu/avx512_math.hpp's log1p_pos16 gives the same bits.
+UEC_HD float log1p_pos(float u) {
+  const float x = 1.0f + u;
+  const uint32_t bits = float_bits(x);
+  const int biased = static_cast<int>((bits >> 23) & 0xffu);
+  const int32_t off = static_cast<int32_t>(bits - 0x3f3504f3u);
+  const int32_t e = off >> 23;
+  const float m = bits_float(bits - (static_cast<uint32_t>(off >> 23) << 23));
+  const float t = m - 1.0f;
+  const float t2 = t * t, t4 = t2 * t2, t8 = t4 * t4;
+  const float l01 = kLog2Poly[0] + kLog2Poly[1] * t, l23 = kLog2Poly[2] + kLog2Poly[3] * t;
+  const float l45 = kLog2Poly[4] + kLog2Poly[5] * t, l67 = kLog2Poly[6] + kLog2Poly[7] * t;
+  const float l03 = l01 + l23 * t2, l47 = l45 + l67 * t2;
+  const float q = (l03 + l47 * t4) + kLog2Poly[8] * t8;
+  const float y = static_cast<float>(e) + t * q;
+  const float out = y * 0.693147182f;
+  return biased == 255 ? x : out;
+}
+
 // UMAP's CE coefficients at squared distance r, with one division for both kinds (so that the
 // 8-lane AVX2 form in cpu/lanes.cpp mirrors one expression): attractive (negative == false)
 // -2ab r^(b-1) / (1 + a r^b), computed as (-2ab r^b) / (r (1 + a r^b)); repulsive
@@ -134,20 +156,14 @@ UEC_HD float ce_step(float coeff, float diff, int clip_mode) {
   return clip_mode == CLIP_SCALED ? 0.25f * g : g;
 }
 
-// u = a r^b at squared distance r (0 at r = 0). fast: r^b as pow_pos of r rounded to float
-// (relative error below 4e-7, the CE steps' own power; the epochs use it, and the AVX-512 rows
-// of cpu/cluster_avx512.cpp repeat its operations); otherwise pow in double (the soft
-// assignments, stats and gradients the bindings return, checked against float64 at 1e-10).
-UEC_HD double centre_u(double r, double a, double b, bool fast) {
-  if (!fast) return r > 0.0 ? a * pow(r, b) : 0.0;
-  const float rf = static_cast<float>(r);
-  return rf > 0.0f ? a * static_cast<double>(pow_pos(rf, static_cast<float>(b))) : 0.0;
-}
-
-// For one point: u_k = a r_k^b, S_k = 1 / (1 + u_k) and phi_k for every centre, in double.
-// z: (d); M: (C, d); u, s, phi: (C) outputs. u_known: (C) this point's u computed by an earlier
-// call at the same z and M (the CPU epochs cache them), or nullptr to compute them (with
-// centre_u's fast power when fast).
+// For one point: u_k = a r_k^b, S_k = 1 / (1 + u_k) and phi_k for every centre (r_k = ||z -
+// mu_k||^2 in double). z: (d); M: (C, d); u, s, phi: (C) outputs. u_known: (C) this point's u
+// computed by an earlier call at the same z and M (the CPU epochs cache them), or nullptr.
+// fast (the epochs): u, S and phi in float from r rounded to float, r^b by pow_pos (relative
+// error below 4e-7, the CE steps' own power), then held in double; the AVX-512 rows of
+// cpu/cluster_avx512.cpp and the CUDA kernels repeat these operations, so all give the same
+// bits. Otherwise (the soft assignments, stats and gradients the bindings return, tested against
+// float64 at 1e-10) all in double with pow.
 UEC_HD void row_s(const float* z, const float* M, int C, int d, double a, double b, double* u,
                   double* s, double* phi, const double* u_known = nullptr, bool fast = false) {
   for (int k = 0; k < C; ++k) {
@@ -156,7 +172,18 @@ UEC_HD void row_s(const float* z, const float* M, int C, int d, double a, double
       double diff = static_cast<double>(z[t]) - static_cast<double>(M[k * d + t]);
       rk += diff * diff;
     }
-    double uk = u_known != nullptr ? u_known[k] : centre_u(rk, a, b, fast);
+    if (fast) {
+      const float rf = static_cast<float>(rk), bf = static_cast<float>(b);
+      const float uf = u_known != nullptr
+                           ? static_cast<float>(u_known[k])
+                           : (rf > 0.0f ? static_cast<float>(a) * pow_pos(rf, bf) : 0.0f);
+      const float opu = 1.0f + uf;
+      u[k] = uf;
+      s[k] = 1.0f / opu;
+      phi[k] = rf > 0.0f ? (2.0f * bf * uf) / (rf * opu) : 0.0f;
+      continue;
+    }
+    double uk = u_known != nullptr ? u_known[k] : (rk > 0.0 ? a * pow(rk, b) : 0.0);
     u[k] = uk;
     s[k] = 1.0 / (1.0 + uk);
     // phi = 2ab r^(b-1) / (1 + a r^b) = 2b u / (r (1 + u)). A point exactly on a centre gets
@@ -214,13 +241,17 @@ UEC_HD int row_t(const double* u, const double* s, const double* inv_f, const do
 }
 
 // g_k = 1 + log T_k - log S_k = 1 + (p - 1) log S_k - log F_k - log D (finite even where T_k
-// underflows). g: (C) output; returns gbar = sum_k T_k g_k. log_s_known: (C) log S_k = -log1p(u_k)
-// computed earlier for the same u (the CPU epochs cache them), or nullptr.
+// underflows). g: (C) output; returns gbar = sum_k T_k g_k. log_s_known: (C) log S_k computed
+// earlier for the same u (the CPU epochs cache them), or nullptr. fast (the epochs, with row_s's
+// fast form): log S_k = -log1p_pos(u_k) in float; otherwise -log1p(u_k) in double.
 UEC_HD double row_g(const double* u, const double* t, const double* log_f, double log_d, int C,
-                    double p, double* g, const double* log_s_known = nullptr) {
+                    double p, double* g, const double* log_s_known = nullptr, bool fast = false) {
   double gbar = 0.0;
   for (int k = 0; k < C; ++k) {
-    double log_s = p == 1.0 ? 0.0 : (log_s_known != nullptr ? log_s_known[k] : -log1p(u[k]));
+    double log_s = p == 1.0 ? 0.0
+                   : log_s_known != nullptr ? log_s_known[k]
+                   : fast ? -static_cast<double>(log1p_pos(static_cast<float>(u[k])))
+                          : -log1p(u[k]);
     g[k] = 1.0 + (p - 1.0) * log_s - log_f[k] - log_d;
     gbar += t[k] * g[k];
   }

@@ -1,5 +1,5 @@
 // AVX-512 helpers shared by the vector paths (lanes_avx512.cpp, cluster_avx512.cpp): a blend,
-// a linear term, and pow_pos (core/math.hpp) and clip in sixteen float lanes, each performing
+// a linear term, and pow_pos and log1p_pos (core/math.hpp) and clip in sixteen float lanes, each performing
 // the scalar code's operations in its order (the build has -ffp-contract=off), so that a
 // vector path gives the scalar path's bits. Defines UEC_LANES_AVX512 where they compile.
 #pragma once
@@ -66,6 +66,27 @@ UEC_AVX512 inline __m512 pow_pos16(__m512 r, __m512 b) {
   __m512 out = _mm512_mul_ps(_mm512_mul_ps(p2, half_scale), _mm512_set1_ps(2.0f));
   out = sel(out, _mm512_setzero_ps(), low);
   return sel(out, r, _mm512_cmpeq_epi32_mask(biased, _mm512_set1_epi32(255)));
+}
+
+// log1p_pos (core/math.hpp) in sixteen lanes: the same operations in the same order.
+UEC_AVX512 inline __m512 log1p_pos16(__m512 u) {
+  const __m512 x = _mm512_add_ps(_mm512_set1_ps(1.0f), u);
+  const __m512i bits = _mm512_castps_si512(x);
+  const __m512i biased = _mm512_and_si512(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(0xff));
+  const __m512i off = _mm512_sub_epi32(bits, _mm512_set1_epi32(0x3f3504f3));
+  const __m512i e = _mm512_srai_epi32(off, 23);
+  const __m512 m = _mm512_castsi512_ps(_mm512_sub_epi32(bits, _mm512_slli_epi32(e, 23)));
+  const __m512 t = _mm512_sub_ps(m, _mm512_set1_ps(1.0f));
+  const __m512 t2 = _mm512_mul_ps(t, t), t4 = _mm512_mul_ps(t2, t2), t8 = _mm512_mul_ps(t4, t4);
+  const __m512 l01 = lin(kLog2Poly[0], kLog2Poly[1], t), l23 = lin(kLog2Poly[2], kLog2Poly[3], t);
+  const __m512 l45 = lin(kLog2Poly[4], kLog2Poly[5], t), l67 = lin(kLog2Poly[6], kLog2Poly[7], t);
+  const __m512 l03 = _mm512_add_ps(l01, _mm512_mul_ps(l23, t2));
+  const __m512 l47 = _mm512_add_ps(l45, _mm512_mul_ps(l67, t2));
+  const __m512 q = _mm512_add_ps(_mm512_add_ps(l03, _mm512_mul_ps(l47, t4)),
+                                 _mm512_mul_ps(_mm512_set1_ps(kLog2Poly[8]), t8));
+  const __m512 y = _mm512_add_ps(_mm512_cvtepi32_ps(e), _mm512_mul_ps(t, q));
+  const __m512 out = _mm512_mul_ps(y, _mm512_set1_ps(0.693147182f));
+  return sel(out, x, _mm512_cmpeq_epi32_mask(biased, _mm512_set1_epi32(255)));
 }
 
 UEC_AVX512 inline __m512 clip16(__m512 v, float lim) {

@@ -4,6 +4,7 @@
 // points' shares one lane after the other, in point order, so the results are the scalar
 // path's bits. A lane whose target denominator under- or overflows (a point far from every
 // centre) gets its T from the scalar row_t (the log domain), the rest of its row in the lanes.
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <stdexcept>
@@ -51,16 +52,16 @@ UEC_AVX512 inline void load_xy(const float* z, int m, __m512d& x, __m512d& y) {
 
 bool use_cluster_avx512(int d, int mode, double target_power) {
   const bool forced_scalar = cluster_scalar_forced();
-  return !forced_scalar && d == 2 && (mode == COMMA || mode == LIGHT_PLUS) &&
+  return !forced_scalar && d == 2 && (mode == COMMA || mode == LIGHT_PLUS || mode == PLUS) &&
          (target_power == 1.0 || target_power == 2.0) && cpu_has_avx512();
 }
 
 UEC_AVX512 void stats_rows_avx512(const float* Z, int64_t i0, int64_t i1, const float* M, int C,
-                                  double a, double b, double* acc, double* ucache,
-                                  double* scache) {
-  std::vector<double> us(static_cast<size_t>(C * 2 * kPts));
-  double* ts = us.data();
-  const __m512d one = _mm512_set1_pd(1.0), av = _mm512_set1_pd(a);
+                                  double a, double b, double* acc, float* ucache,
+                                  float* scache) {
+  std::vector<float> ss(static_cast<size_t>(C * 2 * kPts));
+  float* ts = ss.data();
+  const __m512 av = _mm512_set1_ps(static_cast<float>(a)), one = _mm512_set1_ps(1.0f);
   const __m512 bv = _mm512_set1_ps(static_cast<float>(b)), zero = _mm512_setzero_ps();
   for (int64_t i = i0; i < i1; i += 2 * kPts) {
     const int m = static_cast<int>(std::min<int64_t>(2 * kPts, i1 - i));
@@ -71,8 +72,10 @@ UEC_AVX512 void stats_rows_avx512(const float* Z, int64_t i0, int64_t i1, const 
     } else {
       x1 = y1 = _mm512_setzero_pd();
     }
-    const __mmask8 first = _cvtu32_mask8(m >= kPts ? 0xffu : ((1u << m) - 1u));
-    const __mmask8 second = _cvtu32_mask8(m >= 2 * kPts ? 0xffu : ((1u << (m - kPts)) - 1u));
+    // the caches' lane-major groups (cluster_rows.hpp): lanes 0-7 and 8-15 of a vector go to
+    // two groups
+    const __mmask16 first = _cvtu32_mask16(m >= kPts ? 0xffu : ((1u << m) - 1u));
+    const __mmask16 second = _cvtu32_mask16(m >= 2 * kPts ? 0xffu : ((1u << (m - kPts)) - 1u));
     for (int k = 0; k < C; ++k) {
       const __m512d mx = _mm512_set1_pd(static_cast<double>(M[2 * k]));
       const __m512d my = _mm512_set1_pd(static_cast<double>(M[2 * k + 1]));
@@ -80,134 +83,238 @@ UEC_AVX512 void stats_rows_avx512(const float* Z, int64_t i0, int64_t i1, const 
       const __m512d dx1 = _mm512_sub_pd(x1, mx), dy1 = _mm512_sub_pd(y1, my);
       const __m512d r0 = _mm512_add_pd(_mm512_mul_pd(dx0, dx0), _mm512_mul_pd(dy0, dy0));
       const __m512d r1 = _mm512_add_pd(_mm512_mul_pd(dx1, dx1), _mm512_mul_pd(dy1, dy1));
-      // centre_u's fast power: r rounded to float, pow_pos, back to double
+      // row_s's fast form: r rounded to float, u and S in float
       const __m512 rf = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(r0)),
                                            _mm512_cvtpd_ps(r1), 1);
-      const __m512 pw = avx512::pow_pos16(rf, bv);
-      const uint32_t pos = _cvtmask16_u32(_mm512_cmp_ps_mask(rf, zero, _CMP_GT_OQ));
-      const __m512d u0 = _mm512_maskz_mul_pd(_cvtu32_mask8(pos & 0xffu), av,
-                                             _mm512_cvtps_pd(_mm512_castps512_ps256(pw)));
-      const __m512d u1 = _mm512_maskz_mul_pd(_cvtu32_mask8(pos >> 8), av,
-                                             _mm512_cvtps_pd(_mm512_extractf32x8_ps(pw, 1)));
-      // the cache's lane-major layout (cluster_rows.hpp)
-      _mm512_mask_storeu_pd(ucache + i * C + k * kPts, first, u0);
-      if (m > kPts) _mm512_mask_storeu_pd(ucache + (i + kPts) * C + k * kPts, second, u1);
-      const __m512d s0 = _mm512_div_pd(one, _mm512_add_pd(one, u0));
-      const __m512d s1 = _mm512_div_pd(one, _mm512_add_pd(one, u1));
-      _mm512_storeu_pd(ts + k * 2 * kPts, s0);
-      _mm512_storeu_pd(ts + k * 2 * kPts + kPts, s1);
-      _mm512_mask_storeu_pd(scache + i * C + k * kPts, first, s0);
-      if (m > kPts) _mm512_mask_storeu_pd(scache + (i + kPts) * C + k * kPts, second, s1);
+      const __mmask16 pos = _mm512_cmp_ps_mask(rf, zero, _CMP_GT_OQ);
+      const __m512 uf = _mm512_maskz_mul_ps(pos, av, avx512::pow_pos16(rf, bv));
+      const __m512 sf = _mm512_div_ps(one, _mm512_add_ps(one, uf));
+      _mm512_storeu_ps(ts + k * 2 * kPts, sf);
+      _mm512_mask_storeu_ps(ucache + i * C + k * kPts, first, uf);
+      _mm512_mask_storeu_ps(scache + i * C + k * kPts, first, sf);
+      if (m > kPts) {
+        const __m512 uh = _mm512_castps256_ps512(_mm512_extractf32x8_ps(uf, 1));
+        const __m512 sh = _mm512_castps256_ps512(_mm512_extractf32x8_ps(sf, 1));
+        _mm512_mask_storeu_ps(ucache + (i + kPts) * C + k * kPts, second, uh);
+        _mm512_mask_storeu_ps(scache + (i + kPts) * C + k * kPts, second, sh);
+      }
     }
     for (int l = 0; l < m; ++l)
-      for (int k = 0; k < C; ++k) acc[k] += ts[k * 2 * kPts + l];
+      for (int k = 0; k < C; ++k) acc[k] += static_cast<double>(ts[k * 2 * kPts + l]);
+  }
+}
+
+namespace {
+
+// One group's rows up to T (row_s's fast form from the cached float u and S, row_t): fills
+// tu, ts, tphi, tt (C, lanes) in double, and, when log_d is given, each lane's log D as row_t
+// returns it. Returns the lanes' argmax T.
+struct Group {
+  const float* z;
+  int m;
+  __mmask8 in;
+  __m512d x, y;
+};
+
+struct Rows {
+  double *tu, *ts, *tphi, *tt, *lane_u, *lane_s, *lane_t;
+};
+
+UEC_AVX512 inline __m512i group_targets(const Group& g, const float* M, int C, double pw,
+                                        float b, const double* inv_f, const double* log_f,
+                                        const float* u, const float* s_cached, const Rows& rw,
+                                        double* log_d) {
+  const __m512d one = _mm512_set1_pd(1.0), zero = _mm512_setzero_pd();
+  const __m256 two_bf = _mm256_set1_ps(2.0f * b), one_f = _mm256_set1_ps(1.0f);
+  const __mmask16 in16 = _cvtu32_mask16(_cvtmask8_u32(g.in));
+  __m512d D = zero, mx = _mm512_set1_pd(-1.0);
+  __m512i arg = _mm512_setzero_si512();
+  for (int k = 0; k < C; ++k) {
+    const __m512d dx = _mm512_sub_pd(g.x, _mm512_set1_pd(static_cast<double>(M[2 * k])));
+    const __m512d dy = _mm512_sub_pd(g.y, _mm512_set1_pd(static_cast<double>(M[2 * k + 1])));
+    const __m512d r = _mm512_add_pd(_mm512_mul_pd(dx, dx), _mm512_mul_pd(dy, dy));
+    const __m256 uf = _mm512_castps512_ps256(_mm512_maskz_loadu_ps(in16, u + k * kPts));
+    const __m256 sf = _mm512_castps512_ps256(_mm512_maskz_loadu_ps(in16, s_cached + k * kPts));
+    const __m256 rf = _mm512_cvtpd_ps(r);
+    const __m256 phif = _mm256_and_ps(
+        _mm256_cmp_ps(rf, _mm256_setzero_ps(), _CMP_GT_OQ),
+        _mm256_div_ps(_mm256_mul_ps(two_bf, uf), _mm256_mul_ps(rf, _mm256_add_ps(one_f, uf))));
+    const __m512d sk = _mm512_cvtps_pd(sf);
+    const __m512d fk = _mm512_set1_pd(inv_f[k]);
+    const __m512d nk = pw == 2.0 ? _mm512_mul_pd(_mm512_mul_pd(sk, sk), fk) : _mm512_mul_pd(sk, fk);
+    D = _mm512_add_pd(D, nk);
+    const __mmask8 gt = _mm512_cmp_pd_mask(nk, mx, _CMP_GT_OQ);
+    mx = _mm512_mask_mov_pd(mx, gt, nk);
+    arg = _mm512_mask_mov_epi64(arg, gt, _mm512_set1_epi64(k));
+    _mm512_storeu_pd(rw.tu + k * kPts, _mm512_cvtps_pd(uf));
+    _mm512_storeu_pd(rw.ts + k * kPts, sk);
+    _mm512_storeu_pd(rw.tphi + k * kPts, _mm512_cvtps_pd(phif));
+    _mm512_storeu_pd(rw.tt + k * kPts, nk);
+  }
+  const __mmask8 ok = _mm512_cmp_pd_mask(D, _mm512_set1_pd(1e-280), _CMP_GT_OQ) &
+                      _mm512_cmp_pd_mask(D, _mm512_set1_pd(1e280), _CMP_LT_OQ);
+  const __m512d inv = _mm512_div_pd(one, D);
+  for (int k = 0; k < C; ++k)
+    _mm512_storeu_pd(rw.tt + k * kPts, _mm512_mul_pd(_mm512_loadu_pd(rw.tt + k * kPts), inv));
+  const uint32_t bad = _cvtmask8_u32(_kandn_mask8(ok, g.in));
+  if (bad == 0u && log_d == nullptr) return arg;
+  alignas(64) int64_t args[kPts];
+  alignas(64) double ds[kPts];
+  _mm512_store_si512(args, arg);
+  _mm512_store_pd(ds, D);
+  for (int l = 0; l < g.m; ++l) {
+    if (!((bad >> l) & 1u)) {
+      if (log_d != nullptr) log_d[l] = std::log(ds[l]);  // as row_t's linear domain
+      continue;
+    }
+    // the log domain (a point far from every centre): the scalar row_t for this lane
+    for (int k = 0; k < C; ++k) {
+      rw.lane_u[k] = rw.tu[k * kPts + l];
+      rw.lane_s[k] = rw.ts[k * kPts + l];
+    }
+    double ld = 0.0;
+    args[l] = row_t(rw.lane_u, rw.lane_s, inv_f, log_f, C, pw, rw.lane_t, &ld);
+    if (log_d != nullptr) log_d[l] = ld;
+    for (int k = 0; k < C; ++k) rw.tt[k * kPts + l] = rw.lane_t[k];
+  }
+  return _mm512_load_si512(args);
+}
+
+// row_g's fast form for one centre of a group: g_k (double) from the lanes' T, cached float u
+// and log D; gbar += T_k g_k.
+UEC_AVX512 inline __m512d group_g(__m256 uf, double pw, double log_f, __m512d log_d) {
+  const __m512d ls = pw == 1.0 ? _mm512_setzero_pd()
+                               : _mm512_xor_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(
+                                                   avx512::log1p_pos16(_mm512_castps256_ps512(uf)))),
+                                               _mm512_set1_pd(-0.0));
+  return _mm512_sub_pd(
+      _mm512_sub_pd(_mm512_add_pd(_mm512_set1_pd(1.0), _mm512_mul_pd(_mm512_set1_pd(pw - 1.0), ls)),
+                    _mm512_set1_pd(log_f)),
+      log_d);
+}
+
+UEC_AVX512 inline Rows rows_in(std::vector<double>& scratch, int C, int extra) {
+  scratch.resize(static_cast<size_t>((4 + extra) * C * kPts + 3 * C));
+  Rows rw;
+  rw.tu = scratch.data();
+  rw.ts = rw.tu + C * kPts;
+  rw.tphi = rw.ts + C * kPts;
+  rw.tt = rw.tphi + C * kPts;
+  rw.lane_u = rw.tt + (1 + extra) * C * kPts;  // after tt and the caller's extra rows
+  rw.lane_s = rw.lane_u + C;
+  rw.lane_t = rw.lane_s + C;
+  return rw;
+}
+
+}  // namespace
+
+UEC_AVX512 void cpass_rows_avx512(const float* Z, int64_t i0, int64_t i1, const float* M, int C,
+                                  const EpochParams& p, const double* inv_f,
+                                  const double* log_f, const float* u, const float* s_cached,
+                                  double* acc, std::vector<double>& scratch) {
+  const Rows rw = rows_in(scratch, C, 1);
+  double* share = rw.tt + C * kPts;  // (g_k - gbar) T_k by centre and lane
+  const double pw = p.target_power;
+  for (int64_t g0 = i0; g0 < i1; g0 += kPts) {
+    Group g;
+    g.m = static_cast<int>(std::min<int64_t>(kPts, i1 - g0));
+    g.in = _cvtu32_mask8(g.m >= kPts ? 0xffu : ((1u << g.m) - 1u));
+    load_xy(Z + 2 * g0, g.m, g.x, g.y);
+    alignas(64) double lds[kPts] = {0.0};
+    group_targets(g, M, C, pw, p.b, inv_f, log_f, u + g0 * C, s_cached + g0 * C, rw, lds);
+    const __m512d ld = _mm512_load_pd(lds);
+    __m512d gbar = _mm512_setzero_pd();
+    for (int k = 0; k < C; ++k) {
+      const __m256 uf = _mm512_castps512_ps256(_mm512_maskz_loadu_ps(
+          _cvtu32_mask16(_cvtmask8_u32(g.in)), u + g0 * C + k * kPts));
+      const __m512d gk = group_g(uf, pw, log_f[k], ld);
+      const __m512d t = _mm512_loadu_pd(rw.tt + k * kPts);
+      gbar = _mm512_add_pd(gbar, _mm512_mul_pd(t, gk));
+      _mm512_storeu_pd(share + k * kPts, gk);
+    }
+    for (int k = 0; k < C; ++k) {
+      const __m512d t = _mm512_loadu_pd(rw.tt + k * kPts);
+      _mm512_storeu_pd(share + k * kPts,
+                       _mm512_mul_pd(_mm512_sub_pd(_mm512_loadu_pd(share + k * kPts), gbar), t));
+    }
+    for (int l = 0; l < g.m; ++l)
+      for (int k = 0; k < C; ++k) acc[k] += share[k * kPts + l];
   }
 }
 
 UEC_AVX512 void cluster_rows_avx512(const float* z, int64_t count, const float* M, int C,
                                     const EpochParams& p, const double* inv_f,
-                                    const double* log_f, const double* u,
-                                    const double* s_cached, double* part,
-                                    int32_t* labels, float* steps, double* changed,
-                                    std::vector<double>& scratch) {
-  // per centre and lane: u, s, phi, T, then the shares of the reductions (T, T phi (z - mu)
-  // and T z by coordinate)
+                                    const double* log_f, const double* c, const float* u,
+                                    const float* s_cached, double* part, int32_t* labels,
+                                    float* steps, double* changed, std::vector<double>& scratch) {
+  // after T: the shares of the reductions (T, W phi (z - mu), T z by coordinate) and W
   constexpr int kShares = 5;
-  constexpr int kRows = 4 + kShares;
-  scratch.resize(static_cast<size_t>(kRows * C * kPts + 3 * C));
-  double* tu = scratch.data();
-  double* ts = tu + C * kPts;
-  double* tphi = ts + C * kPts;
-  double* tt = tphi + C * kPts;
-  double* share = tt + C * kPts;                  // (C, kShares, lanes)
-  double* lane_u = share + kShares * C * kPts;    // one lane's rows for the scalar row_t
-  double* lane_s = lane_u + C;
-  double* lane_t = lane_s + C;
+  const Rows rw = rows_in(scratch, C, kShares + 1);
+  double* share = rw.tt + C * kPts;               // (C, kShares, lanes)
+  double* tw = share + kShares * C * kPts;        // (C, lanes) W_k (plus)
   double* grad_m = part;
   double* mass = part + C * 2;
   double* tz = mass + C;
   double* mass_phi = tz + C * 2;
   double* tz_phi = mass_phi + C;
+  const bool exact = p.mode == PLUS;
   // Only the sums the centre update reads (update_centres): the scalar rows fill every one.
   const bool need_grad = p.centre_update != 1 && p.centre_update != 2;
   const bool need_tz = p.centre_update == 1;
   const double pw = p.target_power;
-  const double b = p.b, two_b = 2.0 * b;
   const __m512d one = _mm512_set1_pd(1.0), zero = _mm512_setzero_pd();
-  const __m512d two_bv = _mm512_set1_pd(two_b);
   const __m512d sign = _mm512_set1_pd(-0.0);
   const float lim = p.clip_mode == CLIP_SCALED ? 1.0f : kClipCE;
   for (int64_t g0 = 0; g0 < count; g0 += kPts) {
-    const int m = static_cast<int>(std::min<int64_t>(kPts, count - g0));
-    const __mmask8 in = _cvtu32_mask8(m >= kPts ? 0xffu : ((1u << m) - 1u));
-    __m512d x, y;
-    load_xy(z + 2 * g0, m, x, y);
-    // row_s (cached u) and row_t's numerators, sum and argmax
-    __m512d D = zero, mx = _mm512_set1_pd(-1.0);
-    __m512i arg = _mm512_setzero_si512();
-    for (int k = 0; k < C; ++k) {
-      const __m512d dx = _mm512_sub_pd(x, _mm512_set1_pd(static_cast<double>(M[2 * k])));
-      const __m512d dy = _mm512_sub_pd(y, _mm512_set1_pd(static_cast<double>(M[2 * k + 1])));
-      const __m512d r = _mm512_add_pd(_mm512_mul_pd(dx, dx), _mm512_mul_pd(dy, dy));
-      const __m512d uk = _mm512_maskz_loadu_pd(in, u + g0 * C + k * kPts);
-      const __m512d opu = _mm512_add_pd(one, uk);
-      const __m512d sk = _mm512_maskz_loadu_pd(in, s_cached + g0 * C + k * kPts);  // 1 / (1 + u)
-      const __mmask8 rpos = _mm512_cmp_pd_mask(r, zero, _CMP_GT_OQ);
-      const __m512d phik = _mm512_maskz_div_pd(rpos, _mm512_mul_pd(two_bv, uk),
-                                               _mm512_mul_pd(r, opu));
-      const __m512d fk = _mm512_set1_pd(inv_f[k]);
-      const __m512d nk = pw == 2.0 ? _mm512_mul_pd(_mm512_mul_pd(sk, sk), fk)
-                                   : _mm512_mul_pd(sk, fk);
-      D = _mm512_add_pd(D, nk);
-      const __mmask8 gt = _mm512_cmp_pd_mask(nk, mx, _CMP_GT_OQ);
-      mx = _mm512_mask_mov_pd(mx, gt, nk);
-      arg = _mm512_mask_mov_epi64(arg, gt, _mm512_set1_epi64(k));
-      _mm512_storeu_pd(tu + k * kPts, uk);
-      _mm512_storeu_pd(ts + k * kPts, sk);
-      _mm512_storeu_pd(tphi + k * kPts, phik);
-      _mm512_storeu_pd(tt + k * kPts, nk);
-    }
-    const __mmask8 ok = _mm512_cmp_pd_mask(D, _mm512_set1_pd(1e-280), _CMP_GT_OQ) &
-                        _mm512_cmp_pd_mask(D, _mm512_set1_pd(1e280), _CMP_LT_OQ);
-    const __m512d inv = _mm512_div_pd(one, D);
-    for (int k = 0; k < C; ++k)
-      _mm512_storeu_pd(tt + k * kPts, _mm512_mul_pd(_mm512_loadu_pd(tt + k * kPts), inv));
-    const uint32_t bad = _cvtmask8_u32(_kandn_mask8(ok, in));
-    if (bad != 0u) {
-      alignas(64) int64_t args[kPts];
-      _mm512_store_si512(args, arg);
-      for (int l = 0; l < m; ++l) {
-        if (!((bad >> l) & 1u)) continue;
-        for (int k = 0; k < C; ++k) {
-          lane_u[k] = tu[k * kPts + l];
-          lane_s[k] = ts[k * kPts + l];
-        }
-        double log_d = 0.0;
-        args[l] = row_t(lane_u, lane_s, inv_f, log_f, C, pw, lane_t, &log_d);
-        for (int k = 0; k < C; ++k) tt[k * kPts + l] = lane_t[k];
+    Group g;
+    g.m = static_cast<int>(std::min<int64_t>(kPts, count - g0));
+    g.in = _cvtu32_mask8(g.m >= kPts ? 0xffu : ((1u << g.m) - 1u));
+    load_xy(z + 2 * g0, g.m, g.x, g.y);
+    alignas(64) double lds[kPts] = {0.0};
+    const __m512i arg = group_targets(g, M, C, pw, p.b, inv_f, log_f, u + g0 * C,
+                                      s_cached + g0 * C, rw, exact ? lds : nullptr);
+    if (exact) {
+      // row_g (fast form) and row_weights' exact W = T (1 - p (g - gbar)) + c S / F
+      const __m512d ld = _mm512_load_pd(lds);
+      const __mmask16 in16 = _cvtu32_mask16(_cvtmask8_u32(g.in));
+      __m512d gbar = zero;
+      for (int k = 0; k < C; ++k) {
+        const __m256 uf = _mm512_castps512_ps256(_mm512_maskz_loadu_ps(in16, u + g0 * C + k * kPts));
+        const __m512d gk = group_g(uf, pw, log_f[k], ld);
+        gbar = _mm512_add_pd(gbar, _mm512_mul_pd(_mm512_loadu_pd(rw.tt + k * kPts), gk));
+        _mm512_storeu_pd(tw + k * kPts, gk);
       }
-      arg = _mm512_load_si512(args);
+      const __m512d pv = _mm512_set1_pd(pw);
+      for (int k = 0; k < C; ++k) {
+        const __m512d t = _mm512_loadu_pd(rw.tt + k * kPts);
+        const __m512d gk = _mm512_loadu_pd(tw + k * kPts);
+        const __m512d a1 = _mm512_mul_pd(t, _mm512_sub_pd(one, _mm512_mul_pd(pv, _mm512_sub_pd(gk, gbar))));
+        const __m512d a2 = _mm512_mul_pd(_mm512_mul_pd(_mm512_set1_pd(c[k]), _mm512_loadu_pd(rw.ts + k * kPts)),
+                                         _mm512_set1_pd(inv_f[k]));
+        _mm512_storeu_pd(tw + k * kPts, _mm512_add_pd(a1, a2));
+      }
     }
-    // row_weights (W = T) times phi, row_point_grad, and the point's shares of the reductions
+    // W phi, row_point_grad, and the point's shares of the reductions
     __m512d G0 = zero, G1 = zero;
     for (int k = 0; k < C; ++k) {
       const __m512d mkx = _mm512_set1_pd(static_cast<double>(M[2 * k]));
       const __m512d mky = _mm512_set1_pd(static_cast<double>(M[2 * k + 1]));
-      const __m512d dx = _mm512_sub_pd(x, mkx), dy = _mm512_sub_pd(y, mky);
-      const __m512d t = _mm512_loadu_pd(tt + k * kPts);
-      const __m512d w = _mm512_mul_pd(t, _mm512_loadu_pd(tphi + k * kPts));
+      const __m512d dx = _mm512_sub_pd(g.x, mkx), dy = _mm512_sub_pd(g.y, mky);
+      const __m512d t = _mm512_loadu_pd(rw.tt + k * kPts);
+      const __m512d w = _mm512_mul_pd(exact ? _mm512_loadu_pd(tw + k * kPts) : t,
+                                      _mm512_loadu_pd(rw.tphi + k * kPts));
       const __mmask8 nz = _mm512_cmp_pd_mask(w, zero, _CMP_NEQ_UQ);
       G0 = _mm512_mask_add_pd(G0, nz, G0, _mm512_mul_pd(w, dx));
       G1 = _mm512_mask_add_pd(G1, nz, G1, _mm512_mul_pd(w, dy));
       double* sh = share + k * kShares * kPts;
-      _mm512_storeu_pd(sh + 0 * kPts, t);
+      if (need_grad || need_tz) _mm512_storeu_pd(sh + 0 * kPts, t);
       if (need_grad) {
         _mm512_storeu_pd(sh + 1 * kPts, _mm512_mul_pd(w, dx));
         _mm512_storeu_pd(sh + 2 * kPts, _mm512_mul_pd(w, dy));
       }
       if (need_tz) {
-        _mm512_storeu_pd(sh + 3 * kPts, _mm512_mul_pd(t, x));
-        _mm512_storeu_pd(sh + 4 * kPts, _mm512_mul_pd(t, y));
+        _mm512_storeu_pd(sh + 3 * kPts, _mm512_mul_pd(t, g.x));
+        _mm512_storeu_pd(sh + 4 * kPts, _mm512_mul_pd(t, g.y));
       }
     }
     // kl_step
@@ -227,7 +334,7 @@ UEC_AVX512 void cluster_rows_avx512(const float* z, int64_t count, const float* 
     alignas(64) int64_t args[kPts];
     _mm512_store_ps(sv, st);
     _mm512_store_si512(args, arg);
-    for (int l = 0; l < m; ++l) {
+    for (int l = 0; l < g.m; ++l) {
       if (need_grad) {
         for (int k = 0; k < C; ++k) {
           const double* sh = share + k * kShares * kPts + l;
@@ -247,7 +354,7 @@ UEC_AVX512 void cluster_rows_avx512(const float* z, int64_t count, const float* 
       // 0 for the others, which leaves a sum that starts at +0 unchanged (it is never -0).
       // (Filled for every update: two slots and three additions a point.)
       const int own = static_cast<int>(args[l]);
-      const double tp = tt[own * kPts + l] * tphi[own * kPts + l];
+      const double tp = rw.tt[own * kPts + l] * rw.tphi[own * kPts + l];
       const double zx = static_cast<double>(z[2 * (g0 + l)]);
       const double zy = static_cast<double>(z[2 * (g0 + l) + 1]);
       mass_phi[own] += tp;
@@ -270,10 +377,13 @@ bool use_cluster_avx512(int, int, double) {
   return false;
 }
 void stats_rows_avx512(const float*, int64_t, int64_t, const float*, int, double, double,
-                       double*, double*, double*) {}
+                       double*, float*, float*) {}
+void cpass_rows_avx512(const float*, int64_t, int64_t, const float*, int, const EpochParams&,
+                       const double*, const double*, const float*, const float*, double*,
+                       std::vector<double>&) {}
 void cluster_rows_avx512(const float*, int64_t, const float*, int, const EpochParams&,
-                         const double*, const double*, const double*, const double*, double*,
-                         int32_t*,
+                         const double*, const double*, const double*, const float*, const float*,
+                         double*, int32_t*,
                          float*, double*, std::vector<double>&) {}
 
 #endif  // UEC_LANES_AVX512

@@ -1,6 +1,6 @@
 // The joint epochs' clustering step over many points at once (cpu/epochs.cpp calls these): the
 // AVX-512 rows of cluster_avx512.cpp, eight points per vector of doubles, which repeat the
-// scalar rows' operations (core/math.hpp: row_s with the fast power, row_t, row_weights,
+// scalar rows' operations (core/math.hpp: row_s's and row_g's fast forms, row_t, row_weights,
 // row_point_grad, kl_step) in their order and add each point's share of a reduction in point
 // order, so that they give the scalar path's bits (tests/test_epoch_kernels.py compares them).
 #pragma once
@@ -11,19 +11,26 @@
 
 namespace uec {
 
-// Whether the AVX-512 rows take this run's clustering step: 2-D, comma or light plus, target
+// Whether the AVX-512 rows take this run's clustering step: 2-D, any joint variant, target
 // power 1 or 2, a CPU with AVX-512F/DQ. UEC_CLUSTER_KERNEL=scalar forces the scalar rows
-// (=avx512, or unset: the vector rows where they run).
+// (=avx512, or unset: the vector rows where they run). c (plus): (C) of the epoch's stats.
 bool use_cluster_avx512(int d, int mode, double target_power);
 
-// The u and S caches of these rows are lane-major: point i's u_k at
-// ucache[(i - i % 8) * C + 8 k + i % 8] (whole groups of eight points; the caches rounded up to
-// them), S_k likewise in scache.
+// The u and S caches of these rows are floats (row_s's fast form computes them in float) and
+// lane-major: point i's u_k at ucache[(i - i % 8) * C + 8 k + i % 8] (whole groups of eight
+// points; the caches rounded up to them), S_k likewise in scache.
 //
 // Points [i0, i1) of Z (n, 2), i0 a multiple of 8: acc[k] += S_ik in point order, and each
-// point's u_k (the fast power) and S_k into the caches.
+// point's u_k and S_k into the caches.
 void stats_rows_avx512(const float* Z, int64_t i0, int64_t i1, const float* M, int C, double a,
-                       double b, double* acc, double* ucache, double* scache);
+                       double b, double* acc, float* ucache, float* scache);
+
+// Plus's c pass (stats_impl) for points [i0, i1) of Z, i0 a multiple of 8, from their cached u
+// and S (the caches from point 0): acc[k] += (g_ik - gbar_i) T_ik in point order, row_g's fast
+// form. scratch: per-thread room.
+void cpass_rows_avx512(const float* Z, int64_t i0, int64_t i1, const float* M, int C,
+                       const EpochParams& p, const double* inv_f, const double* log_f,
+                       const float* u, const float* s, double* acc, std::vector<double>& scratch);
 
 // What cluster_point (cpu/epochs.cpp) does for count points at z (count, 2) with their cached
 // u and S (the caches from their first point on, a multiple of 8): their steps (count, 2) before
@@ -33,7 +40,8 @@ void stats_rows_avx512(const float* Z, int64_t i0, int64_t i1, const float* M, i
 // (C) of the epoch's stats. scratch: per-thread room, resized here.
 void cluster_rows_avx512(const float* z, int64_t count, const float* M, int C,
                          const EpochParams& p, const double* inv_f, const double* log_f,
-                         const double* u, const double* s, double* part, int32_t* labels,
+                         const double* c, const float* u, const float* s, double* part,
+                         int32_t* labels,
                          float* steps,
                          double* changed, std::vector<double>& scratch);
 

@@ -72,11 +72,12 @@ struct Stats {
 
 // One point's T (and g, gbar for plus) from its S row. Returns argmax T.
 // log_s_known: (C) log S_k of this point cached by the c pass, or nullptr.
+// fast: row_g's fast form (the epochs).
 inline int point_targets(const Stats& st, int C, double p, bool exact, RowScratch& s,
-                         double* gbar, const double* log_s_known = nullptr) {
+                         double* gbar, const double* log_s_known = nullptr, bool fast = false) {
   double log_d = 0.0;
   int lab = row_t(s.u, s.s, st.inv_f.data(), st.log_f.data(), C, p, s.t, &log_d);
-  *gbar = exact ? row_g(s.u, s.t, st.log_f.data(), log_d, C, p, s.g, log_s_known) : 0.0;
+  *gbar = exact ? row_g(s.u, s.t, st.log_f.data(), log_d, C, p, s.g, log_s_known, fast) : 0.0;
   return lab;
 }
 
@@ -121,7 +122,7 @@ inline int cluster_point(const float* z, const float* M, int C, int d, const Epo
   const bool exact = p.mode == PLUS;
   row_s(z, M, C, d, p.a, p.b, s.u, s.s, s.phi, u_known, true);
   double gbar = 0.0;
-  int lab = point_targets(st, C, p.target_power, exact, s, &gbar, log_s_known);
+  int lab = point_targets(st, C, p.target_power, exact, s, &gbar, log_s_known, true);
   row_weights(s.s, s.t, s.g, gbar, st.inv_f.data(), st.c.data(), C,
               p.target_power, exact, s.w);
   for (int k = 0; k < C; ++k) s.w[k] *= s.phi[k];  // w := W phi
@@ -153,12 +154,14 @@ inline int cluster_point(const float* z, const float* M, int C, int d, const Epo
 // ucache, lcache: (n, C) or nullptr: filled with every point's u_k (and, when exact and p != 1,
 // log S_k = -log1p(u_k)) for the passes after this one at the same positions and centres (the c pass
 // here, the epoch's point pass), which then skip the pow (and log1p) per point and centre.
-// fast: centre_u's fast power (the epochs); scache: (n, C) S_k, or nullptr for the F pass in the
-// scalar rows; given, the AVX-512 rows (d = 2, fast, not exact; the same bits) fill both
-// caches in their lane-major layout (cpu/cluster_rows.hpp).
+// fast: row_s's fast form (the epochs). vcache: nullptr for the F pass in the scalar rows;
+// given (d = 2, fast), the AVX-512 rows fill it instead of ucache, its u and then its S floats in
+// their lane-major layout (cpu/cluster_rows.hpp), and take plus's c pass (cpass: the epoch's
+// parameters), with the same bits.
 void stats_impl(const float* Z, int64_t n, int d, const float* M, int C, double a, double b,
                 double pw, bool exact, Stats& st, int n_threads, double* ucache = nullptr,
-                double* lcache = nullptr, bool fast = false, double* scache = nullptr) {
+                double* lcache = nullptr, bool fast = false, float* vcache = nullptr,
+                const EpochParams* cpass = nullptr) {
   Blocks blocks(n);
   std::vector<double> part(static_cast<size_t>(blocks.count * padded(C)), 0.0);
   std::vector<RowScratch> scr;
@@ -167,8 +170,10 @@ void stats_impl(const float* Z, int64_t n, int d, const float* M, int C, double 
   for (int64_t blk = 0; blk < blocks.count; ++blk) {
     RowScratch& s = scr[thread_id()];
     double* acc = part.data() + blk * padded(C);
-    if (scache != nullptr) {
-      stats_rows_avx512(Z, blocks.begin(blk), blocks.end(blk), M, C, a, b, acc, ucache, scache);
+    if (vcache != nullptr) {
+      const int64_t padded_n = (n + 7) / 8 * 8;
+      stats_rows_avx512(Z, blocks.begin(blk), blocks.end(blk), M, C, a, b, acc, vcache,
+                        vcache + padded_n * C);
       continue;
     }
     for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
@@ -181,20 +186,29 @@ void stats_impl(const float* Z, int64_t n, int d, const float* M, int C, double 
   st.finish();
   if (!exact) return;
   std::fill(part.begin(), part.end(), 0.0);
+  std::vector<std::vector<double>> vscr(vcache != nullptr ? n_threads : 0);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
   for (int64_t blk = 0; blk < blocks.count; ++blk) {
     RowScratch& s = scr[thread_id()];
     double* acc = part.data() + blk * padded(C);
+    if (vcache != nullptr) {
+      const int64_t padded_n = (n + 7) / 8 * 8;
+      cpass_rows_avx512(Z, blocks.begin(blk), blocks.end(blk), M, C, *cpass, st.inv_f.data(),
+                        st.log_f.data(), vcache, vcache + padded_n * C, acc, vscr[thread_id()]);
+      continue;
+    }
     for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
       row_s(Z + i * d, M, C, d, a, b, s.u, s.s, s.phi, ucache != nullptr ? ucache + i * C : nullptr,
             fast);
       double* log_s = nullptr;
       if (lcache != nullptr) {
         log_s = lcache + i * C;
-        for (int k = 0; k < C; ++k) log_s[k] = -std::log1p(s.u[k]);  // as row_g computes it
+        for (int k = 0; k < C; ++k)  // as row_g computes it
+          log_s[k] = fast ? -static_cast<double>(log1p_pos(static_cast<float>(s.u[k])))
+                          : -std::log1p(s.u[k]);
       }
       double gbar = 0.0;
-      point_targets(st, C, pw, true, s, &gbar, log_s);
+      point_targets(st, C, pw, true, s, &gbar, log_s, fast);
       row_c_contrib(s.t, s.g, gbar, C, acc);
     }
   }
@@ -237,17 +251,17 @@ struct BlockRows {
 
 // cluster_point for count points at z (count, d) in point order, with their cached rows ucache
 // (and lcache): steps (count, d) into rows.steps, argmax T into labels (count), the number of
-// changed labels into part's last slot. scache: the block's cached S for the AVX-512 rows
-// (cluster_rows.hpp: the same bits), or nullptr for the scalar rows.
+// changed labels into part's last slot. vu, vs: the block's cached float u and S for the
+// AVX-512 rows (cluster_rows.hpp: the same bits), or nullptr for the scalar rows.
 void cluster_block(const float* z, int64_t count, const float* M, int C, int d,
                    const EpochParams& p, const Stats& st, RowScratch& s, CentreParts& parts,
                    double* part, const double* ucache, const double* lcache, int32_t* labels,
-                   const double* scache, BlockRows& rows) {
+                   const float* vu, const float* vs, BlockRows& rows) {
   rows.steps.resize(static_cast<size_t>(count * d));
   double* changed = part + parts.len - 1;
-  if (scache != nullptr) {
-    cluster_rows_avx512(z, count, M, C, p, st.inv_f.data(), st.log_f.data(), ucache, scache,
-                        part, labels, rows.steps.data(), changed, rows.scratch);
+  if (vu != nullptr) {
+    cluster_rows_avx512(z, count, M, C, p, st.inv_f.data(), st.log_f.data(), st.c.data(), vu,
+                        vs, part, labels, rows.steps.data(), changed, rows.scratch);
     return;
   }
   for (int64_t h = 0; h < count; ++h) {
@@ -301,18 +315,20 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
   for (int t = 0; t < nt; ++t) scratch.emplace_back(std::max(C, 1), d);
   // Every point's u_k = a r^b for each centre (and log S_k for plus), computed by the epoch's
   // stats passes and reused by the passes after them at the same positions: n * C doubles each.
-  // (With the AVX-512 rows the cache is lane-major by groups of eight points, cluster_rows.hpp:
-  // rounded up to whole groups.)
-  const size_t cache_len = clustering ? static_cast<size_t>((n + 7) / 8 * 8) * static_cast<size_t>(C) : 0;
-  std::vector<double> ucache(cache_len);
+  // The AVX-512 rows keep their own caches instead (cluster_rows.hpp): float u, then float S,
+  // lane-major by groups of eight points (rounded up to whole groups).
+  const bool vec_rows = clustering && use_cluster_avx512(d, p.mode, p.target_power);
+  const size_t cache_len =
+      clustering ? static_cast<size_t>((n + 7) / 8 * 8) * static_cast<size_t>(C) : 0;
+  std::vector<double> ucache(vec_rows ? 0 : cache_len);
+  std::vector<float> vcache(vec_rows ? 2 * cache_len : 0);
+  double* const uc = ucache.empty() ? nullptr : ucache.data();
+  float* const vc = vcache.empty() ? nullptr : vcache.data();
   // (log S_k enters plus's g only when p != 1.)
-  std::vector<double> lcache(p.mode == PLUS && p.target_power != 1.0 ? cache_len : 0);
+  std::vector<double> lcache(p.mode == PLUS && p.target_power != 1.0 && !vec_rows ? cache_len : 0);
   double* const lc = lcache.empty() ? nullptr : lcache.data();
   const EpochKernel kernel = pick_epoch_kernel(d, g.n_tail);
-  const bool vec_rows = clustering && use_cluster_avx512(d, p.mode, p.target_power);
   std::vector<BlockRows> block_rows(clustering ? nt : 0);
-  std::vector<double> scache(vec_rows ? cache_len : 0);  // S_k for the AVX-512 rows
-  double* const sc = vec_rows ? scache.data() : nullptr;
   const bool interleaved = kernel != KERNEL_SERIAL;
   std::vector<LaneScratch> lanes(interleaved ? nt : 0);
 
@@ -328,8 +344,8 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
     // Stats at the epoch start (fused variants read them in their single pass).
     const bool fused = p.mode == LIGHT_PLUS || p.mode == PLUS;
     if (fused) {
-      stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, p.mode == PLUS, st, nt, ucache.data(),
-                 lc, true, sc);
+      stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, p.mode == PLUS, st, nt, uc, lc, true,
+                 vc, &p);
     }
     if (clustering) std::fill(parts.data.begin(), parts.data.end(), 0.0);
 
@@ -352,9 +368,11 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
       // update below changes before its own row is written).
       BlockRows* br = fused ? &block_rows[thread_id()] : nullptr;
       if (fused) {
-        cluster_block(start, heads, M, C, d, p, st, s, parts, part, ucache.data() + b0 * C,
+        cluster_block(start, heads, M, C, d, p, st, s, parts, part,
+                      uc != nullptr ? uc + b0 * C : nullptr,
                       lc != nullptr ? lc + b0 * C : nullptr, labels_t + b0,
-                      sc != nullptr ? sc + b0 * C : nullptr, *br);
+                      vc != nullptr ? vc + b0 * C : nullptr,
+                      vc != nullptr ? vc + cache_len + b0 * C : nullptr, *br);
       }
       for (int64_t h = 0; h < heads; ++h) {
         const int64_t i = b0 + h;
@@ -375,8 +393,7 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
 
     if (p.mode == COMMA) {
       // Sequential variant: stats on the CE-updated embedding, then every point's step.
-      stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, false, st, nt, ucache.data(),
-                 nullptr, true, sc);
+      stats_impl(Z, n, d, M, C, p.a, p.b, p.target_power, false, st, nt, uc, nullptr, true, vc);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
       for (int64_t blk = 0; blk < blocks.count; ++blk) {
         RowScratch& s = scratch[thread_id()];
@@ -384,8 +401,9 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
         const int64_t b0 = blocks.begin(blk), count = blocks.end(blk) - b0;
         float* zb = Z + b0 * d;
         cluster_block(zb, count, M, C, d, p, st, s, parts, parts.block(blk),
-                      ucache.data() + b0 * C, nullptr, labels_t + b0,
-                      sc != nullptr ? sc + b0 * C : nullptr, br);
+                      uc != nullptr ? uc + b0 * C : nullptr, nullptr, labels_t + b0,
+                      vc != nullptr ? vc + b0 * C : nullptr,
+                      vc != nullptr ? vc + cache_len + b0 * C : nullptr, br);
         const float ks = lr * p.beta;
         for (int64_t h = 0; h < count; ++h)
           for (int t = 0; t < d; ++t) zb[h * d + t] += ks * br.steps[h * d + t];

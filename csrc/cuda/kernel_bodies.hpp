@@ -186,7 +186,8 @@ UEC_HD int cluster_row(const float* z, const float* M, int C, int d, const Kerne
   row_s(z, M, C, d, p.a, p.b, r.u, r.s, r.phi, nullptr, true);  // the epochs' fast power
   double log_d = 0.0;
   const int lab = row_t(r.u, r.s, st.inv_f, st.log_f, C, p.target_power, r.t, &log_d);
-  const double gbar = exact ? row_g(r.u, r.t, st.log_f, log_d, C, p.target_power, r.g) : 0.0;
+  const double gbar =
+      exact ? row_g(r.u, r.t, st.log_f, log_d, C, p.target_power, r.g, nullptr, true) : 0.0;
   *r.gbar = gbar;
   row_weights(r.s, r.t, r.g, gbar, st.inv_f, st.c, C, p.target_power, exact, r.w);
   for (int k = 0; k < C; ++k) r.w[k] *= r.phi[k];
@@ -228,7 +229,7 @@ struct StatsPass {
         if (c_pass) {
           double log_d = 0.0;
           row_t(r.u, r.s, st.inv_f, st.log_f, C, pw, r.t, &log_d);
-          *r.gbar = row_g(r.u, r.t, st.log_f, log_d, C, pw, r.g);
+          *r.gbar = row_g(r.u, r.t, st.log_f, log_d, C, pw, r.g, nullptr, true);
         }
       });
       ex.sync();
