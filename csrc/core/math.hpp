@@ -66,6 +66,16 @@ constexpr float kExp2Poly[7] = {1.000000000e+00f, 6.931471825e-01f, 2.402265221e
 constexpr float kSqrt2 = 1.41421356f;
 constexpr float kRoundMagic = 12582912.0f;  // 1.5 * 2^23: (y + it) - it rounds |y| < 2^22
 
+// P(t) with log2(1 + t) = t P(t) (kLog2Poly), by Estrin's scheme (short dependency chains; the
+// per-sample updates are latency-bound). pow_pos and log1p_pos share it, as their vector forms do.
+UEC_HD float log2_ratio(float t) {
+  const float t2 = t * t, t4 = t2 * t2, t8 = t4 * t4;
+  const float l01 = kLog2Poly[0] + kLog2Poly[1] * t, l23 = kLog2Poly[2] + kLog2Poly[3] * t;
+  const float l45 = kLog2Poly[4] + kLog2Poly[5] * t, l67 = kLog2Poly[6] + kLog2Poly[7] * t;
+  const float l03 = l01 + l23 * t2, l47 = l45 + l67 * t2;
+  return (l03 + l47 * t4) + kLog2Poly[8] * t8;
+}
+
 // r^b for r > 0 (the CE steps' only transcendental), as exp2(b log2 r) with the two polynomials
 // above, in float: relative error below 4e-7 (a few float ulps) for r in [2^-126, 2^128) and
 // b in [2^-10, 4] (tested against float64). Written
@@ -84,12 +94,7 @@ UEC_HD float pow_pos(float r, float b) {
   const int32_t e = (off >> 23) - (tiny ? 24 : 0);
   const float m = bits_float(bits - (static_cast<uint32_t>(off >> 23) << 23));
   const float t = m - 1.0f;                               // exact (Sterbenz)
-  // Estrin's scheme (short dependency chains; the per-sample updates are latency-bound).
-  const float t2 = t * t, t4 = t2 * t2, t8 = t4 * t4;
-  const float l01 = kLog2Poly[0] + kLog2Poly[1] * t, l23 = kLog2Poly[2] + kLog2Poly[3] * t;
-  const float l45 = kLog2Poly[4] + kLog2Poly[5] * t, l67 = kLog2Poly[6] + kLog2Poly[7] * t;
-  const float l03 = l01 + l23 * t2, l47 = l45 + l67 * t2;
-  const float q = (l03 + l47 * t4) + kLog2Poly[8] * t8;
+  const float q = log2_ratio(t);
   // y = b log2 r = b e + b t q, split so that its fraction keeps float precision however large
   // its integer part: b = bh + bl with bh's 12 leading bits, so bh e is exact (|e| < 2^8).
   const float bh = bits_float(float_bits(b) & 0xfffff000u), bl = b - bh;
@@ -123,11 +128,7 @@ UEC_HD float log1p_pos(float u) {
   const int32_t e = off >> 23;
   const float m = bits_float(bits - (static_cast<uint32_t>(off >> 23) << 23));
   const float t = m - 1.0f;
-  const float t2 = t * t, t4 = t2 * t2, t8 = t4 * t4;
-  const float l01 = kLog2Poly[0] + kLog2Poly[1] * t, l23 = kLog2Poly[2] + kLog2Poly[3] * t;
-  const float l45 = kLog2Poly[4] + kLog2Poly[5] * t, l67 = kLog2Poly[6] + kLog2Poly[7] * t;
-  const float l03 = l01 + l23 * t2, l47 = l45 + l67 * t2;
-  const float q = (l03 + l47 * t4) + kLog2Poly[8] * t8;
+  const float q = log2_ratio(t);
   const float y = static_cast<float>(e) + t * q;
   const float out = y * 0.693147182f;
   return biased == 255 ? x : out;

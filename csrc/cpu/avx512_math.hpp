@@ -22,6 +22,17 @@ UEC_AVX512 inline __m512 lin(float c0, float c1, __m512 x) {
   return _mm512_add_ps(_mm512_set1_ps(c0), _mm512_mul_ps(_mm512_set1_ps(c1), x));
 }
 
+// log2_ratio (core/math.hpp) in sixteen lanes.
+UEC_AVX512 inline __m512 log2_ratio16(__m512 t) {
+  const __m512 t2 = _mm512_mul_ps(t, t), t4 = _mm512_mul_ps(t2, t2), t8 = _mm512_mul_ps(t4, t4);
+  const __m512 l01 = lin(kLog2Poly[0], kLog2Poly[1], t), l23 = lin(kLog2Poly[2], kLog2Poly[3], t);
+  const __m512 l45 = lin(kLog2Poly[4], kLog2Poly[5], t), l67 = lin(kLog2Poly[6], kLog2Poly[7], t);
+  const __m512 l03 = _mm512_add_ps(l01, _mm512_mul_ps(l23, t2));
+  const __m512 l47 = _mm512_add_ps(l45, _mm512_mul_ps(l67, t2));
+  return _mm512_add_ps(_mm512_add_ps(l03, _mm512_mul_ps(l47, t4)),
+                       _mm512_mul_ps(_mm512_set1_ps(kLog2Poly[8]), t8));
+}
+
 // pow_pos (core/math.hpp) in sixteen lanes: the same operations in the same order.
 UEC_AVX512 inline __m512 pow_pos16(__m512 r, __m512 b) {
   const __mmask16 tiny = _mm512_cmp_ps_mask(r, _mm512_set1_ps(1.17549435e-38f), _CMP_LT_OQ);
@@ -33,13 +44,7 @@ UEC_AVX512 inline __m512 pow_pos16(__m512 r, __m512 b) {
   const __m512i e = _mm512_mask_sub_epi32(eoff, tiny, eoff, _mm512_set1_epi32(24));
   const __m512 m = _mm512_castsi512_ps(_mm512_sub_epi32(bits, _mm512_slli_epi32(eoff, 23)));
   const __m512 t = _mm512_sub_ps(m, _mm512_set1_ps(1.0f));
-  const __m512 t2 = _mm512_mul_ps(t, t), t4 = _mm512_mul_ps(t2, t2), t8 = _mm512_mul_ps(t4, t4);
-  const __m512 l01 = lin(kLog2Poly[0], kLog2Poly[1], t), l23 = lin(kLog2Poly[2], kLog2Poly[3], t);
-  const __m512 l45 = lin(kLog2Poly[4], kLog2Poly[5], t), l67 = lin(kLog2Poly[6], kLog2Poly[7], t);
-  const __m512 l03 = _mm512_add_ps(l01, _mm512_mul_ps(l23, t2));
-  const __m512 l47 = _mm512_add_ps(l45, _mm512_mul_ps(l67, t2));
-  const __m512 q = _mm512_add_ps(_mm512_add_ps(l03, _mm512_mul_ps(l47, t4)),
-                                 _mm512_mul_ps(_mm512_set1_ps(kLog2Poly[8]), t8));
+  const __m512 q = log2_ratio16(t);
   const __m512 bh = _mm512_castsi512_ps(
       _mm512_and_si512(_mm512_castps_si512(b), _mm512_set1_epi32(static_cast<int>(0xfffff000u))));
   const __m512 bl = _mm512_sub_ps(b, bh);
@@ -77,13 +82,7 @@ UEC_AVX512 inline __m512 log1p_pos16(__m512 u) {
   const __m512i e = _mm512_srai_epi32(off, 23);
   const __m512 m = _mm512_castsi512_ps(_mm512_sub_epi32(bits, _mm512_slli_epi32(e, 23)));
   const __m512 t = _mm512_sub_ps(m, _mm512_set1_ps(1.0f));
-  const __m512 t2 = _mm512_mul_ps(t, t), t4 = _mm512_mul_ps(t2, t2), t8 = _mm512_mul_ps(t4, t4);
-  const __m512 l01 = lin(kLog2Poly[0], kLog2Poly[1], t), l23 = lin(kLog2Poly[2], kLog2Poly[3], t);
-  const __m512 l45 = lin(kLog2Poly[4], kLog2Poly[5], t), l67 = lin(kLog2Poly[6], kLog2Poly[7], t);
-  const __m512 l03 = _mm512_add_ps(l01, _mm512_mul_ps(l23, t2));
-  const __m512 l47 = _mm512_add_ps(l45, _mm512_mul_ps(l67, t2));
-  const __m512 q = _mm512_add_ps(_mm512_add_ps(l03, _mm512_mul_ps(l47, t4)),
-                                 _mm512_mul_ps(_mm512_set1_ps(kLog2Poly[8]), t8));
+  const __m512 q = log2_ratio16(t);
   const __m512 y = _mm512_add_ps(_mm512_cvtepi32_ps(e), _mm512_mul_ps(t, q));
   const __m512 out = _mm512_mul_ps(y, _mm512_set1_ps(0.693147182f));
   return sel(out, x, _mm512_cmpeq_epi32_mask(biased, _mm512_set1_epi32(255)));
