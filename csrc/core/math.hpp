@@ -73,7 +73,10 @@ UEC_HD float log2_ratio(float t) {
   const float l01 = kLog2Poly[0] + kLog2Poly[1] * t, l23 = kLog2Poly[2] + kLog2Poly[3] * t;
   const float l45 = kLog2Poly[4] + kLog2Poly[5] * t, l67 = kLog2Poly[6] + kLog2Poly[7] * t;
   const float l03 = l01 + l23 * t2, l47 = l45 + l67 * t2;
-  return (l03 + l47 * t4) + kLog2Poly[8] * t8;
+  // (named before it is returned: nvcc reads the host array in device code in an initializer,
+  // not in a return statement)
+  const float q = (l03 + l47 * t4) + kLog2Poly[8] * t8;
+  return q;
 }
 
 // r^b for r > 0 (the CE steps' only transcendental), as exp2(b log2 r) with the two polynomials
