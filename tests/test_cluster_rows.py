@@ -149,3 +149,30 @@ def test_vector_rows_are_taken_where_they_run(monkeypatch):
     assert _core.cluster_kernel(2, _core.MODE_COMMA, 1.5) == "scalar"
     monkeypatch.setenv("UEC_CLUSTER_KERNEL", "scalar")
     assert _core.cluster_kernel(2, _core.MODE_COMMA, 2.0) == "scalar"
+
+
+@pytest.mark.parametrize("mode", ["comma", "plus"])
+def test_blocks_that_are_not_whole_groups(monkeypatch, mode):
+    # Above 262,144 points the epochs' blocks hold n / 1024 points, not a multiple of 8: 300,001
+    # points make blocks of 293, each ending in a partial group whose cached rows must stay in
+    # its own block's region. A sparse random graph (4 edges a point) keeps the run short.
+    rng = np.random.default_rng(5)
+    n, deg = 300_001, 4
+    Z0 = rng.normal(size=(n, 2)).astype(np.float32) * 3.0
+    M0 = np.ascontiguousarray(Z0[rng.choice(n, 9, replace=False)] + 0.1, dtype=np.float32)
+    indptr = np.arange(0, (n + 1) * deg, deg, dtype=np.int64)
+    indices = rng.integers(0, n, size=n * deg).astype(np.int32)
+    eps = np.full(n * deg, 2.0, np.float32)
+    runs = []
+    for rows in ("scalar", "avx512"):
+        monkeypatch.setenv("UEC_CLUSTER_KERNEL", rows)
+        p = _core.EpochParams()
+        p.mode, p.n_epochs_total, p.seed, p.tol, p.min_joint_epochs = MODES[mode], 200, 1, 0.0, 0
+        p.n_threads = 2
+        Z, M = Z0.copy(), M0.copy()
+        labels = np.full(n, -1, np.int32)
+        ns, nn = eps.copy(), (eps / 5.0).astype(np.float32)
+        res = _core.optimize(Z, M, indptr, indices, eps, ns, nn, labels, None, p, 0, 2, None)
+        runs.append(dict(Z=Z, M=M, labels=labels, next_sample=ns, next_negative=nn, res=res))
+    assert np.abs(runs[0]["M"] - M0).max() > 1e-4
+    assert_same_bits(*runs)

@@ -58,9 +58,9 @@ bool use_cluster_avx512(int d, int mode, double target_power) {
 
 UEC_AVX512 void stats_rows_avx512(const float* Z, int64_t i0, int64_t i1, const float* M, int C,
                                   double a, double b, double* acc, float* ucache,
-                                  float* scache) {
-  std::vector<float> ss(static_cast<size_t>(C * 2 * kPts));
-  float* ts = ss.data();
+                                  float* scache, std::vector<double>& scratch) {
+  scratch.resize(static_cast<size_t>(C * kPts));  // C x 16 floats
+  float* ts = reinterpret_cast<float*>(scratch.data());
   const __m512 av = _mm512_set1_ps(static_cast<float>(a)), one = _mm512_set1_ps(1.0f);
   const __m512 bv = _mm512_set1_ps(static_cast<float>(b)), zero = _mm512_setzero_ps();
   for (int64_t i = i0; i < i1; i += 2 * kPts) {
@@ -90,13 +90,14 @@ UEC_AVX512 void stats_rows_avx512(const float* Z, int64_t i0, int64_t i1, const 
       const __m512 uf = _mm512_maskz_mul_ps(pos, av, avx512::pow_pos16(rf, bv));
       const __m512 sf = _mm512_div_ps(one, _mm512_add_ps(one, uf));
       _mm512_storeu_ps(ts + k * 2 * kPts, sf);
-      _mm512_mask_storeu_ps(ucache + i * C + k * kPts, first, uf);
-      _mm512_mask_storeu_ps(scache + i * C + k * kPts, first, sf);
+      const int64_t at = (i - i0) * C + k * kPts;  // the block's region, from its first point
+      _mm512_mask_storeu_ps(ucache + at, first, uf);
+      _mm512_mask_storeu_ps(scache + at, first, sf);
       if (m > kPts) {
         const __m512 uh = _mm512_castps256_ps512(_mm512_extractf32x8_ps(uf, 1));
         const __m512 sh = _mm512_castps256_ps512(_mm512_extractf32x8_ps(sf, 1));
-        _mm512_mask_storeu_ps(ucache + (i + kPts) * C + k * kPts, second, uh);
-        _mm512_mask_storeu_ps(scache + (i + kPts) * C + k * kPts, second, sh);
+        _mm512_mask_storeu_ps(ucache + at + kPts * C, second, uh);
+        _mm512_mask_storeu_ps(scache + at + kPts * C, second, sh);
       }
     }
     for (int l = 0; l < m; ++l)
@@ -221,12 +222,13 @@ UEC_AVX512 void cpass_rows_avx512(const float* Z, int64_t i0, int64_t i1, const 
     g.in = _cvtu32_mask8(g.m >= kPts ? 0xffu : ((1u << g.m) - 1u));
     load_xy(Z + 2 * g0, g.m, g.x, g.y);
     alignas(64) double lds[kPts] = {0.0};
-    group_targets(g, M, C, pw, p.b, inv_f, log_f, u + g0 * C, s_cached + g0 * C, rw, lds);
+    const int64_t at = (g0 - i0) * C;  // the block's region, from its first point
+    group_targets(g, M, C, pw, p.b, inv_f, log_f, u + at, s_cached + at, rw, lds);
     const __m512d ld = _mm512_load_pd(lds);
     __m512d gbar = _mm512_setzero_pd();
     for (int k = 0; k < C; ++k) {
       const __m256 uf = _mm512_castps512_ps256(_mm512_maskz_loadu_ps(
-          _cvtu32_mask16(_cvtmask8_u32(g.in)), u + g0 * C + k * kPts));
+          _cvtu32_mask16(_cvtmask8_u32(g.in)), u + at + k * kPts));
       const __m512d gk = group_g(uf, pw, log_f[k], ld);
       const __m512d t = _mm512_loadu_pd(rw.tt + k * kPts);
       gbar = _mm512_add_pd(gbar, _mm512_mul_pd(t, gk));
@@ -377,7 +379,7 @@ bool use_cluster_avx512(int, int, double) {
   return false;
 }
 void stats_rows_avx512(const float*, int64_t, int64_t, const float*, int, double, double,
-                       double*, float*, float*) {}
+                       double*, float*, float*, std::vector<double>&) {}
 void cpass_rows_avx512(const float*, int64_t, int64_t, const float*, int, const EpochParams&,
                        const double*, const double*, const float*, const float*, double*,
                        std::vector<double>&) {}

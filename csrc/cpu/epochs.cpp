@@ -37,6 +37,20 @@ struct Blocks {
   int64_t end(int64_t blk) const { return std::min(n, (blk + 1) * size); }
 };
 
+// The AVX-512 rows' caches (cluster_rows.hpp): float u, then float S, each block's rows in its
+// own region of whole groups of eight points, so that a block's last, partial group never
+// reaches into the next block's (blocks of more than 256 points need not be whole groups).
+struct VCache {
+  std::vector<float> data;
+  int64_t stride = 0, count = 0;  // floats per block region, blocks
+  VCache(const Blocks& blocks, int C, bool on)
+      : data(on ? static_cast<size_t>(2 * blocks.count * ((blocks.size + 7) / 8 * 8) * C) : 0),
+        stride(on ? (blocks.size + 7) / 8 * 8 * C : 0), count(blocks.count) {}
+  bool on() const { return !data.empty(); }
+  float* u(int64_t blk) { return data.data() + blk * stride; }
+  float* s(int64_t blk) { return data.data() + (count + blk) * stride; }
+};
+
 // Per-thread scratch for one point's row computations.
 // One heap block per thread, padded by a cache line on each side so that two threads never
 // write to the same line (d is often 2: unpadded small vectors would share lines).
@@ -155,25 +169,24 @@ inline int cluster_point(const float* z, const float* M, int C, int d, const Epo
 // log S_k = -log1p(u_k)) for the passes after this one at the same positions and centres (the c pass
 // here, the epoch's point pass), which then skip the pow (and log1p) per point and centre.
 // fast: row_s's fast form (the epochs). vcache: nullptr for the F pass in the scalar rows;
-// given (d = 2, fast), the AVX-512 rows fill it instead of ucache, its u and then its S floats in
-// their lane-major layout (cpu/cluster_rows.hpp), and take plus's c pass (cpass: the epoch's
-// parameters), with the same bits.
+// given (d = 2, fast), the AVX-512 rows fill it instead of ucache, block by block, and take
+// plus's c pass (cpass: the epoch's parameters), with the same bits.
 void stats_impl(const float* Z, int64_t n, int d, const float* M, int C, double a, double b,
                 double pw, bool exact, Stats& st, int n_threads, double* ucache = nullptr,
-                double* lcache = nullptr, bool fast = false, float* vcache = nullptr,
+                double* lcache = nullptr, bool fast = false, VCache* vcache = nullptr,
                 const EpochParams* cpass = nullptr) {
   Blocks blocks(n);
   std::vector<double> part(static_cast<size_t>(blocks.count * padded(C)), 0.0);
   std::vector<RowScratch> scr;
   for (int t = 0; t < n_threads; ++t) scr.emplace_back(C, 1);
+  std::vector<std::vector<double>> vscr(vcache != nullptr ? n_threads : 0);  // per-thread room
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
   for (int64_t blk = 0; blk < blocks.count; ++blk) {
     RowScratch& s = scr[thread_id()];
     double* acc = part.data() + blk * padded(C);
     if (vcache != nullptr) {
-      const int64_t padded_n = (n + 7) / 8 * 8;
-      stats_rows_avx512(Z, blocks.begin(blk), blocks.end(blk), M, C, a, b, acc, vcache,
-                        vcache + padded_n * C);
+      stats_rows_avx512(Z, blocks.begin(blk), blocks.end(blk), M, C, a, b, acc, vcache->u(blk),
+                        vcache->s(blk), vscr[thread_id()]);
       continue;
     }
     for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
@@ -186,15 +199,13 @@ void stats_impl(const float* Z, int64_t n, int d, const float* M, int C, double 
   st.finish();
   if (!exact) return;
   std::fill(part.begin(), part.end(), 0.0);
-  std::vector<std::vector<double>> vscr(vcache != nullptr ? n_threads : 0);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
   for (int64_t blk = 0; blk < blocks.count; ++blk) {
     RowScratch& s = scr[thread_id()];
     double* acc = part.data() + blk * padded(C);
     if (vcache != nullptr) {
-      const int64_t padded_n = (n + 7) / 8 * 8;
       cpass_rows_avx512(Z, blocks.begin(blk), blocks.end(blk), M, C, *cpass, st.inv_f.data(),
-                        st.log_f.data(), vcache, vcache + padded_n * C, acc, vscr[thread_id()]);
+                        st.log_f.data(), vcache->u(blk), vcache->s(blk), acc, vscr[thread_id()]);
       continue;
     }
     for (int64_t i = blocks.begin(blk); i < blocks.end(blk); ++i) {
@@ -315,15 +326,13 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
   for (int t = 0; t < nt; ++t) scratch.emplace_back(std::max(C, 1), d);
   // Every point's u_k = a r^b for each centre (and log S_k for plus), computed by the epoch's
   // stats passes and reused by the passes after them at the same positions: n * C doubles each.
-  // The AVX-512 rows keep their own caches instead (cluster_rows.hpp): float u, then float S,
-  // lane-major by groups of eight points (rounded up to whole groups).
+  // The AVX-512 rows keep their own caches instead (VCache).
   const bool vec_rows = clustering && use_cluster_avx512(d, p.mode, p.target_power);
-  const size_t cache_len =
-      clustering ? static_cast<size_t>((n + 7) / 8 * 8) * static_cast<size_t>(C) : 0;
+  const size_t cache_len = clustering ? static_cast<size_t>(n) * static_cast<size_t>(C) : 0;
   std::vector<double> ucache(vec_rows ? 0 : cache_len);
-  std::vector<float> vcache(vec_rows ? 2 * cache_len : 0);
+  VCache vcache(blocks, std::max(C, 1), vec_rows);
   double* const uc = ucache.empty() ? nullptr : ucache.data();
-  float* const vc = vcache.empty() ? nullptr : vcache.data();
+  VCache* const vc = vcache.on() ? &vcache : nullptr;
   // (log S_k enters plus's g only when p != 1.)
   std::vector<double> lcache(p.mode == PLUS && p.target_power != 1.0 && !vec_rows ? cache_len : 0);
   double* const lc = lcache.empty() ? nullptr : lcache.data();
@@ -371,8 +380,8 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
         cluster_block(start, heads, M, C, d, p, st, s, parts, part,
                       uc != nullptr ? uc + b0 * C : nullptr,
                       lc != nullptr ? lc + b0 * C : nullptr, labels_t + b0,
-                      vc != nullptr ? vc + b0 * C : nullptr,
-                      vc != nullptr ? vc + cache_len + b0 * C : nullptr, *br);
+                      vc != nullptr ? vc->u(blk) : nullptr, vc != nullptr ? vc->s(blk) : nullptr,
+                      *br);
       }
       for (int64_t h = 0; h < heads; ++h) {
         const int64_t i = b0 + h;
@@ -402,8 +411,8 @@ RunResult run_epochs(const Graph& g, float* Z, int d, float* M, int C, const flo
         float* zb = Z + b0 * d;
         cluster_block(zb, count, M, C, d, p, st, s, parts, parts.block(blk),
                       uc != nullptr ? uc + b0 * C : nullptr, nullptr, labels_t + b0,
-                      vc != nullptr ? vc + b0 * C : nullptr,
-                      vc != nullptr ? vc + cache_len + b0 * C : nullptr, br);
+                      vc != nullptr ? vc->u(blk) : nullptr, vc != nullptr ? vc->s(blk) : nullptr,
+                      br);
         const float ks = lr * p.beta;
         for (int64_t h = 0; h < count; ++h)
           for (int t = 0; t < d; ++t) zb[h * d + t] += ks * br.steps[h * d + t];
