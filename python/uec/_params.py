@@ -60,6 +60,9 @@ class UECParams:
             raise ValueError(
                 f"n_clusters={self.n_clusters} must be <= n_samples={n_samples}"
             )
+        if self.refine is not None and not (isinstance(self.refine, str) and self.refine == "auto"):
+            raise ValueError(f"refine={self.refine!r} must be 'auto' (the graph stage's labels "
+                             f"refined by a Gaussian mixture where one is identifiable) or None")
         if self.noise_threshold is not None:
             t = check_float("noise_threshold", self.noise_threshold)
             if not 0.0 < t < 1.0:

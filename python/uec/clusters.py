@@ -17,6 +17,7 @@ from ._degenerate import warn_empty_clusters
 from ._progress import stage
 from .community import ClusterHierarchy, cluster_graph, estimate_n_clusters, union_view
 from .merge import merge_subclusters, split_disconnected
+from .refine import gaussian_refine
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,11 @@ def fit_clusters(model, Z, M, graph, knn_dists, n_clusters, n_sub, a, b, n_threa
                                         n_threads, rs, times)
         t1 = time.perf_counter()
         clustering_graph = partition["graph"]
-        out = graph_labels(Z, partition)
+        refined = None
+        if model.refine == "auto" and X is not None:
+            refined = gaussian_refine(X, partition["mapping"][partition["sub_labels"]],
+                                      partition["n_clusters"], partition["seed"])
+        out = graph_labels(Z, partition, refined)
         times["clustering"] += time.perf_counter() - t1
     else:
         clustering_graph = graph
@@ -103,18 +108,27 @@ def graph_partition(model, graph, X, n_clusters, n_neighbors, n_epochs, n_thread
             "sub_labels": sub_labels, "mapping": mapping, "resolution": float(resolution)}
 
 
-def graph_labels(Z, part):
+def graph_labels(Z, part, refined=None):
     """Labels from ``uec.community`` (:func:`graph_partition`'s ``part``): the communities
-    are the sub-clusters, placed at their points' mean in the embedding ``Z``."""
+    are the sub-clusters, placed at their points' mean in the embedding ``Z``. ``refined``:
+    the labels after ``uec.refine`` (or None); the sub-clusters are then the communities cut
+    by them (each piece in one cluster), and the hierarchy keeps the communities, with the
+    refined labels at the fitted count."""
     graph, sub_labels, mapping = part["graph"], part["sub_labels"], part["mapping"]
     n_clusters = part["n_clusters"]
+    hierarchy = ClusterHierarchy(sub_labels, graph, part["seed"])
+    labels = mapping[sub_labels]
+    if refined is not None:
+        hierarchy.refined = (int(n_clusters), np.asarray(refined, dtype=np.intp))
+        pieces, sub_labels = np.unique(sub_labels * n_clusters + refined, return_inverse=True)
+        sub_labels = sub_labels.astype(np.intp)
+        mapping = (pieces % n_clusters).astype(np.intp)
+        labels = hierarchy.refined[1]
     n_comm = mapping.shape[0]
     sub_centres = _subcluster_positions(Z, sub_labels, np.zeros((0, Z.shape[1])), n_comm)
     sub_centres = np.ascontiguousarray(sub_centres, dtype=np.float32)
-    labels = mapping[sub_labels]
     centres = _cluster_medoids(Z, labels, n_clusters, sub_centres, mapping)
     warn_empty_clusters(labels, n_clusters, None)
-    hierarchy = ClusterHierarchy(sub_labels, graph, part["seed"])
     return (centres, labels, sub_centres, n_comm, sub_labels, mapping, part["resolution"],
             hierarchy)
 
@@ -239,3 +253,19 @@ def _cluster_medoids(Z, labels, n_clusters, sub_centres, mapping):
             members = members[np.sort(pick)]
         centres[j] = Z[members[_medoid(Z[members])]]
     return centres
+
+
+def soft_assignments(model):
+    """``UEC.soft_assignments`` of a fitted model: (S, T) per cluster."""
+    _, _, S, T = _core.soft_assign(model.embedding_, model.subcluster_centers_, model.a_,
+                                   model.b_, float(model.target_power), True, 1)
+    mapping = model.subcluster_to_cluster_
+    if mapping.shape[0] == int(model.n_clusters_):
+        return S, T
+    C = int(model.n_clusters_)
+    P = np.zeros((mapping.shape[0], C), dtype=T.dtype)
+    P[np.arange(mapping.shape[0]), mapping] = 1
+    S_max = np.zeros((S.shape[0], C), dtype=S.dtype)
+    for j in range(C):
+        S_max[:, j] = S[:, mapping == j].max(axis=1)
+    return S_max, T @ P

@@ -253,6 +253,9 @@ class ClusterHierarchy:
         joined to piece ``a``, numbered as in ``piece_labels``).
     piece_labels : int array (n_samples,) or None
         Once computed: piece of each point.
+    refined : (int, int array (n_samples,)) or None
+        The fit's count and labels when ``uec.refine`` moved them off the groups' merge:
+        ``labels_at`` returns those labels at that count.
     """
 
     def __init__(self, group_labels, graph, random_state=None, positions=None, n_groups=None):
@@ -265,6 +268,7 @@ class ClusterHierarchy:
         self._seed = _seed(random_state)
         self.merges = None
         self.piece_labels = None
+        self.refined = None  # (k, labels): the fit's labels at its own k (uec.refine)
         self._mappings = None
         self._piece_roots = None
 
@@ -301,6 +305,9 @@ class ClusterHierarchy:
         if isinstance(n_clusters, (bool, np.bool_)) or not isinstance(n_clusters, (int, np.integer)):
             raise ValueError(f"n_clusters={n_clusters!r} must be an integer")
         k = int(n_clusters)
+        refined = getattr(self, "refined", None)
+        if refined is not None and k == refined[0]:
+            return refined[1].copy()
         if 1 <= k <= self.n_groups:
             return self.mapping_at(k)[self.group_labels]
         top = self.max_clusters

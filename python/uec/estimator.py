@@ -19,7 +19,7 @@ from ._params import UECParams
 from ._progress import EpochProgress, reports, stage
 from ._validation import check_numeric_input
 from ._transform import _check_feature_names, _fitted_neighbors
-from .clusters import fit_clusters, graph_partition
+from .clusters import fit_clusters, graph_partition, soft_assignments
 from .community import estimate_n_clusters
 from .graph import find_ab_params, fit_graph
 from .initialization import fit_layout
@@ -69,6 +69,11 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         "centres": the clustering term's sub-cluster centres in the embedding, merged along
         the graph (the joint variants' stage). None: "graph" for ``variant="ce"``, "centres"
         otherwise.
+    refine : {"auto"} or None, default="auto"
+        With the graph stage: "auto" refines its labels by EM of a Gaussian mixture (one full
+        covariance per cluster) in the space of X, started at the graph's partition, where the
+        mixture is identifiable (dense X, parameters no more than the rows: small tables, not
+        images; ``uec.refine``). None: the graph's labels as they are.
     n_components : int, default=2
         Dimension of the embedding.
     n_neighbors : int, default=15
@@ -256,6 +261,7 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         n_jobs=-1,
         device="auto",
         noise_threshold=None,
+        refine="auto",
         verbose=False,
     ):
         self.n_clusters = n_clusters
@@ -291,6 +297,7 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         self.n_jobs = n_jobs
         self.device = device
         self.noise_threshold = noise_threshold
+        self.refine = refine
         self.verbose = verbose
 
 
@@ -481,18 +488,7 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         nearest of its centres), so that argmax S is the label when ``labels_from="S"``, except
         for points the graph cut moved (``subcluster_labels_``)."""
         check_is_fitted(self, "embedding_")
-        _, _, S, T = _core.soft_assign(self.embedding_, self.subcluster_centers_, self.a_,
-                                       self.b_, float(self.target_power), True, 1)
-        mapping = self.subcluster_to_cluster_
-        if mapping.shape[0] == int(self.n_clusters_):
-            return S, T
-        C = int(self.n_clusters_)
-        P = np.zeros((mapping.shape[0], C), dtype=T.dtype)
-        P[np.arange(mapping.shape[0]), mapping] = 1
-        S_max = np.zeros((S.shape[0], C), dtype=S.dtype)
-        for j in range(C):
-            S_max[:, j] = S[:, mapping == j].max(axis=1)
-        return S_max, T @ P
+        return soft_assignments(self)
 
 
 # epochs progress: a bar on a terminal, plain lines otherwise (uec._progress)

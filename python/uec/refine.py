@@ -1,0 +1,101 @@
+"""The graph stage's partition refined by a Gaussian mixture in the input space
+(``UEC(refine="auto")``, docs/design.md §2.6).
+
+The graph's clusters follow the kNN graph, which on a small table (a few features, a few
+hundred rows) is coarse: two classes that overlap a little are joined or cut along the graph's
+accidents. Where a Gaussian mixture with one full covariance per cluster is identifiable (its
+free parameters, ``k (d + d (d + 1) / 2) + k - 1``, no more than the rows), EM started at the
+graph's partition (each cluster's weight, mean and covariance) moves the boundaries between
+the clusters to where the densities cross; the clusters keep their numbers. Images and other
+wide data never meet that count, so their labels are the graph's. Chosen on the quality suite
+(docs/results/quality.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import scipy.sparse
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["mixture_parameters", "identifiable", "gaussian_refine"]
+
+# EM runs on at most this many rows (a fixed-seed sample, which must itself be at least the
+# mixture's parameter count); every row is then labelled by the fitted mixture
+REFINE_SAMPLE = 50_000
+REG_COVAR = 1e-6  # added to each covariance's diagonal, times the mean variance of the features
+MAX_ITER = 1000
+TOL = 1e-6  # on the mean log-likelihood per row: EM crawls along long, close clusters
+
+
+def mixture_parameters(n_clusters, n_features):
+    """Free parameters of a mixture of ``n_clusters`` Gaussians with full covariances in
+    ``n_features`` dimensions: means, covariances and the weights (which sum to 1)."""
+    k, d = int(n_clusters), int(n_features)
+    return k * (d + d * (d + 1) // 2) + k - 1
+
+
+def identifiable(X, n_clusters):
+    """Whether ``refine="auto"`` refines a partition of X into ``n_clusters``: X dense, at
+    least two clusters, and no more mixture parameters than the rows EM is fitted on."""
+    if scipy.sparse.issparse(X) or int(n_clusters) < 2:
+        return False
+    m = min(X.shape[0], REFINE_SAMPLE)
+    return mixture_parameters(n_clusters, X.shape[1]) <= m
+
+
+def gaussian_refine(X, labels, n_clusters, random_state=0):
+    """Labels of X after EM of a full-covariance Gaussian mixture started at the partition
+    ``labels`` (0..n_clusters-1): component j starts at cluster j's share of the rows, mean
+    and covariance, so the numbering is kept. Returns ``None`` (keep ``labels``) when X is not
+    :func:`identifiable`, a cluster has fewer rows than ``n_features + 1`` (its covariance
+    would be singular), EM fails, or a cluster ends empty. ``random_state`` draws the sample
+    when X has more than ``REFINE_SAMPLE`` rows (EM itself is deterministic from its start).
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.mixture import GaussianMixture
+
+    k = int(n_clusters)
+    labels = np.asarray(labels, dtype=np.intp)
+    if not identifiable(X, k) or labels.min() < 0:
+        return None
+    n, d = X.shape
+    rows = np.arange(n)
+    if n > REFINE_SAMPLE:
+        rows = np.sort(np.random.default_rng(random_state).choice(n, REFINE_SAMPLE, replace=False))
+    Xs = np.asarray(X[rows], dtype=np.float64)
+    ls = labels[rows]
+    counts = np.bincount(ls, minlength=k)
+    if counts.shape[0] > k or counts.min() < d + 1:
+        return None
+    reg = REG_COVAR * max(float(Xs.var(axis=0).mean()), np.finfo(np.float64).tiny)
+    means = np.zeros((k, d))
+    precisions = np.zeros((k, d, d))
+    try:
+        for j in range(k):
+            Xj = Xs[ls == j]
+            means[j] = Xj.mean(axis=0)
+            C = np.cov(Xj, rowvar=False, bias=True).reshape(d, d) + reg * np.eye(d)
+            precisions[j] = np.linalg.inv(C)
+        gmm = GaussianMixture(k, covariance_type="full", reg_covar=reg, max_iter=MAX_ITER, tol=TOL,
+                              weights_init=counts / counts.sum(), means_init=means,
+                              precisions_init=precisions, init_params="random_from_data",
+                              random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gmm.fit(Xs)
+        refined = gmm.predict(np.asarray(X, dtype=np.float64) if n > REFINE_SAMPLE else Xs)
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        logger.info("refine: EM from the graph's partition failed (%s); the graph's labels kept",
+                    exc)
+        return None
+    refined = np.asarray(refined, dtype=np.intp)
+    if np.bincount(refined, minlength=k).min() == 0:
+        logger.info("refine: EM emptied a cluster; the graph's labels kept")
+        return None
+    logger.info("refine: a %d-component Gaussian mixture (%d EM iterations) moved %d of %d "
+                "points", k, gmm.n_iter_, int(np.count_nonzero(refined != labels)), n)
+    return refined
