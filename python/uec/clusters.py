@@ -46,7 +46,8 @@ def fit_clusters(model, Z, M, graph, knn_dists, n_clusters, n_sub, a, b, n_threa
         refined = None
         if model.refine == "auto" and X is not None:
             refined = gaussian_refine(X, partition["mapping"][partition["sub_labels"]],
-                                      partition["n_clusters"], partition["seed"])
+                                      partition["n_clusters"], partition["seed"],
+                                      graph=clustering_graph)
         out = graph_labels(Z, partition, refined)
         times["clustering"] += time.perf_counter() - t1
     else:

@@ -1,15 +1,6 @@
-"""The graph stage's partition refined by a Gaussian mixture in the input space
-(``UEC(refine="auto")``, docs/design.md §2.6).
-
-The graph's clusters follow the kNN graph, which on a small table (a few features, a few
-hundred rows) is coarse: two classes that overlap a little are joined or cut along the graph's
-accidents. Where a Gaussian mixture with one full covariance per cluster is identifiable (its
-free parameters, ``k (d + d (d + 1) / 2) + k - 1``, no more than the rows), EM started at the
-graph's partition (each cluster's weight, mean and covariance) moves the boundaries between
-the clusters to where the densities cross; the clusters keep their numbers. Images and other
-wide data never meet that count, so their labels are the graph's. Chosen on the quality suite
-(docs/results/quality.md).
-"""
+"""The graph stage's labels refined by a Gaussian mixture in the space of X, where one is
+identifiable (``UEC(refine="auto")``): EM started at the graph's partition, each point then
+choosing among the clusters it touches in the graph. Why and how: docs/design.md §2.6."""
 
 from __future__ import annotations
 
@@ -47,7 +38,7 @@ def identifiable(X, n_clusters):
     return mixture_parameters(n_clusters, X.shape[1]) <= m
 
 
-def gaussian_refine(X, labels, n_clusters, random_state=0):
+def gaussian_refine(X, labels, n_clusters, random_state=0, graph=None):
     """Labels of X after EM of a full-covariance Gaussian mixture started at the partition
     ``labels`` (0..n_clusters-1): component j starts at cluster j's share of the rows, mean
     and covariance, so the numbering is kept. Returns ``None`` (keep ``labels``) when X is not
@@ -87,7 +78,18 @@ def gaussian_refine(X, labels, n_clusters, random_state=0):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             gmm.fit(Xs)
-        refined = gmm.predict(np.asarray(X, dtype=np.float64) if n > REFINE_SAMPLE else Xs)
+        logp = gmm._estimate_weighted_log_prob(np.asarray(X, dtype=np.float64)
+                                               if n > REFINE_SAMPLE else Xs)
+        if graph is not None:
+            # a point may only take a cluster it already touches in the graph (its own, or one
+            # of its neighbours'): the graph says which clusters are candidates, the mixture
+            # chooses among them
+            G = scipy.sparse.csr_matrix(graph)
+            touch = (G @ scipy.sparse.csr_matrix((np.ones(n), (np.arange(n), labels)),
+                                                 shape=(n, k))).toarray() > 0
+            touch[np.arange(n), labels] = True
+            logp = np.where(touch, logp, -np.inf)
+        refined = np.argmax(logp, axis=1)
     except (np.linalg.LinAlgError, ValueError) as exc:
         logger.info("refine: EM from the graph's partition failed (%s); the graph's labels kept",
                     exc)
