@@ -19,6 +19,7 @@ __all__ = ["mixture_parameters", "identifiable", "gaussian_refine"]
 REFINE_SAMPLE = 50_000
 REG_COVAR = 1e-6  # added to each covariance's diagonal, times the mean variance of the features
 MAX_ITER = 1000
+PREDICT_ROWS = 65_536
 TOL = 1e-6  # on the mean log-likelihood per row: EM crawls along long, close clusters
 
 
@@ -78,18 +79,21 @@ def gaussian_refine(X, labels, n_clusters, random_state=0, graph=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             gmm.fit(Xs)
-        logp = gmm._estimate_weighted_log_prob(np.asarray(X, dtype=np.float64)
-                                               if n > REFINE_SAMPLE else Xs)
+        touch = None
         if graph is not None:
             # a point may only take a cluster it already touches in the graph (its own, or one
             # of its neighbours'): the graph says which clusters are candidates, the mixture
             # chooses among them
             G = scipy.sparse.csr_matrix(graph)
-            touch = (G @ scipy.sparse.csr_matrix((np.ones(n), (np.arange(n), labels)),
-                                                 shape=(n, k))).toarray() > 0
-            touch[np.arange(n), labels] = True
-            logp = np.where(touch, logp, -np.inf)
-        refined = np.argmax(logp, axis=1)
+            own = scipy.sparse.csr_matrix((np.ones(n), (np.arange(n), labels)), shape=(n, k))
+            touch = (abs(G) @ own + own).tocsr()  # sparse: k may be large
+        refined = np.empty(n, dtype=np.intp)
+        for lo in range(0, n, PREDICT_ROWS):  # rows in float64 a block at a time
+            hi = min(n, lo + PREDICT_ROWS)
+            logp = _weighted_log_density(gmm, np.asarray(X[lo:hi], dtype=np.float64))
+            if touch is not None:
+                logp = np.where(touch[lo:hi].toarray() > 0, logp, -np.inf)
+            refined[lo:hi] = np.argmax(logp, axis=1)
     except (np.linalg.LinAlgError, ValueError) as exc:
         logger.info("refine: EM from the graph's partition failed (%s); the graph's labels kept",
                     exc)
@@ -101,3 +105,16 @@ def gaussian_refine(X, labels, n_clusters, random_state=0, graph=None):
     logger.info("refine: a %d-component Gaussian mixture (%d EM iterations) moved %d of %d "
                 "points", k, gmm.n_iter_, int(np.count_nonzero(refined != labels)), n)
     return refined
+
+
+def _weighted_log_density(gmm, X):
+    """log(w_j N(x | mu_j, Sigma_j)) of each row for each component (m, k), from the fitted
+    mixture's public parameters (``precisions_cholesky_`` L_j with Sigma_j^-1 = L_j L_j^T)."""
+    k, d = gmm.means_.shape
+    out = np.empty((X.shape[0], k))
+    for j in range(k):
+        L = gmm.precisions_cholesky_[j]
+        Y = X @ L - gmm.means_[j] @ L
+        out[:, j] = (np.log(gmm.weights_[j]) + np.log(np.diag(L)).sum()
+                     - 0.5 * (np.einsum("ij,ij->i", Y, Y) + d * np.log(2.0 * np.pi)))
+    return out
