@@ -259,6 +259,27 @@ def test_union_metric_option(data, tmp_path):
         assert summary["parameters"]["union_metric"] == param
 
 
+def test_refine_option(tmp_path):
+    """--refine reaches UEC's refine ('none': the graph's labels; 'auto', the default, refines
+    a small table's)."""
+    from sklearn.datasets import load_iris
+    from sklearn.preprocessing import StandardScaler
+
+    X = StandardScaler().fit_transform(load_iris().data).astype(np.float32)
+    np.save(tmp_path / "iris.npy", X)
+    got = {}
+    for value, param in (("none", None), ("auto", "auto")):
+        out = tmp_path / value
+        res = run_cli("fit", tmp_path / "iris.npy", "--refine", value, "--n-clusters", "3",
+                      "--random-state", "0", "--n-jobs", "1", "--out", out, "--no-plot")
+        assert res.returncode == 0, res.stderr
+        model = UEC(n_clusters=3, random_state=0, n_jobs=1, refine=param).fit(X)
+        got[value] = np.load(out / "labels.npy")
+        np.testing.assert_array_equal(got[value], model.labels_)
+        assert json.loads((out / "summary.json").read_text())["parameters"]["refine"] == param
+    assert not np.array_equal(got["none"], got["auto"])  # iris: the refinement moves points
+
+
 def test_numeric_id_column_is_named_or_warned_about(tables, tmp_path):
     d, X, _, ids = tables
     res = run_cli("fit", d / "numeric_id.csv", "--id-column", "0", "--out", tmp_path / "a",

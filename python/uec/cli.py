@@ -245,7 +245,7 @@ def _fit(args) -> int:
                 n_subclusters=args.n_subclusters, warmup_epochs=args.warmup_epochs,
                 n_neighbors=args.n_neighbors, metric=args.metric, metric_kwds=metric_kwds,
                 union_metric=None if args.union_metric.lower() == "none" else args.union_metric,
-                min_dist=args.min_dist, n_epochs=args.n_epochs,
+                refine=None if args.refine == "none" else args.refine, min_dist=args.min_dist, n_epochs=args.n_epochs,
                 random_state=args.random_state, n_jobs=args.n_jobs, verbose=args.verbose)
     t0 = time.perf_counter()
     model.fit(X)
@@ -401,6 +401,9 @@ def build_parser():
     fit.add_argument("--union-metric", default="none", metavar="METRIC",
                      help="second metric whose kNN graph the clusters' graph joins, e.g. cosine "
                           "(UEC's union_metric; default 'none': the graph of --metric alone)")
+    fit.add_argument("--refine", default="auto", choices=("auto", "none"),
+                     help="the graph stage's labels refined by a Gaussian mixture where one is "
+                          "identifiable (UEC's refine; default auto; none: the graph's labels)")
     fit.add_argument("--metric-kwds", metavar="JSON",
                      help="keyword arguments of the metric as a JSON object, e.g. '{\"p\": 3}'")
     fit.add_argument("--label-column", metavar="COL",
