@@ -245,7 +245,8 @@ def _fit(args) -> int:
                 n_subclusters=args.n_subclusters, warmup_epochs=args.warmup_epochs,
                 n_neighbors=args.n_neighbors, metric=args.metric, metric_kwds=metric_kwds,
                 union_metric=None if args.union_metric.lower() == "none" else args.union_metric,
-                refine=None if args.refine == "none" else args.refine, min_dist=args.min_dist, n_epochs=args.n_epochs,
+                refine=None if args.refine == "none" else args.refine,
+                min_dist=args.min_dist, n_epochs=args.n_epochs,
                 random_state=args.random_state, n_jobs=args.n_jobs, verbose=args.verbose)
     t0 = time.perf_counter()
     model.fit(X)

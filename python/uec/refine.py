@@ -86,11 +86,12 @@ def gaussian_refine(X, labels, n_clusters, random_state=0, graph=None):
             # chooses among them
             G = scipy.sparse.csr_matrix(graph)
             own = scipy.sparse.csr_matrix((np.ones(n), (np.arange(n), labels)), shape=(n, k))
-            touch = (abs(G) @ own + own).tocsr()  # sparse: k may be large
+            touch = (G @ own + own).tocsr()  # sparse: k may be large
         refined = np.empty(n, dtype=np.intp)
         for lo in range(0, n, PREDICT_ROWS):  # rows in float64 a block at a time
             hi = min(n, lo + PREDICT_ROWS)
-            logp = _weighted_log_density(gmm, np.asarray(X[lo:hi], dtype=np.float64))
+            block = Xs[lo:hi] if n <= REFINE_SAMPLE else np.asarray(X[lo:hi], dtype=np.float64)
+            logp = _weighted_log_density(gmm, block)
             if touch is not None:
                 logp = np.where(touch[lo:hi].toarray() > 0, logp, -np.inf)
             refined[lo:hi] = np.argmax(logp, axis=1)
@@ -98,7 +99,6 @@ def gaussian_refine(X, labels, n_clusters, random_state=0, graph=None):
         logger.info("refine: EM from the graph's partition failed (%s); the graph's labels kept",
                     exc)
         return None
-    refined = np.asarray(refined, dtype=np.intp)
     if np.bincount(refined, minlength=k).min() == 0:
         logger.info("refine: EM emptied a cluster; the graph's labels kept")
         return None
