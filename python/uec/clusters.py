@@ -15,9 +15,10 @@ import scipy.sparse.csgraph
 from . import _core
 from ._degenerate import warn_empty_clusters
 from ._progress import stage
-from .community import ClusterHierarchy, cluster_graph, estimate_n_clusters, union_view
+from .community import (ClusterHierarchy, cluster_graph, estimate_n_clusters, union_view,
+                        view_graph)
 from .merge import merge_subclusters, split_disconnected
-from .refine import gaussian_refine
+from .refine import choose_partition, identifiable, whiten
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +43,14 @@ def fit_clusters(model, Z, M, graph, knn_dists, n_clusters, n_sub, a, b, n_threa
             partition = graph_partition(model, graph, X, n_clusters, n_neighbors, n_epochs,
                                         n_threads, rs, times)
         t1 = time.perf_counter()
-        clustering_graph = partition["graph"]
         refined = None
         if model.refine == "auto" and X is not None:
-            refined = gaussian_refine(X, partition["mapping"][partition["sub_labels"]],
-                                      partition["n_clusters"], partition["seed"],
-                                      graph=clustering_graph)
+            starts = [p for p in (partition, partition.get("whitened")) if p is not None]
+            taken, refined = choose_partition(
+                X, [(p["mapping"][p["sub_labels"]], p["graph"]) for p in starts],
+                partition["n_clusters"], partition["seed"])
+            partition = starts[taken]
+        clustering_graph = partition["graph"]
         out = graph_labels(Z, partition, refined)
         times["clustering"] += time.perf_counter() - t1
     else:
@@ -104,9 +107,28 @@ def graph_partition(model, graph, X, n_clusters, n_neighbors, n_epochs, n_thread
             n_clusters, first = estimate_n_clusters(clustering_graph, seed)
         sub_labels, mapping, resolution = cluster_graph(clustering_graph, n_clusters,
                                                         random_state=seed, labels=first)
-    times["clustering"] = time.perf_counter() - t1
-    return {"graph": clustering_graph, "seed": seed, "n_clusters": int(n_clusters),
+    part = {"graph": clustering_graph, "seed": seed, "n_clusters": int(n_clusters),
             "sub_labels": sub_labels, "mapping": mapping, "resolution": float(resolution)}
+    if _whitened_start(model, X, view, n_clusters):
+        # the second start of the refinement: the same graph stage on X whitened, where no one
+        # direction that every feature shares (an overall size) outweighs the rest
+        with model._seeded_threads():
+            white = view_graph(whiten(X), n_neighbors, n_epochs, random_state=seed,
+                               n_jobs=n_threads)
+        sub_w, map_w, res_w = cluster_graph(white, n_clusters, random_state=seed)
+        part["whitened"] = dict(part, graph=white, sub_labels=sub_w, mapping=map_w,
+                                resolution=float(res_w))
+    times["clustering"] = time.perf_counter() - t1
+    return part
+
+
+def _whitened_start(model, X, view, n_clusters):
+    """Whether the graph stage also partitions X whitened (uec.refine.choose_partition):
+    refine="auto", a given count the mixture identifies, and the fit's graph euclidean on the
+    rows of X (no given knn, no metric_kwds, no union view)."""
+    return (model.refine == "auto" and X is not None and view is None and model.knn is None
+            and model.n_clusters is not None and model.metric in ("euclidean", "l2")
+            and not model.metric_kwds and identifiable(X, n_clusters))
 
 
 def graph_labels(Z, part, refined=None):

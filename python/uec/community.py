@@ -22,7 +22,7 @@ from .merge import _group_weights, merge_subclusters, merge_sweep
 logger = logging.getLogger(__name__)
 
 __all__ = ["leiden", "modularity", "communities", "cluster_graph", "estimate_n_clusters", "union_view",
-           "spectral_count", "ClusterHierarchy"]
+           "view_graph", "spectral_count", "ClusterHierarchy"]
 
 MAX_RESOLUTION = 1e6
 BISECTION_STEPS = 40
@@ -166,26 +166,36 @@ def union_view(X, graph, n_neighbors, n_epochs, metric="cosine", random_state=No
     cos = |u - v|^2 / 2``), so our own NN-descent searches it for dense data; a row of zeros
     stays at the origin (cosine distance 1/2 from every unit row). Returns a CSR matrix.
     """
-    from .graph import build_graph, knn_threads
-    from .neighbours import nearest_neighbors
-
-    k = int(n_neighbors)
     if metric == "cosine":
         import sklearn.preprocessing
 
         rows = sklearn.preprocessing.normalize(X, norm="l2")
-        searched, search_metric = rows, "euclidean"
+        view = view_graph(rows, n_neighbors, n_epochs, "euclidean", random_state, n_jobs,
+                          cosine=True)
     else:
-        searched, search_metric = X, metric
-    n_jobs = knn_threads(searched, search_metric, random_state, n_jobs)
-    indices, distances = nearest_neighbors(searched, k, search_metric, random_state, n_jobs)
-    if metric == "cosine":
-        distances = (0.5 * distances.astype(np.float64) ** 2).astype(np.float32)
-    view, _, _ = build_graph(None, k, n_epochs, knn=(indices, distances),
-                             random_state=random_state, n_jobs=n_jobs)
+        view = view_graph(X, n_neighbors, n_epochs, metric, random_state, n_jobs)
     joined = scipy.sparse.csr_matrix(graph).maximum(view).tocsr()
     joined.sort_indices()
     return joined
+
+
+def view_graph(rows, n_neighbors, n_epochs, metric="euclidean", random_state=None, n_jobs=-1,
+               cosine=False):
+    """The fuzzy kNN graph of ``rows`` under ``metric``, built as the fit's own
+    (``uec.graph.build_graph``, the same ``n_neighbors`` and pruning): :func:`union_view`'s
+    second view, and the whitened view of ``uec.refine.choose_partition``. ``cosine``: the
+    rows are unit length and their euclidean distances become cosine distances."""
+    from .graph import build_graph, knn_threads
+    from .neighbours import nearest_neighbors
+
+    k = int(n_neighbors)
+    n_jobs = knn_threads(rows, metric, random_state, n_jobs)
+    indices, distances = nearest_neighbors(rows, k, metric, random_state, n_jobs)
+    if cosine:
+        distances = (0.5 * distances.astype(np.float64) ** 2).astype(np.float32)
+    view, _, _ = build_graph(None, k, n_epochs, knn=(indices, distances),
+                             random_state=random_state, n_jobs=n_jobs)
+    return scipy.sparse.csr_matrix(view)
 
 
 def spectral_count(W, floor=1):

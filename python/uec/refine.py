@@ -12,7 +12,8 @@ import scipy.sparse
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["mixture_parameters", "identifiable", "gaussian_refine"]
+__all__ = ["mixture_parameters", "identifiable", "gaussian_refine", "choose_partition", "whiten",
+           "vuong_z", "fit_mixture", "mixture_labels"]
 
 # EM runs on at most this many rows (a fixed-seed sample, which must itself be at least the
 # mixture's parameter count); every row is then labelled by the fitted mixture
@@ -21,6 +22,9 @@ REG_COVAR = 1e-6  # added to each covariance's diagonal, times the mean variance
 MAX_ITER = 1000
 PREDICT_ROWS = 65_536
 TOL = 1e-6  # on the mean log-likelihood per row: EM crawls along long, close clusters
+# the whitened view's partition is taken when its mixture is the more likely at the two-sided
+# 5% level of Vuong's test (the standard normal's 97.5% quantile)
+SWITCH_Z = 1.959963984540054
 
 
 def mixture_parameters(n_clusters, n_features):
@@ -47,6 +51,79 @@ def gaussian_refine(X, labels, n_clusters, random_state=0, graph=None):
     would be singular), EM fails, or a cluster ends empty. ``random_state`` draws the sample
     when X has more than ``REFINE_SAMPLE`` rows (EM itself is deterministic from its start).
     """
+    fitted = fit_mixture(X, labels, n_clusters, random_state)
+    if fitted is None:
+        return None
+    return mixture_labels(fitted, X, labels, graph)
+
+
+def choose_partition(X, candidates, n_clusters, random_state=0):
+    """The refinement of the better of one or two starting partitions: ``candidates`` is
+    ``[(labels, graph)]`` or ``[(labels, graph), (labels, graph)]``, the first the default
+    (the graph of X as given), the second an alternative (the graph of :func:`whiten`'s rows).
+    EM runs from each start in the space of X; the alternative is taken only when its mixture
+    is the more likely by Vuong's test for two non-nested models of equal size at the
+    two-sided 5% level (:func:`vuong_z` > ``SWITCH_Z``). Returns ``(index, labels)``: the
+    candidate taken, and its refined labels (None: that candidate's graph labels as they
+    are)."""
+    first = fit_mixture(X, candidates[0][0], n_clusters, random_state)
+    if first is None:
+        return 0, None
+    second = None
+    if len(candidates) > 1:
+        second = fit_mixture(X, candidates[1][0], n_clusters, random_state)
+    if second is not None:
+        z = vuong_z(first[0].score_samples(first[1]), second[0].score_samples(first[1]))
+        logger.info("refine: the whitened view's mixture against the data's: Vuong z = %.2f", z)
+        if z > SWITCH_Z:
+            refined = mixture_labels(second, X, *candidates[1])
+            if refined is not None:
+                return 1, refined
+    return 0, mixture_labels(first, X, *candidates[0])
+
+
+def vuong_z(loglik_a, loglik_b):
+    """Vuong's statistic for two non-nested models of the same size, from each row's log
+    likelihood under either: sqrt(n) times the mean of their differences (b - a) over its
+    standard deviation; large and positive when b is the closer model. 0 when they agree on
+    every row."""
+    diff = np.asarray(loglik_b, dtype=np.float64) - np.asarray(loglik_a, dtype=np.float64)
+    sd = float(diff.std())
+    if not np.isfinite(sd) or sd == 0.0:
+        return 0.0
+    return float(np.sqrt(diff.shape[0]) * diff.mean() / sd)
+
+
+def whiten(X):
+    """X's rows centred, rotated onto the eigenvectors of its covariance and each coordinate
+    scaled to unit variance (directions of no variance dropped), as float32: the view in which
+    no one direction (an overall size or composition that every feature shares) outweighs the
+    others. Both moments are accumulated over blocks of rows in float64."""
+    n, d = X.shape
+    mean = np.zeros(d)
+    for lo in range(0, n, PREDICT_ROWS):
+        mean += np.asarray(X[lo:lo + PREDICT_ROWS], dtype=np.float64).sum(axis=0)
+    mean /= n
+    C = np.zeros((d, d))
+    for lo in range(0, n, PREDICT_ROWS):
+        B = np.asarray(X[lo:lo + PREDICT_ROWS], dtype=np.float64) - mean
+        C += B.T @ B
+    vals, vecs = np.linalg.eigh(C / n)
+    keep = vals > max(float(vals.max()), 0.0) * d * np.finfo(np.float64).eps
+    if not keep.any():
+        return np.zeros((n, 1), dtype=np.float32)
+    scale = vecs[:, keep] / np.sqrt(vals[keep])
+    out = np.empty((n, int(keep.sum())), dtype=np.float32)
+    for lo in range(0, n, PREDICT_ROWS):
+        out[lo:lo + PREDICT_ROWS] = (np.asarray(X[lo:lo + PREDICT_ROWS], dtype=np.float64)
+                                     - mean) @ scale
+    return out
+
+
+def fit_mixture(X, labels, n_clusters, random_state=0):
+    """EM of the mixture started at ``labels``: ``(gmm, Xs, rows)`` with the rows it was fitted
+    on (all, or a fixed-seed sample of ``REFINE_SAMPLE``) in float64, or None where
+    :func:`gaussian_refine` keeps the labels."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
 
@@ -79,26 +156,37 @@ def gaussian_refine(X, labels, n_clusters, random_state=0, graph=None):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             gmm.fit(Xs)
-        touch = None
-        if graph is not None:
-            # a point may only take a cluster it already touches in the graph (its own, or one
-            # of its neighbours'): the graph says which clusters are candidates, the mixture
-            # chooses among them
-            G = scipy.sparse.csr_matrix(graph)
-            own = scipy.sparse.csr_matrix((np.ones(n), (np.arange(n), labels)), shape=(n, k))
-            touch = (G @ own + own).tocsr()  # sparse: k may be large
-        refined = np.empty(n, dtype=np.intp)
-        for lo in range(0, n, PREDICT_ROWS):  # rows in float64 a block at a time
-            hi = min(n, lo + PREDICT_ROWS)
-            block = Xs[lo:hi] if n <= REFINE_SAMPLE else np.asarray(X[lo:hi], dtype=np.float64)
-            logp = _weighted_log_density(gmm, block)
-            if touch is not None:
-                logp = np.where(touch[lo:hi].toarray() > 0, logp, -np.inf)
-            refined[lo:hi] = np.argmax(logp, axis=1)
     except (np.linalg.LinAlgError, ValueError) as exc:
         logger.info("refine: EM from the graph's partition failed (%s); the graph's labels kept",
                     exc)
         return None
+    return gmm, Xs, rows
+
+
+def mixture_labels(fitted, X, labels, graph=None):
+    """Every row of X labelled by :func:`fit_mixture`'s ``fitted`` mixture, each choosing
+    among the clusters it touches in ``graph`` (when given) under the start ``labels``; None
+    when a cluster ends empty."""
+    gmm, Xs, _ = fitted
+    labels = np.asarray(labels, dtype=np.intp)
+    n = X.shape[0]
+    k = gmm.means_.shape[0]
+    touch = None
+    if graph is not None:
+        # a point may only take a cluster it already touches in the graph (its own, or one
+        # of its neighbours'): the graph says which clusters are candidates, the mixture
+        # chooses among them
+        G = scipy.sparse.csr_matrix(graph)
+        own = scipy.sparse.csr_matrix((np.ones(n), (np.arange(n), labels)), shape=(n, k))
+        touch = (G @ own + own).tocsr()  # sparse: k may be large
+    refined = np.empty(n, dtype=np.intp)
+    for lo in range(0, n, PREDICT_ROWS):  # rows in float64 a block at a time
+        hi = min(n, lo + PREDICT_ROWS)
+        block = Xs[lo:hi] if Xs.shape[0] == n else np.asarray(X[lo:hi], dtype=np.float64)
+        logp = _weighted_log_density(gmm, block)
+        if touch is not None:
+            logp = np.where(touch[lo:hi].toarray() > 0, logp, -np.inf)
+        refined[lo:hi] = np.argmax(logp, axis=1)
     if np.bincount(refined, minlength=k).min() == 0:
         logger.info("refine: EM emptied a cluster; the graph's labels kept")
         return None
