@@ -29,11 +29,14 @@ def test_too_little_memory_fails_fast_with_the_estimate(monkeypatch, no_graph):
     monkeypatch.delenv(_memory.ENV_VAR, raising=False)
     monkeypatch.setattr(_memory, "available_memory", lambda: 8 << 20)  # 8 MiB
     X = X_of(3000, 20)
-    for union_metric, union_view, largest in ((None, False, "kNN search"),
+    # without a union view, refine="auto" also partitions X whitened (5 Gaussians in 20-d are
+    # identifiable from 3,000 rows): that view's kNN and graph are the largest stage
+    for union_metric, union_view, largest in ((None, False, "whitened view (kNN and graph)"),
                                               ("cosine", True, "union view (kNN and graph)")):
         est, _ = _memory.estimate_fit_memory(3000, 20, n_neighbors=15, n_components=2,
                                              n_clusters=5, x_allocated=True,
-                                             union_view=union_view)
+                                             union_view=union_view,
+                                             whitened_view=not union_view)
         with pytest.raises(MemoryError) as info:
             UEC(n_clusters=5, union_metric=union_metric).fit(X)
         msg = str(info.value)

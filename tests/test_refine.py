@@ -9,7 +9,8 @@ from scipy.special import logsumexp
 
 from uec import UEC
 from uec.metrics import clustering_accuracy
-from uec.refine import REG_COVAR, gaussian_refine, identifiable, mixture_parameters
+from uec.refine import (REG_COVAR, SWITCH_Z, choose_partition, gaussian_refine, identifiable,
+                        mixture_parameters, vuong_z, whiten)
 
 
 def _elongated(n_per=300, seed=0):
@@ -139,3 +140,114 @@ def test_refine_is_validated(bad):
     X, _, _, _ = _elongated(50)
     with pytest.raises(ValueError, match="refine="):
         UEC(n_clusters=3, refine=bad).fit(X)
+
+
+def _sized(n_per=100, seed=0, size=12.0):
+    """Four 5-d Gaussian classes apart in the directions orthogonal to (1, ..., 1), every row
+    moved along that direction by its own "size" (sd ``size``, far above the classes' spread):
+    the euclidean neighbours are rows of one size, not of one class."""
+    rng = np.random.default_rng(seed)
+    d = 5
+    v = np.ones(d) / np.sqrt(d)
+    B = np.linalg.qr(np.column_stack([v, rng.normal(size=(d, d - 1))]))[0][:, 1:]
+    means = np.array([[3, 0, 0, 0], [-3, 0, 0, 0], [0, 3, 0, 0], [0, -3, 0, 0]], float) @ B.T
+    X = np.concatenate([m + 0.8 * rng.normal(size=(n_per, d))
+                        + np.outer(size * rng.normal(size=n_per), v) for m in means])
+    return X.astype(np.float32), np.repeat(np.arange(4), n_per)
+
+
+def test_vuong_z_against_its_definition():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=500)
+    b = a + 0.1 + rng.normal(scale=0.5, size=500)
+    d = b - a
+    # sum of the differences over the square root of their sum of squares about the mean
+    expected = d.sum() / np.sqrt(((d - d.mean()) ** 2).sum())
+    assert vuong_z(a, b) == pytest.approx(expected, rel=1e-12)
+    assert vuong_z(b, a) == pytest.approx(-expected, rel=1e-12)
+    assert vuong_z(a, a) == 0.0
+
+
+def test_whiten_gives_unit_covariance_and_drops_flat_directions():
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(3000, 3)) @ np.array([[5.0, 1, 0], [0, 0.2, 0], [0, 3, 1]])
+    X = np.column_stack([A, A[:, 0] - A[:, 2], np.full(3000, 7.0)])  # rank 3 of 5
+    W = whiten(X)
+    assert W.dtype == np.float32 and W.shape == (3000, 3)
+    W64 = W.astype(np.float64)
+    np.testing.assert_allclose(W64.mean(axis=0), 0.0, atol=1e-5)
+    np.testing.assert_allclose(np.cov(W64.T, bias=True), np.eye(3), atol=1e-5)
+    # a rotation of X's centred rows: the same distances in the Mahalanobis metric of X
+    Xc = A - A.mean(axis=0)
+    P = np.linalg.inv(np.cov(Xc.T, bias=True))
+    maha = np.einsum("ij,jk,ik->i", Xc, P, Xc)
+    np.testing.assert_allclose((W64 ** 2).sum(axis=1), maha, rtol=1e-4, atol=1e-4)
+
+
+def test_a_shared_size_switches_to_the_whitened_start():
+    X, y = _sized()
+    plain = UEC(n_clusters=4, random_state=0, refine=None).fit(X)
+    model = UEC(n_clusters=4, random_state=0).fit(X)
+    assert clustering_accuracy(y, plain.labels_) < 0.6  # the graph of X cuts by size
+    assert clustering_accuracy(y, model.labels_) >= 0.97
+    # the whitened graph is the one the clusters were found on, and its hierarchy's
+    assert model.clustering_graph_ is not model.graph_
+    assert model.cluster_hierarchy_._graph is model.clustering_graph_
+    np.testing.assert_array_equal(model.labels_at(4), model.labels_)
+    np.testing.assert_array_equal(model.labels_,
+                                  model.subcluster_to_cluster_[model.subcluster_labels_])
+    np.testing.assert_array_equal(model.embedding_, plain.embedding_)  # the layout is untouched
+    # the switch is Vuong's test on the two mixtures fitted in X from either start
+    white = UEC(n_clusters=4, random_state=0, refine=None)
+    white.fit(whiten(X))
+    z = vuong_z(_loglik(X, plain.labels_), _loglik(X, white.labels_))
+    assert z > SWITCH_Z
+
+
+def _loglik(X, labels, n_iter=1000):
+    """Each row's log likelihood under the float64 NumPy EM of _em_reference from ``labels``."""
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    k = int(labels.max()) + 1
+    reg = REG_COVAR * float(X.var(axis=0).mean())
+    resp = np.eye(k)[labels]
+    for _ in range(n_iter):
+        Nk = resp.sum(axis=0)
+        mu = resp.T @ X / Nk[:, None]
+        logp = np.empty((n, k))
+        for j in range(k):
+            D = X - mu[j]
+            Cj = (resp[:, j, None] * D).T @ D / Nk[j] + reg * np.eye(d)
+            _, logdet = np.linalg.slogdet(Cj)
+            maha = np.einsum("ij,ij->i", D @ np.linalg.inv(Cj), D)
+            logp[:, j] = np.log(Nk[j] / n) - 0.5 * (maha + logdet + d * np.log(2 * np.pi))
+        ll = logsumexp(logp, axis=1)
+        new = np.exp(logp - ll[:, None])
+        if np.abs(new - resp).max() < 1e-10:
+            break
+        resp = new
+    return ll
+
+
+def test_gaussian_classes_keep_the_data_start():
+    X, y, _, _ = _elongated()
+    part = UEC(n_clusters=3, random_state=0, refine=None).fit(X).labels_
+    # one start only, or the same start twice (z = 0): the data's is kept
+    assert choose_partition(X, [(part, None)], 3)[0] == 0
+    taken, refined = choose_partition(X, [(part, None), (part, None)], 3)
+    assert taken == 0
+    np.testing.assert_array_equal(refined, gaussian_refine(X, part, 3))
+    from sklearn.datasets import load_iris
+
+    iris = load_iris()
+    model = UEC(n_clusters=3, random_state=0).fit(iris.data)
+    assert model.clustering_graph_ is model.graph_  # z is negative on iris: no switch
+    assert clustering_accuracy(iris.target, model.labels_) >= 0.88
+
+
+def test_no_whitened_start_without_euclidean_rows():
+    X, y = _sized()
+    cos = UEC(n_clusters=4, random_state=0, metric="manhattan").fit(X)
+    assert cos.clustering_graph_ is cos.graph_
+    unknown = UEC(random_state=0).fit(X)  # the count is estimated: one start
+    assert unknown.clustering_graph_ is unknown.graph_

@@ -82,7 +82,8 @@ def estimate_fit_memory(n_samples, n_features, *, n_neighbors, n_components, n_c
                         nnz=None, knn_given=False, exact_knn=None, init="spectral",
                         centre_init="kmeans", n_trees=None, x_allocated=False, variant="ce",
                         target_power=2.0, negative_sample_rate=5, n_threads=1,
-                        n_final_clusters=None, clustering=None, union_view=False):
+                        n_final_clusters=None, clustering=None, union_view=False,
+                        whitened_view=False):
     """Estimated peak memory of ``UEC.fit`` in bytes, and its parts (a dict, in bytes).
 
     ``nnz`` is the number of stored values when X is sparse (None: dense). With
@@ -95,7 +96,9 @@ def estimate_fit_memory(n_samples, n_features, *, n_neighbors, n_components, n_c
     ("graph" or "centres"; None: "graph" for variant "ce", else "centres") says which labelling
     stage follows them; ``union_view`` whether the graph stage joins a second metric's graph
     (``union_metric``): its kNN search (on a unit-length copy of X), its graph, and the joined
-    graph the clusters are found on (at most both graphs' edges).
+    graph the clusters are found on (at most both graphs' edges); ``whitened_view`` whether it
+    also partitions a whitened copy of X (``refine="auto"``'s second start: the copy, its kNN
+    search and graph, kept beside the first until the refinement chooses).
     """
     if clustering is None:
         clustering = "graph" if variant == "ce" else "centres"
@@ -160,6 +163,10 @@ def estimate_fit_memory(n_samples, n_features, *, n_neighbors, n_components, n_c
             persistent["clustering graph (union view)"] = 8 * clustered_edges + 4 * (n + 1)
             stages["union view (kNN and graph)"] = (x_bytes + stages.get("kNN search", 0)
                                                     + 8 * n * k + stages["graph"])
+        if whitened_view:
+            persistent["whitened clustering graph"] = 8 * edges + 4 * (n + 1)
+            stages["whitened view (kNN and graph)"] = (4 * n * f + stages.get("kNN search", 0)
+                                                       + 8 * n * k + stages["graph"])
         stages["graph clustering"] = _LEIDEN_BYTES_PER_EDGE * clustered_edges
     else:
         stages["merge and hierarchy"] = _MERGE_DENSE_COPIES * 8 * C * C
@@ -314,7 +321,21 @@ def check_estimator_memory(est, X):
             n_threads=_core.resolve_threads(-1 if est.n_jobs is None else int(est.n_jobs)),
             n_final_clusters=n_final, clustering=est._resolved_clustering(),
             union_view=est._union_view(est._resolved_clustering()) is not None,
+            whitened_view=_whitened(est, n, f, nnz),
         )
     except (TypeError, ValueError, AttributeError, OverflowError):
         return None
     return check_fit_memory(n, f, **kwargs)
+
+
+def _whitened(est, n, f, nnz):
+    """Whether the fit's graph stage will also partition X whitened
+    (``uec.clusters._whitened_start``), from X's size alone."""
+    from .refine import REFINE_SAMPLE, mixture_parameters
+
+    view = est._union_view(est._resolved_clustering())
+    k = est.n_clusters
+    return (est._resolved_clustering() == "graph" and est.refine == "auto" and nnz is None
+            and view is None and est.knn is None and k is not None and int(k) >= 2
+            and est.metric in ("euclidean", "l2") and not est.metric_kwds
+            and mixture_parameters(int(k), f) <= min(n, REFINE_SAMPLE))

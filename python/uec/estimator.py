@@ -73,7 +73,9 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         With the graph stage: "auto" refines its labels by EM of a Gaussian mixture (one full
         covariance per cluster) in the space of X, started at the graph's partition, where the
         mixture is identifiable (dense X, parameters no more than the rows: small tables, not
-        images; ``uec.refine``). None: the graph's labels as they are.
+        images; ``uec.refine``); with a given count and euclidean rows, the start may be the
+        graph stage's partition of X whitened, where Vuong's test prefers its mixture (design
+        §2.6 step 6). None: the graph's labels as they are.
     n_components : int, default=2
         Dimension of the embedding.
     n_neighbors : int, default=15
@@ -217,7 +219,7 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         The fuzzy kNN graph of ``metric`` (the layout's).
     clustering_graph_ : scipy.sparse.csr_matrix (n_samples, n_samples)
         The graph the clusters were found on: ``graph_`` joined with the ``union_metric`` view
-        (see ``union_metric``), or ``graph_`` itself.
+        (see ``union_metric``), the graph of X whitened (see ``refine``), or ``graph_``.
     timings_ : dict
         Wall seconds of each stage: "knn", "graph" (fuzzy union and pruning), "init", then
         "layout", "union_view" (the second view's kNN and graph, when used) and "clustering"
