@@ -24,9 +24,9 @@ def _elongated(n_per=300, seed=0):
     return X.astype(np.float32), y, means, C
 
 
-def _em_reference(X, labels, k, reg, n_iter=500, graph=None):
-    """EM of a full-covariance Gaussian mixture from the hard partition ``labels``, float64;
-    with ``graph``, each point's final choice among its own cluster and its neighbours'."""
+def _em_log_densities(X, labels, k, reg, n_iter=500):
+    """EM of a full-covariance Gaussian mixture from the hard partition ``labels``, float64:
+    each row's weighted log density under each component at the fixed point, (n, k)."""
     X = np.asarray(X, dtype=np.float64)
     n, d = X.shape
     resp = np.eye(k)[labels]
@@ -45,7 +45,15 @@ def _em_reference(X, labels, k, reg, n_iter=500, graph=None):
         if np.abs(new - resp).max() < 1e-10:
             break
         resp = new
+    return logp
+
+
+def _em_reference(X, labels, k, reg, n_iter=500, graph=None):
+    """The labels of :func:`_em_log_densities`'s mixture; with ``graph``, each point's choice
+    among its own cluster and its neighbours'."""
+    logp = _em_log_densities(X, labels, k, reg, n_iter)
     if graph is not None:
+        n = logp.shape[0]
         G = graph.tocoo()
         allowed = np.zeros((n, k), dtype=bool)
         allowed[G.row, labels[G.col]] = True
@@ -204,29 +212,10 @@ def test_a_shared_size_switches_to_the_whitened_start():
     assert z > SWITCH_Z
 
 
-def _loglik(X, labels, n_iter=1000):
-    """Each row's log likelihood under the float64 NumPy EM of _em_reference from ``labels``."""
-    X = np.asarray(X, dtype=np.float64)
-    n, d = X.shape
-    k = int(labels.max()) + 1
-    reg = REG_COVAR * float(X.var(axis=0).mean())
-    resp = np.eye(k)[labels]
-    for _ in range(n_iter):
-        Nk = resp.sum(axis=0)
-        mu = resp.T @ X / Nk[:, None]
-        logp = np.empty((n, k))
-        for j in range(k):
-            D = X - mu[j]
-            Cj = (resp[:, j, None] * D).T @ D / Nk[j] + reg * np.eye(d)
-            _, logdet = np.linalg.slogdet(Cj)
-            maha = np.einsum("ij,ij->i", D @ np.linalg.inv(Cj), D)
-            logp[:, j] = np.log(Nk[j] / n) - 0.5 * (maha + logdet + d * np.log(2 * np.pi))
-        ll = logsumexp(logp, axis=1)
-        new = np.exp(logp - ll[:, None])
-        if np.abs(new - resp).max() < 1e-10:
-            break
-        resp = new
-    return ll
+def _loglik(X, labels):
+    """Each row's log likelihood under the NumPy EM's mixture from ``labels``."""
+    reg = REG_COVAR * float(np.asarray(X, np.float64).var(axis=0).mean())
+    return logsumexp(_em_log_densities(X, labels, int(labels.max()) + 1, reg, 1000), axis=1)
 
 
 def test_gaussian_classes_keep_the_data_start():
