@@ -163,3 +163,24 @@ def test_estimate_bounds_the_memory_a_real_fit_allocates(init):
     est, _ = _memory.estimate_fit_memory(n, f, n_neighbors=15, n_components=2, n_clusters=8,
                                          init=init, x_allocated=True)
     assert peak <= est <= 2.5 * peak, (peak, est)
+
+
+@pytest.mark.parametrize("params, shape", [
+    ({"n_clusters": 5}, (3000, 20)),                       # identifiable: a whitened start
+    ({"n_clusters": 5}, (300, 20)),                        # 5 x 230 + 4 parameters > 300 rows
+    ({"n_clusters": 5, "refine": None}, (3000, 20)),
+    ({"n_clusters": 5, "metric": "manhattan"}, (3000, 20)),
+    ({"n_clusters": 5, "union_metric": "cosine"}, (3000, 20)),
+    ({"n_clusters": 5, "variant": "comma"}, (3000, 20)),   # the centre stage: no refinement
+    ({}, (3000, 20)),                                      # k estimated: one start
+])
+def test_memory_model_counts_the_whitened_view_when_the_fit_builds_it(params, shape):
+    from uec.clusters import _whitened_start
+
+    est = UEC(**params)
+    X = X_of(*shape)
+    clustering = est._resolved_clustering()
+    built = clustering == "graph" and _whitened_start(
+        est, X, est._union_view(clustering), 5 if est.n_clusters is None else est.n_clusters)
+    assert _memory._whitened(est, shape[0], shape[1], None) == built
+    assert not _memory._whitened(est, shape[0], shape[1], shape[0] * 3)  # sparse X: never
