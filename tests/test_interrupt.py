@@ -109,7 +109,10 @@ def test_sigint_stops_within_an_epoch_and_leaves_nothing_behind(variant, n_jobs)
         assert times == []
         assert res["raised"] - t_sent < 2.0, res["raised"] - t_sent
     else:
-        assert sum(t > t_sent for t in times) <= 1, (t_sent, times[-3:])
+        # counted from when the process saw the signal (its handler ran), not from when it was
+        # sent: epochs here take about a millisecond, as long as the kernel may take to deliver
+        # a signal to a loaded process (6 epochs between send and handler were seen on CI)
+        assert sum(t > res["handled"] for t in times) <= 1, (res["handled"], times[-3:])
         longest = max(b - a for a, b in zip(times, times[1:]))
         assert res["handled"] - t_sent < 2 * longest + 0.5, (res["handled"] - t_sent, longest)
     # no worker left running: one Python thread, and the process idle while it sleeps
