@@ -7,6 +7,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
+import uec.clusters
+
 from uec import UEC
 from uec import _memory
 from uec import estimator as estimator_module
@@ -175,12 +177,13 @@ def test_estimate_bounds_the_memory_a_real_fit_allocates(init):
     ({}, (3000, 20)),                                      # k estimated: one start
 ])
 def test_memory_model_counts_the_whitened_view_when_the_fit_builds_it(params, shape):
-    from uec.clusters import _whitened_start
-
     est = UEC(**params)
     X = X_of(*shape)
-    clustering = est._resolved_clustering()
-    built = clustering == "graph" and _whitened_start(
-        est, X, est._union_view(clustering), 5 if est.n_clusters is None else est.n_clusters)
-    assert _memory._whitened(est, shape[0], shape[1], None) == built
+    # what the fit does: the whitened view's graph is built inside graph_partition
+    built = []
+    real = uec.clusters.view_graph
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(uec.clusters, "view_graph", lambda *a, **k: built.append(1) or real(*a, **k))
+        est.fit(X)
+    assert _memory._whitened(est, shape[0], shape[1], None) == bool(built)
     assert not _memory._whitened(est, shape[0], shape[1], shape[0] * 3)  # sparse X: never

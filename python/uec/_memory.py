@@ -329,13 +329,10 @@ def check_estimator_memory(est, X):
 
 
 def _whitened(est, n, f, nnz):
-    """Whether the fit's graph stage will also partition X whitened
-    (``uec.clusters._whitened_start``), from X's size alone."""
-    from .refine import REFINE_SAMPLE, mixture_parameters
+    """Whether the fit's graph stage will also partition X whitened, by the fit's own rule
+    (``uec.clusters.whitened_start``) on X's size."""
+    from .clusters import whitened_start
 
-    view = est._union_view(est._resolved_clustering())
-    k = est.n_clusters
-    return (est._resolved_clustering() == "graph" and est.refine == "auto" and nnz is None
-            and view is None and est.knn is None and k is not None and int(k) >= 2
-            and est.metric in ("euclidean", "l2") and not est.metric_kwds
-            and mixture_parameters(int(k), f) <= min(n, REFINE_SAMPLE))
+    clustering = est._resolved_clustering()
+    return clustering == "graph" and est.n_clusters is not None and whitened_start(
+        est, n, f, nnz is not None, est._union_view(clustering), int(est.n_clusters))

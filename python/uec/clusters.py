@@ -18,7 +18,7 @@ from ._progress import stage
 from .community import (ClusterHierarchy, cluster_graph, estimate_n_clusters, union_view,
                         view_graph)
 from .merge import merge_subclusters, split_disconnected
-from .refine import choose_partition, identifiable, whiten
+from .refine import choose_partition, identifiable_shape, whiten
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +109,8 @@ def graph_partition(model, graph, X, n_clusters, n_neighbors, n_epochs, n_thread
                                                         random_state=seed, labels=first)
     part = {"graph": clustering_graph, "seed": seed, "n_clusters": int(n_clusters),
             "sub_labels": sub_labels, "mapping": mapping, "resolution": float(resolution)}
-    if _whitened_start(model, X, view, n_clusters):
+    if X is not None and whitened_start(model, *X.shape, scipy.sparse.issparse(X), view,
+                                        n_clusters):
         # the second start of the refinement: the same graph stage on X whitened, where no one
         # direction that every feature shares (an overall size) outweighs the rest
         with model._seeded_threads():
@@ -122,13 +123,15 @@ def graph_partition(model, graph, X, n_clusters, n_neighbors, n_epochs, n_thread
     return part
 
 
-def _whitened_start(model, X, view, n_clusters):
-    """Whether the graph stage also partitions X whitened (uec.refine.choose_partition):
-    refine="auto", a given count the mixture identifies, and the fit's graph euclidean on the
-    rows of X (no given knn, no metric_kwds, no union view)."""
-    return (model.refine == "auto" and X is not None and view is None and model.knn is None
+def whitened_start(model, n_samples, n_features, sparse, view, n_clusters):
+    """Whether the graph stage also partitions X whitened (uec.refine.choose_partition), from
+    X's size (the fit's and the memory check's one rule): refine="auto", a given count the
+    mixture identifies, and the fit's graph euclidean on the rows of X (no given knn, no
+    metric_kwds, no union view ``view``)."""
+    return (model.refine == "auto" and view is None and model.knn is None
             and model.n_clusters is not None and model.metric in ("euclidean", "l2")
-            and not model.metric_kwds and identifiable(X, n_clusters))
+            and not model.metric_kwds
+            and identifiable_shape(n_samples, n_features, n_clusters, sparse))
 
 
 def graph_labels(Z, part, refined=None):

@@ -12,8 +12,8 @@ import scipy.sparse
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["mixture_parameters", "identifiable", "gaussian_refine", "choose_partition", "whiten",
-           "vuong_z", "fit_mixture", "mixture_labels"]
+__all__ = ["mixture_parameters", "identifiable", "identifiable_shape", "gaussian_refine",
+           "choose_partition", "whiten", "vuong_z", "fit_mixture", "mixture_labels"]
 
 # EM runs on at most this many rows (a fixed-seed sample, which must itself be at least the
 # mixture's parameter count); every row is then labelled by the fitted mixture
@@ -37,10 +37,14 @@ def mixture_parameters(n_clusters, n_features):
 def identifiable(X, n_clusters):
     """Whether ``refine="auto"`` refines a partition of X into ``n_clusters``: X dense, at
     least two clusters, and no more mixture parameters than the rows EM is fitted on."""
-    if scipy.sparse.issparse(X) or int(n_clusters) < 2:
+    return identifiable_shape(X.shape[0], X.shape[1], n_clusters, scipy.sparse.issparse(X))
+
+
+def identifiable_shape(n_samples, n_features, n_clusters, sparse=False):
+    """:func:`identifiable` from X's size alone (the memory check's view of a fit)."""
+    if sparse or int(n_clusters) < 2:
         return False
-    m = min(X.shape[0], REFINE_SAMPLE)
-    return mixture_parameters(n_clusters, X.shape[1]) <= m
+    return mixture_parameters(n_clusters, n_features) <= min(int(n_samples), REFINE_SAMPLE)
 
 
 def gaussian_refine(X, labels, n_clusters, random_state=0, graph=None):
