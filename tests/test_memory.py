@@ -187,3 +187,21 @@ def test_memory_model_counts_the_whitened_view_when_the_fit_builds_it(params, sh
         est.fit(X)
     assert _memory._whitened(est, shape[0], shape[1], None) == bool(built)
     assert not _memory._whitened(est, shape[0], shape[1], shape[0] * 3)  # sparse X: never
+
+
+def test_the_whitened_view_is_counted_on_the_em_sample_only():
+    # above REFINE_SAMPLE rows the whitened view is built on EM's sample: its graph does not
+    # grow with n, where the data's own graph does
+    from uec.refine import REFINE_SAMPLE
+
+    def parts(n):
+        return _memory.estimate_fit_memory(n, 20, n_neighbors=15, n_components=2,
+                                           n_clusters=5, x_allocated=True,
+                                           whitened_view=True)[1]
+
+    small, big = parts(2 * REFINE_SAMPLE), parts(8 * REFINE_SAMPLE)
+    assert big["graph (CSR)"] > 3.9 * small["graph (CSR)"]
+    assert big["whitened clustering graph"] == pytest.approx(small["whitened clustering graph"],
+                                                             rel=1e-3)
+    below = parts(REFINE_SAMPLE // 2)  # every row below the sample's size
+    assert below["whitened clustering graph"] == pytest.approx(below["graph (CSR)"], rel=1e-3)

@@ -240,3 +240,31 @@ def test_no_whitened_start_without_euclidean_rows():
     assert cos.clustering_graph_ is cos.graph_
     unknown = UEC(random_state=0).fit(X)  # the count is estimated: one start
     assert unknown.clustering_graph_ is unknown.graph_
+
+
+def test_above_the_em_sample_the_whitened_start_is_made_on_the_sample(monkeypatch):
+    # with more rows than EM's sample, the whitened view's kNN graph covers the sample only
+    # (what EM reads); taken, its mixture labels every row on the data's own graph
+    import uec.clusters
+    import uec.refine
+
+    X, y = _sized(n_per=300)
+    monkeypatch.setattr(uec.refine, "REFINE_SAMPLE", 600)
+    seen = []
+    real = uec.clusters.view_graph
+
+    def spy(rows, *args, **kwargs):
+        seen.append(rows.shape[0])
+        return real(rows, *args, **kwargs)
+
+    monkeypatch.setattr(uec.clusters, "view_graph", spy)
+    model = UEC(n_clusters=4, random_state=0).fit(X)
+    assert seen == [600]
+    assert clustering_accuracy(y, model.labels_) >= 0.97  # the switch, as with every row
+    assert model.clustering_graph_ is model.graph_
+    assert model.cluster_hierarchy_._graph is model.graph_
+    np.testing.assert_array_equal(model.labels_at(4), model.labels_)
+    np.testing.assert_array_equal(model.labels_,
+                                  model.subcluster_to_cluster_[model.subcluster_labels_])
+    plain = UEC(n_clusters=4, random_state=0, refine=None).fit(X)
+    assert clustering_accuracy(y, plain.labels_) < 0.6

@@ -12,6 +12,8 @@ import logging
 import os
 import re
 
+from .refine import REFINE_SAMPLE
+
 logger = logging.getLogger(__name__)
 
 ENV_VAR = "UEC_MAX_MEMORY"
@@ -164,9 +166,13 @@ def estimate_fit_memory(n_samples, n_features, *, n_neighbors, n_components, n_c
             stages["union view (kNN and graph)"] = (x_bytes + stages.get("kNN search", 0)
                                                     + 8 * n * k + stages["graph"])
         if whitened_view:
-            persistent["whitened clustering graph"] = 8 * edges + 4 * (n + 1)
-            stages["whitened view (kNN and graph)"] = (4 * n * f + stages.get("kNN search", 0)
-                                                       + 8 * n * k + stages["graph"])
+            # built on the rows EM is fitted on (uec.refine.sample_rows): a share m / n of the
+            # rows, and of the search's and the graph's memory
+            m = min(n, REFINE_SAMPLE)
+            share = m / n
+            persistent["whitened clustering graph"] = int(8 * edges * share) + 4 * (m + 1)
+            stages["whitened view (kNN and graph)"] = int(
+                4 * m * f + share * (stages.get("kNN search", 0) + stages["graph"]) + 8 * m * k)
         stages["graph clustering"] = _LEIDEN_BYTES_PER_EDGE * clustered_edges
     else:
         stages["merge and hierarchy"] = _MERGE_DENSE_COPIES * 8 * C * C

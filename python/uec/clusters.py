@@ -18,7 +18,7 @@ from ._progress import stage
 from .community import (ClusterHierarchy, cluster_graph, estimate_n_clusters, union_view,
                         view_graph)
 from .merge import merge_subclusters, split_disconnected
-from .refine import choose_partition, identifiable_shape, whiten
+from .refine import choose_partition, identifiable_shape, sample_rows, whiten
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +47,12 @@ def fit_clusters(model, Z, M, graph, knn_dists, n_clusters, n_sub, a, b, n_threa
         if model.refine == "auto" and X is not None:
             starts = [p for p in (partition, partition.get("whitened")) if p is not None]
             taken, refined = choose_partition(
-                X, [(p["mapping"][p["sub_labels"]], p["graph"]) for p in starts],
-                partition["n_clusters"], partition["seed"])
-            partition = starts[taken]
+                X, [(p["mapping"][p["sub_labels"]], None if p.get("sample") else p["graph"])
+                    for p in starts], partition["n_clusters"], partition["seed"])
+            if not starts[taken].get("sample"):
+                # a start on a sample of the rows has no graph of every row: its refined
+                # labels are kept on the data's partition (communities cut by them)
+                partition = starts[taken]
         clustering_graph = partition["graph"]
         out = graph_labels(Z, partition, refined)
         times["clustering"] += time.perf_counter() - t1
@@ -112,13 +115,16 @@ def graph_partition(model, graph, X, n_clusters, n_neighbors, n_epochs, n_thread
     if X is not None and whitened_start(model, *X.shape, scipy.sparse.issparse(X), view,
                                         n_clusters):
         # the second start of the refinement: the same graph stage on X whitened, where no one
-        # direction that every feature shares (an overall size) outweighs the rest
+        # direction that every feature shares (an overall size) outweighs the rest; on the rows
+        # EM is fitted on (above REFINE_SAMPLE rows, a sample: the start is all EM reads)
+        rows = sample_rows(X.shape[0], seed)
+        sample = rows.shape[0] < X.shape[0]
         with model._seeded_threads():
-            white = view_graph(whiten(X), n_neighbors, n_epochs, random_state=seed,
-                               n_jobs=n_threads)
+            white = view_graph(whiten(X[rows] if sample else X), n_neighbors, n_epochs,
+                               random_state=seed, n_jobs=n_threads)
         sub_w, map_w, res_w = cluster_graph(white, n_clusters, random_state=seed)
         part["whitened"] = dict(part, graph=white, sub_labels=sub_w, mapping=map_w,
-                                resolution=float(res_w))
+                                resolution=float(res_w), sample=sample)
     times["clustering"] = time.perf_counter() - t1
     return part
 

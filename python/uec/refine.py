@@ -13,7 +13,8 @@ import scipy.sparse
 logger = logging.getLogger(__name__)
 
 __all__ = ["mixture_parameters", "identifiable", "identifiable_shape", "gaussian_refine",
-           "choose_partition", "whiten", "vuong_z", "fit_mixture", "mixture_labels"]
+           "choose_partition", "whiten", "vuong_z", "fit_mixture", "mixture_labels",
+           "sample_rows"]
 
 # EM runs on at most this many rows (a fixed-seed sample, which must itself be at least the
 # mixture's parameter count); every row is then labelled by the fitted mixture
@@ -47,6 +48,15 @@ def identifiable_shape(n_samples, n_features, n_clusters, sparse=False):
     return mixture_parameters(n_clusters, n_features) <= min(int(n_samples), REFINE_SAMPLE)
 
 
+def sample_rows(n_samples, random_state=0):
+    """The rows EM is fitted on: all of them, or a fixed-seed sample of ``REFINE_SAMPLE``
+    (sorted) when there are more; the graph stage builds the whitened start on the same."""
+    n = int(n_samples)
+    if n <= REFINE_SAMPLE:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(random_state).choice(n, REFINE_SAMPLE, replace=False))
+
+
 def gaussian_refine(X, labels, n_clusters, random_state=0, graph=None):
     """Labels of X after EM of a full-covariance Gaussian mixture started at the partition
     ``labels`` (0..n_clusters-1): component j starts at cluster j's share of the rows, mean
@@ -67,7 +77,9 @@ def choose_partition(X, candidates, n_clusters, random_state=0):
     (the graph of X as given), the second an alternative (the graph of :func:`whiten`'s rows).
     EM runs from each start in the space of X; the alternative is taken only when its mixture
     is the more likely by Vuong's test for two non-nested models of equal size at the
-    two-sided 5% level (:func:`vuong_z` > ``SWITCH_Z``). Returns ``(index, labels)``: the
+    two-sided 5% level (:func:`vuong_z` > ``SWITCH_Z``). The alternative's labels may cover
+    only :func:`sample_rows` (a start made on the sample, with ``graph`` None): when it is
+    taken, every row then takes its most likely component. Returns ``(index, labels)``: the
     candidate taken, and its refined labels (None: that candidate's graph labels as they
     are)."""
     first = fit_mixture(X, candidates[0][0], n_clusters, random_state)
@@ -80,7 +92,8 @@ def choose_partition(X, candidates, n_clusters, random_state=0):
         z = vuong_z(first[0].score_samples(first[1]), second[0].score_samples(first[1]))
         logger.info("refine: the whitened view's mixture against the data's: Vuong z = %.2f", z)
         if z > SWITCH_Z:
-            refined = mixture_labels(second, X, *candidates[1])
+            labels, graph = candidates[1]
+            refined = mixture_labels(second, X, labels if graph is not None else None, graph)
             if refined is not None:
                 return 1, refined
     return 0, mixture_labels(first, X, *candidates[0])
@@ -125,9 +138,9 @@ def whiten(X):
 
 
 def fit_mixture(X, labels, n_clusters, random_state=0):
-    """EM of the mixture started at ``labels``: ``(gmm, Xs, rows)`` with the rows it was fitted
-    on (all, or a fixed-seed sample of ``REFINE_SAMPLE``) in float64, or None where
-    :func:`gaussian_refine` keeps the labels."""
+    """EM of the mixture started at ``labels`` (of every row, or of :func:`sample_rows` only):
+    ``(gmm, Xs, rows)`` with the rows it was fitted on (:func:`sample_rows`) in float64, or
+    None where :func:`gaussian_refine` keeps the labels."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.mixture import GaussianMixture
 
@@ -136,11 +149,9 @@ def fit_mixture(X, labels, n_clusters, random_state=0):
     if not identifiable(X, k) or labels.min() < 0:
         return None
     n, d = X.shape
-    rows = np.arange(n)
-    if n > REFINE_SAMPLE:
-        rows = np.sort(np.random.default_rng(random_state).choice(n, REFINE_SAMPLE, replace=False))
+    rows = sample_rows(n, random_state)
     Xs = np.asarray(X[rows], dtype=np.float64)
-    ls = labels[rows]
+    ls = labels if labels.shape[0] == rows.shape[0] else labels[rows]
     counts = np.bincount(ls, minlength=k)
     if counts.shape[0] > k or counts.min() < d + 1:
         return None
@@ -169,14 +180,15 @@ def fit_mixture(X, labels, n_clusters, random_state=0):
 
 def mixture_labels(fitted, X, labels, graph=None):
     """Every row of X labelled by :func:`fit_mixture`'s ``fitted`` mixture, each choosing
-    among the clusters it touches in ``graph`` (when given) under the start ``labels``; None
-    when a cluster ends empty."""
+    among the clusters it touches in ``graph`` (when given) under the start ``labels`` (of
+    every row; None: each row takes its most likely component); None when a cluster ends
+    empty."""
     gmm, Xs, _ = fitted
-    labels = np.asarray(labels, dtype=np.intp)
     n = X.shape[0]
     k = gmm.means_.shape[0]
     touch = None
     if graph is not None:
+        labels = np.asarray(labels, dtype=np.intp)
         # a point may only take a cluster it already touches in the graph (its own, or one
         # of its neighbours'): the graph says which clusters are candidates, the mixture
         # chooses among them
@@ -194,8 +206,9 @@ def mixture_labels(fitted, X, labels, graph=None):
     if np.bincount(refined, minlength=k).min() == 0:
         logger.info("refine: EM emptied a cluster; the graph's labels kept")
         return None
-    logger.info("refine: a %d-component Gaussian mixture (%d EM iterations) moved %d of %d "
-                "points", k, gmm.n_iter_, int(np.count_nonzero(refined != labels)), n)
+    moved = "-" if labels is None else int(np.count_nonzero(refined != labels))
+    logger.info("refine: a %d-component Gaussian mixture (%d EM iterations) moved %s of %d "
+                "points", k, gmm.n_iter_, moved, n)
     return refined
 
 
