@@ -268,3 +268,26 @@ def test_above_the_em_sample_the_whitened_start_is_made_on_the_sample(monkeypatc
                                   model.subcluster_to_cluster_[model.subcluster_labels_])
     plain = UEC(n_clusters=4, random_state=0, refine=None).fit(X)
     assert clustering_accuracy(y, plain.labels_) < 0.6
+
+
+def test_a_second_start_that_is_the_first_renumbered_is_not_fitted_again(monkeypatch):
+    # the same partition gives the same mixture (z = 0): EM runs once, and the data's is kept
+    import uec.refine
+
+    X, y, _, _ = _elongated()
+    part = UEC(n_clusters=3, random_state=0, refine=None).fit(X).labels_
+    calls = []
+    real = uec.refine.fit_mixture
+    monkeypatch.setattr(uec.refine, "fit_mixture", lambda *a, **k: calls.append(1) or real(*a, **k))
+    taken, refined = choose_partition(X, [(part, None), ((part + 1) % 3, None)], 3)
+    assert taken == 0 and len(calls) == 1
+    np.testing.assert_array_equal(refined, gaussian_refine(X, part, 3))
+    other = part.copy()
+    other[:5] = (other[:5] + 1) % 3  # a different partition: both are fitted
+    calls.clear()
+    choose_partition(X, [(part, None), (other, None)], 3)
+    assert len(calls) == 2
+    assert not uec.refine._same_partition(np.arange(part.shape[0]), part, other)
+    assert uec.refine._same_partition(np.arange(4), np.array([0, 0, 1, 2]), np.array([2, 2, 0, 1]))
+    assert not uec.refine._same_partition(np.arange(4), np.array([0, 0, 1, 1]),
+                                          np.array([0, 1, 1, 1]))

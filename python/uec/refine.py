@@ -86,7 +86,9 @@ def choose_partition(X, candidates, n_clusters, random_state=0):
     if first is None:
         return 0, None
     second = None
-    if len(candidates) > 1:
+    if len(candidates) > 1 and not _same_partition(first[2], candidates[0][0],
+                                                   candidates[1][0]):
+        # (the same partition, renumbered or not, gives the same mixture: z = 0, no switch)
         second = fit_mixture(X, candidates[1][0], n_clusters, random_state)
     if second is not None:
         z = vuong_z(first[0].score_samples(first[1]), second[0].score_samples(first[1]))
@@ -97,6 +99,19 @@ def choose_partition(X, candidates, n_clusters, random_state=0):
             if refined is not None:
                 return 1, refined
     return 0, mixture_labels(first, X, *candidates[0])
+
+
+def _same_partition(rows, a, b):
+    """Whether labels ``a`` and ``b`` (each of every row, or of ``rows`` only) group ``rows``
+    alike, whatever their numbering."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    a = a if a.shape[0] == rows.shape[0] else a[rows]
+    b = b if b.shape[0] == rows.shape[0] else b[rows]
+    if a.shape != b.shape:
+        return False
+    pairs = np.unique(a * (int(b.max()) + 1) + b).shape[0]
+    return pairs == np.unique(a).shape[0] == np.unique(b).shape[0]
 
 
 def vuong_z(loglik_a, loglik_b):
