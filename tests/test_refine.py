@@ -291,3 +291,38 @@ def test_a_second_start_that_is_the_first_renumbered_is_not_fitted_again(monkeyp
     assert uec.refine._same_partition(np.arange(4), np.array([0, 0, 1, 2]), np.array([2, 2, 0, 1]))
     assert not uec.refine._same_partition(np.arange(4), np.array([0, 0, 1, 1]),
                                           np.array([0, 1, 1, 1]))
+
+
+def test_startable_needs_n_features_plus_one_rows_per_cluster():
+    from uec.refine import startable
+
+    X, y = _sized()  # 5 features, 4 classes of 100
+    assert startable(X, y, 4)
+    labels = y.copy()
+    labels[:94] = 1  # class 0 keeps 6 rows (= n_features + 1)
+    assert startable(X, labels, 4)
+    labels[94] = 1  # 5: its covariance would be singular
+    assert not startable(X, labels, 4)
+    assert not startable(X, np.where(y == 0, -1, y), 4)  # noise labels
+    assert not startable(X, y, 5)  # a cluster with no rows
+    assert not startable(X[:40], y[:40] % 4, 4)  # more parameters than rows
+
+
+def test_no_whitened_start_when_em_cannot_start_from_the_data(monkeypatch):
+    # the whitened view is built only when EM can start from the data's partition
+    import uec.clusters
+
+    X, y = _sized()
+    built = []
+    real = uec.clusters.view_graph
+    monkeypatch.setattr(uec.clusters, "view_graph",
+                        lambda *a, **k: built.append(1) or real(*a, **k))
+    UEC(n_clusters=4, random_state=0).fit(X)
+    assert built == [1]
+    seen = []
+    monkeypatch.setattr(uec.clusters, "startable", lambda *a: seen.append(a[1]) or False)
+    model = UEC(n_clusters=4, random_state=0).fit(X)
+    assert built == [1] and model.clustering_graph_ is model.graph_
+    # asked about the data's partition of the graph stage
+    graph_only = UEC(n_clusters=4, random_state=0, refine=None).fit(X)
+    np.testing.assert_array_equal(seen[0], graph_only.labels_)

@@ -18,7 +18,8 @@ from ._progress import stage
 from .community import (ClusterHierarchy, cluster_graph, estimate_n_clusters, union_view,
                         view_graph)
 from .merge import merge_subclusters, split_disconnected
-from .refine import choose_partition, identifiable_shape, sample_rows, whiten
+from .refine import (choose_partition, identifiable_shape, sample_rows, startable,
+                     whiten)
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +113,9 @@ def graph_partition(model, graph, X, n_clusters, n_neighbors, n_epochs, n_thread
                                                         random_state=seed, labels=first)
     part = {"graph": clustering_graph, "seed": seed, "n_clusters": int(n_clusters),
             "sub_labels": sub_labels, "mapping": mapping, "resolution": float(resolution)}
-    if X is not None and whitened_start(model, *X.shape, scipy.sparse.issparse(X), view,
-                                        n_clusters):
+    if (X is not None and whitened_start(model, *X.shape, scipy.sparse.issparse(X), view,
+                                         n_clusters)
+            and startable(X, mapping[sub_labels], n_clusters, seed)):
         # the second start of the refinement: the same graph stage on X whitened, where no one
         # direction that every feature shares (an overall size) outweighs the rest; on the rows
         # EM is fitted on (above REFINE_SAMPLE rows, a sample: the start is all EM reads)

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["mixture_parameters", "identifiable", "identifiable_shape", "gaussian_refine",
            "choose_partition", "whiten", "vuong_z", "fit_mixture", "mixture_labels",
-           "sample_rows"]
+           "sample_rows", "startable"]
 
 # EM runs on at most this many rows (a fixed-seed sample, which must itself be at least the
 # mixture's parameter count); every row is then labelled by the fitted mixture
@@ -152,6 +152,20 @@ def whiten(X):
     return out
 
 
+def startable(X, labels, n_clusters, random_state=0):
+    """Whether EM can start at ``labels`` (of every row, or of :func:`sample_rows` only): X
+    :func:`identifiable`, labels in 0..n_clusters-1, and each cluster with at least
+    ``n_features + 1`` of the sample's rows (else its covariance is singular)."""
+    k = int(n_clusters)
+    labels = np.asarray(labels, dtype=np.intp)
+    if not identifiable(X, k) or labels.min() < 0:
+        return False
+    rows = sample_rows(X.shape[0], random_state)
+    ls = labels if labels.shape[0] == rows.shape[0] else labels[rows]
+    counts = np.bincount(ls, minlength=k)
+    return counts.shape[0] <= k and counts.min() >= X.shape[1] + 1
+
+
 def fit_mixture(X, labels, n_clusters, random_state=0):
     """EM of the mixture started at ``labels`` (of every row, or of :func:`sample_rows` only):
     ``(gmm, Xs, rows)`` with the rows it was fitted on (:func:`sample_rows`) in float64, or
@@ -160,16 +174,14 @@ def fit_mixture(X, labels, n_clusters, random_state=0):
     from sklearn.mixture import GaussianMixture
 
     k = int(n_clusters)
-    labels = np.asarray(labels, dtype=np.intp)
-    if not identifiable(X, k) or labels.min() < 0:
+    if not startable(X, labels, k, random_state):
         return None
+    labels = np.asarray(labels, dtype=np.intp)
     n, d = X.shape
     rows = sample_rows(n, random_state)
     Xs = np.asarray(X[rows], dtype=np.float64)
     ls = labels if labels.shape[0] == rows.shape[0] else labels[rows]
     counts = np.bincount(ls, minlength=k)
-    if counts.shape[0] > k or counts.min() < d + 1:
-        return None
     reg = REG_COVAR * max(float(Xs.var(axis=0).mean()), np.finfo(np.float64).tiny)
     means = np.zeros((k, d))
     precisions = np.zeros((k, d, d))
