@@ -27,8 +27,11 @@ logger = logging.getLogger(__name__)
 __all__ = ["initial_embedding", "spectral_layout", "pca_layout", "random_layout", "INIT_METHODS"]
 
 INIT_METHODS = ("spectral", "pca", "random")
-# Components with at most this many vertices are solved with a dense eigensolver.
-_DENSE_CUTOFF = 1000
+# Components with at most this many vertices are solved with a dense eigensolver (LAPACK's
+# O(n^3) reduction); larger ones by ARPACK. Measured on fuzzy kNN graphs (15 neighbours) of
+# one component, 1 thread: dense 1.4 / 3.5 / 7.3 / 19 / 51 ms against ARPACK 1.5 / 2.7 / 2.8
+# / 7.3 / 10 ms at 200 / 300 / 500 / 700 / 1000 vertices.
+_DENSE_CUTOFF = 256
 # Stopping tolerance of ARPACK.
 _EIGSH_TOL = 1e-4
 # Final coordinates of the non-array initialisations lie in [0, _MAX_COORD].
