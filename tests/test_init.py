@@ -198,6 +198,33 @@ def test_spectral_eigsh_failure_falls_back(monkeypatch, caplog):
     assert any("random layout" in r.getMessage() for r in caplog.records)
 
 
+def test_spectral_single_precision_failure_retried_in_double(monkeypatch, caplog):
+    # ARPACK runs in float32 first; when that run fails, the float64 run gives the eigenmap
+    # (no random layout, no warning), equal to the one of a float64-only solve.
+    monkeypatch.setattr(ulayout, "_DENSE_CUTOFF", 0)
+    real = ulayout.eigsh
+    dtypes = []
+
+    def single_fails(op, *args, **kwargs):
+        dtypes.append(np.dtype(op.dtype))
+        if op.dtype == np.float32:
+            raise ulayout.ArpackNoConvergence("no convergence", np.empty(0), np.empty((0, 0)))
+        return real(op, *args, **kwargs)
+
+    X, y, G = bridged_blobs()
+    monkeypatch.setattr(ulayout, "eigsh", single_fails)
+    with caplog.at_level("WARNING", logger="uec.initialization"):
+        L = uinit.spectral_layout(G, 2, random_state=0)
+    assert dtypes == [np.float32, np.float64]
+    assert not any("random layout" in r.getMessage() for r in caplog.records)
+    assert same_partition(L[:, 0] > 0, y)
+    # the float32 run (the default) spans the same eigenvectors as the float64 one
+    monkeypatch.setattr(ulayout, "eigsh", real)
+    L32 = uinit.spectral_layout(G, 2, random_state=0)
+    for j in range(2):
+        assert abs(np.corrcoef(L32[:, j], L[:, j])[0, 1]) > 0.999
+
+
 @pytest.mark.parametrize("fail_second", [False, True])
 def test_spectral_components_in_threads_give_the_same_bits(monkeypatch, fail_second):
     # Components solved by ARPACK (the cutoff lowered) in threads: the same draws and the same
@@ -220,7 +247,8 @@ def test_spectral_components_in_threads_give_the_same_bits(monkeypatch, fail_sec
     one = uinit.spectral_layout(G, 2, random_state=4, n_jobs=1)
     two = uinit.spectral_layout(G, 2, random_state=4, n_jobs=2)
     np.testing.assert_array_equal(one, two)
-    assert len(calls) == 2 * (sizes > 20).sum()
+    # a failed component is tried in float32, then in float64 (_arpack_top)
+    assert len(calls) == 2 * ((sizes > 20).sum() + fail_second)
     assert boxes_disjoint(one, labels)
     E1 = uinit.initial_embedding("spectral", None, G, 2, random_state=4, n_jobs=1)
     E2 = uinit.initial_embedding("spectral", None, G, 2, random_state=4, n_jobs=3)
