@@ -12,6 +12,7 @@ import logging
 import os
 import re
 
+from .initialization import _DENSE_CUTOFF  # the largest component solved by a dense eigh
 from .refine import REFINE_SAMPLE
 
 logger = logging.getLogger(__name__)
@@ -37,7 +38,6 @@ _EXACT_KNN_BYTES_PER_ENTRY = 100
 # update buffers reserve 1-3 GB of address space that is barely touched: not counted.)
 _NND_BYTES_PER_POINT = 800
 _NND_BYTES_PER_POINT_PER_TREE = 8
-_DENSE_SPECTRAL_CUTOFF = 1000
 # The compiled epochs (csrc/cpu/epochs.cpp, run_epochs) of a joint variant keep, for the whole
 # run, each point's u_k = a r^b for every centre (n x C doubles), and for "plus" with
 # target_power != 1 also log S_k (another n x C): with n = C = 12,000 that is 1.07 GiB each,
@@ -136,12 +136,13 @@ def estimate_fit_memory(n_samples, n_features, *, n_neighbors, n_components, n_c
     stages["graph"] = _GRAPH_BYTES_PER_KNN_ENTRY * n * k
 
     if isinstance(init, str) and init == "spectral":
-        if n <= _DENSE_SPECTRAL_CUTOFF:
+        if n <= _DENSE_CUTOFF:
             stages["initial layout"] = 32 * n * n  # dense normalised adjacency and its copies
         else:
             ncv = max(2 * d + 1, 20)  # Lanczos vectors of ARPACK
-            # D^-1/2 A D^-1/2 and its intermediate products (measured: 48 B per edge)
-            stages["initial layout"] = 8 * ncv * n + 48 * edges
+            # D^-1/2 A D^-1/2 and its intermediate products (measured: 48 B per edge), and its
+            # single-precision copy for ARPACK (uec.initialization._arpack_top: 8 B per edge)
+            stages["initial layout"] = 8 * ncv * n + 56 * edges
     elif isinstance(init, str) and init == "pca":
         dense_x = 4 * n * f if nnz is not None else 0  # PCA densifies small sparse inputs
         stages["initial layout"] = dense_x + 3 * 4 * n * f if nnz is None else dense_x + 8 * x_values
