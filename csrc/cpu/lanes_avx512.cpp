@@ -125,21 +125,43 @@ struct Consts16 {
 };
 
 // lanes.cpp's step8 in sixteen lanes.
+// Sixteen 8-byte records at the 32-bit indices idx (scale 8) as two eight-lane 64-bit gathers
+// (half the element loads of two sixteen-lane 32-bit gathers), split into their first and
+// second 32-bit halves, lane for lane; lanes outside m read nothing and give 0.
+UEC_AVX512 inline void gather_pairs(const void* base, __m512i idx, __mmask16 m, __m512i& first,
+                                    __m512i& second) {
+  const __m512i none = _mm512_setzero_si512();
+  const __m512i lo = _mm512_mask_i32gather_epi64(none, static_cast<__mmask8>(m),
+                                                 _mm512_castsi512_si256(idx), base, 8);
+  const __m512i hi = _mm512_mask_i32gather_epi64(none, static_cast<__mmask8>(m >> 8),
+                                                 _mm512_extracti32x8_epi32(idx, 1), base, 8);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  first = _mm512_permutex2var_epi32(lo, even, hi);
+  second = _mm512_permutex2var_epi32(lo, _mm512_add_epi32(even, _mm512_set1_epi32(1)), hi);
+}
+
 template <int D>
 UEC_AVX512 inline void step16(__m512 (&z)[D], const __m512 (&z0)[D], __m512i pos, __mmask16 active,
                               const int* tk, const float* tail, const Consts16& c) {
-  const __m512i none = _mm512_setzero_si512();
-  const __m512i kind = _mm512_mask_i32gather_epi32(none, active, pos, tk, 8);
-  const __m512i other = _mm512_mask_i32gather_epi32(none, active, pos, tk + 1, 8);
-  const __m512i row = D == 2 ? _mm512_slli_epi32(other, 1)
-                             : _mm512_mullo_epi32(other, _mm512_set1_epi32(D));
+  __m512i kind, other;  // each task is {kind, other}: one 8-byte record
+  gather_pairs(tk, pos, active, kind, other);
   const __mmask16 rev = _mm512_cmpeq_epi32_mask(kind, _mm512_set1_epi32(CE_REVERSE));
   const __mmask16 neg = _mm512_cmpeq_epi32_mask(kind, _mm512_set1_epi32(CE_NEGATIVE));
+  __m512 o[D];
+  if constexpr (D == 2) {
+    // a 2-D tail row is one 8-byte record (lanes without a task read row 0, as below)
+    __m512i x, y;
+    gather_pairs(tail, other, 0xffff, x, y);
+    o[0] = _mm512_castsi512_ps(x);
+    o[1] = _mm512_castsi512_ps(y);
+  } else {
+    const __m512i row = _mm512_mullo_epi32(other, _mm512_set1_epi32(D));
+    for (int t = 0; t < D; ++t) o[t] = _mm512_i32gather_ps(row, tail + t, 4);
+  }
   __m512 dz[D];
   __m512 r = c.zero;
   for (int t = 0; t < D; ++t) {
-    const __m512 o = _mm512_i32gather_ps(row, tail + t, 4);
-    dz[t] = _mm512_sub_ps(sel(z[t], z0[t], rev), o);
+    dz[t] = _mm512_sub_ps(sel(z[t], z0[t], rev), o[t]);
     r = _mm512_add_ps(r, _mm512_mul_ps(dz[t], dz[t]));
   }
   const __m512 rb = pow_pos16(r, c.b);
