@@ -293,8 +293,8 @@ EpochKernel pick_epoch_kernel(int d, int64_t n_tail) {
   if (!want.empty() && want != "avx2" && want != "avx512")
     throw std::invalid_argument("UEC_EPOCH_KERNEL must be 'serial', 'interleaved', 'avx2' or "
                                 "'avx512' (or unset), got '" + want + "'");
-  // avx2 and avx512 gather tail coordinates by 32-bit offset and the block's tasks by 32-bit
-  // position.
+  // avx2 and avx512 gather tail coordinates by 32-bit offset (avx512's 2-D rows by 32-bit row
+  // index, scale 8) and the block's tasks by 32-bit position.
   const bool fits = n_tail * d < (int64_t{1} << 31);
   if (!((d == 2 || d == 3) && fits)) return KERNEL_INTERLEAVED;
   if (want != "avx2" && cpu_has_avx512()) return KERNEL_AVX512;
