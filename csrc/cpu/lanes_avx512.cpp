@@ -124,7 +124,6 @@ struct Consts16 {
   bool scaled;
 };
 
-// lanes.cpp's step8 in sixteen lanes.
 // Sixteen 8-byte records at the 32-bit indices idx (scale 8) as two eight-lane 64-bit gathers
 // (half the element loads of two sixteen-lane 32-bit gathers), split into their first and
 // second 32-bit halves, lane for lane; lanes outside m read nothing and give 0.
@@ -140,6 +139,7 @@ UEC_AVX512 inline void gather_pairs(const void* base, __m512i idx, __mmask16 m, 
   second = _mm512_permutex2var_epi32(lo, _mm512_add_epi32(even, _mm512_set1_epi32(1)), hi);
 }
 
+// lanes.cpp's step8 in sixteen lanes.
 template <int D>
 UEC_AVX512 inline void step16(__m512 (&z)[D], const __m512 (&z0)[D], __m512i pos, __mmask16 active,
                               const int* tk, const float* tail, const Consts16& c) {

@@ -68,7 +68,7 @@ def _arpack_top(N, u0, dim, v0):
     float64; a failure there is raised."""
     n = N.shape[0]
     for dtype in (np.float32, np.float64):
-        Nd, ud = N.astype(dtype), u0.astype(dtype)
+        Nd, ud = N.astype(dtype, copy=False), u0.astype(dtype, copy=False)  # float64: N itself
 
         def matvec(x, Nd=Nd, ud=ud):
             x = np.asarray(x, dtype=ud.dtype).ravel()
@@ -84,7 +84,7 @@ def _arpack_top(N, u0, dim, v0):
             if dtype is np.float64:
                 raise
             continue
-        if np.all(np.isfinite(evecs)) or dtype is np.float64:
+        if np.all(np.isfinite(evecs)):
             break
     evecs = np.asarray(evecs, dtype=np.float64)
     return np.asarray(evals, dtype=np.float64), evecs / np.linalg.norm(evecs, axis=0)
