@@ -222,3 +222,71 @@ def test_union_view_in_the_fit_leaves_the_layout_and_can_be_turned_off():
     kw = dict(n_neighbors=15, n_components=2, n_clusters=1)
     assert estimate_fit_memory(70000, 784, union_view=True, **kw)[0] > \
         estimate_fit_memory(70000, 784, **kw)[0]
+
+
+def dense_cpm(A, labels, resolution):
+    """The constant Potts model in float64: sum over pairs i != j in one community of
+    (A_ij - resolution), halved (each pair once)."""
+    A = np.asarray(A, dtype=np.float64)
+    same = labels[:, None] == labels[None, :]
+    np.fill_diagonal(same, False)
+    return float(((A - resolution) * same).sum() / 2.0)
+
+
+def test_cpm_partition_keeps_small_dense_groups_beside_a_large_sparse_one():
+    from uec.community import cpm_partition
+
+    # one large loose group and four small tight ones: modularity prefers groups of equal
+    # volume, the constant Potts model compares every pair's weight with one resolution
+    A, y = _unequal_blocks()
+    sub, mapping, resolution = cpm_partition(A, 5, random_state=0)
+    assert sub.max() + 1 == 5 and np.array_equal(mapping, np.arange(5))
+    assert ari(y, mapping[sub]) == 1.0
+    # a local optimum of the objective at the resolution found: no single vertex gains by
+    # moving to another community (the NumPy form above, not igraph's)
+    D = A.toarray()
+    q = dense_cpm(D, sub, resolution)
+    for i in range(0, D.shape[0], 7):
+        for c in range(5):
+            moved = sub.copy()
+            moved[i] = c
+            assert dense_cpm(D, moved, resolution) <= q + 1e-9
+    # the same partition as igraph's Leiden called directly with that resolution and seed
+    import igraph
+
+    from uec.community import _igraph
+
+    igraph.set_random_number_generator(random.Random(0))
+    try:
+        direct = _igraph(A).community_leiden(objective_function="CPM", weights="weight",
+                                             resolution=resolution, n_iterations=2)
+    finally:
+        igraph.set_random_number_generator(random)
+    np.testing.assert_array_equal(sub, direct.membership)
+
+
+def _unequal_blocks():
+    rng = np.random.default_rng(1)
+    sizes, p_in = [160, 12, 12, 12, 12], [0.15, 0.7, 0.7, 0.7, 0.7]
+    y = np.repeat(np.arange(5), sizes)
+    p = np.where(y[:, None] == y[None, :], np.asarray(p_in)[y][:, None], 0.004)
+    upper = np.triu(rng.random((y.size, y.size)) < p, k=1)
+    return scipy.sparse.csr_matrix((upper | upper.T).astype(np.float64)), y
+
+
+def test_cpm_partition_on_a_ring_of_cliques_and_past_the_vertices():
+    from uec.community import cpm_partition
+
+    A, y = ring_of_cliques(24, 6)
+    sub, mapping, _ = cpm_partition(A, 24, random_state=0)
+    assert ari(y, mapping[sub]) == 1.0  # no resolution limit: every clique its own
+    sub, mapping, _ = cpm_partition(A, 12, random_state=0)
+    labels = mapping[sub]
+    assert np.unique(labels).size == 12
+    # every cluster is made of whole cliques
+    assert all(np.unique(labels[y == c]).size == 1 for c in range(24))
+    # more clusters than any resolution up to 1 (the largest fuzzy weight) gives: the
+    # finest partition found, fewer clusters than asked (unit weights: the cliques)
+    small, cliques = ring_of_cliques(3, 3)
+    sub, mapping, _ = cpm_partition(small, 20, random_state=0)
+    assert mapping.size == sub.max() + 1 == 3 and ari(cliques, sub) == 1.0

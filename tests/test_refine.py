@@ -326,3 +326,89 @@ def test_no_whitened_start_when_em_cannot_start_from_the_data(monkeypatch):
     # asked about the data's partition of the graph stage
     graph_only = UEC(n_clusters=4, random_state=0, refine=None).fit(X)
     np.testing.assert_array_equal(seen[0], graph_only.labels_)
+
+
+def _three_apart(n_per=200, seed=0):
+    """Three round 2-d classes far apart on a line; a bad start (the first two as one class,
+    the third cut in halves) that EM cannot leave, and the true one."""
+    rng = np.random.default_rng(seed)
+    X = np.concatenate([rng.normal(size=(n_per, 2)) + [10.0 * c, 0.0] for c in range(3)])
+    y = np.repeat(np.arange(3), n_per)
+    bad = np.where(y < 2, 0, np.where(X[:, 1] < 0, 1, 2))
+    return X.astype(np.float32), y, bad
+
+
+def test_a_restart_is_kept_only_when_its_mixture_is_more_likely():
+    X, y, bad = _three_apart()
+    # the reference EM: the true start's fixed point is the more likely one
+    assert _loglik(X, y).mean() > _loglik(X, bad).mean() + 0.1
+    taken, refined = choose_partition(X, [(bad, None), (y, None, "restart")], 3)
+    assert taken == 1
+    np.testing.assert_array_equal(refined, gaussian_refine(X, y, 3))
+    taken, refined = choose_partition(X, [(y, None), (bad, None, "restart")], 3)
+    assert taken == 0
+    np.testing.assert_array_equal(refined, gaussian_refine(X, y, 3))
+    # two starts that EM takes to the same fixed point (within its tolerance): the default's
+    near = y.copy()
+    near[[0, 1, 250]] = [1, 2, 0]
+    taken, refined = choose_partition(X, [(near, None), (y, None, "restart")], 3)
+    assert taken == 0
+    np.testing.assert_array_equal(refined, gaussian_refine(X, near, 3))
+
+
+def _loose_and_tight(seed=0):
+    """One large loose 3-d class and four small tight ones close to each other."""
+    rng = np.random.default_rng(seed)
+    means = np.array([[0, 0, 0], [8, 0, 0], [10.5, 0, 0], [8, 2.5, 0], [10.5, 2.5, 0]], float)
+    sds, sizes = [1.5, 0.5, 0.5, 0.5, 0.5], [600, 50, 50, 50, 50]
+    X = np.concatenate([m + s * rng.normal(size=(n, 3)) for m, s, n in zip(means, sds, sizes)])
+    return X.astype(np.float32), np.repeat(np.arange(5), sizes)
+
+
+def test_the_fit_refines_the_more_likely_of_the_two_graph_partitions(monkeypatch):
+    import uec.clusters
+    import uec.refine
+
+    X, y = _loose_and_tight()
+    seen = {}
+    real_cpm, real_choose = uec.clusters.cpm_partition, uec.clusters.choose_partition
+
+    def cpm_spy(*args, **kwargs):
+        seen["cpm"] = real_cpm(*args, **kwargs)
+        return seen["cpm"]
+
+    def choose_spy(X_, candidates, *args, **kwargs):
+        seen["candidates"] = candidates
+        seen["taken"] = real_choose(X_, candidates, *args, **kwargs)
+        return seen["taken"]
+
+    monkeypatch.setattr(uec.clusters, "cpm_partition", cpm_spy)
+    monkeypatch.setattr(uec.clusters, "choose_partition", choose_spy)
+    model = UEC(n_clusters=5, random_state=0).fit(X)
+    plain = UEC(n_clusters=5, random_state=0, refine=None).fit(X)
+    sub, mapping, _ = seen["cpm"]
+    default, cpm = seen["candidates"][0][0], seen["candidates"][1][0]
+    np.testing.assert_array_equal(default, plain.labels_)
+    np.testing.assert_array_equal(cpm, mapping[sub])
+    assert seen["candidates"][1][2] == "restart"
+    # the start whose EM fixed point (the NumPy reference) is the more likely is refined
+    gain = _loglik(X, cpm).mean() - _loglik(X, default).mean()
+    assert abs(gain) > 1e-3  # the two starts reach different mixtures here
+    start = cpm if gain > 0 else default
+    assert seen["taken"][0] == (1 if gain > 0 else 0)
+    np.testing.assert_array_equal(model.labels_, gaussian_refine(X, start, 5,
+                                                                 graph=model.clustering_graph_))
+    reg = REG_COVAR * float(np.asarray(X, np.float64).var(axis=0).mean())
+    ref = _em_reference(X, start, 5, reg, graph=model.clustering_graph_)
+    assert np.mean(model.labels_ == ref) >= 0.95  # EM crawls here: stopped at its tolerance
+    assert clustering_accuracy(y, model.labels_) > clustering_accuracy(y, plain.labels_) + 0.1
+    assert model.clustering_graph_ is model.graph_  # the data's graph in either case
+    np.testing.assert_array_equal(model.labels_at(5), model.labels_)
+    np.testing.assert_array_equal(model.labels_,
+                                  model.subcluster_to_cluster_[model.subcluster_labels_])
+    np.testing.assert_array_equal(model.embedding_, plain.embedding_)
+    # above EM's sample no such start is made (it would cost Leiden runs of the whole graph)
+    seen.clear()
+    monkeypatch.setattr(uec.refine, "REFINE_SAMPLE", 500)
+    UEC(n_clusters=5, random_state=0).fit(X)
+    assert "cpm" not in seen

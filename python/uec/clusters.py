@@ -15,8 +15,9 @@ import scipy.sparse.csgraph
 from . import _core
 from ._degenerate import warn_empty_clusters
 from ._progress import stage
-from .community import (ClusterHierarchy, cluster_graph, estimate_n_clusters, union_view,
-                        view_graph)
+from . import refine
+from .community import (ClusterHierarchy, cluster_graph, cpm_partition, estimate_n_clusters,
+                        union_view, view_graph)
 from .merge import merge_subclusters, split_disconnected
 from .refine import (choose_partition, identifiable_shape, sample_rows, startable,
                      whiten)
@@ -46,10 +47,15 @@ def fit_clusters(model, Z, M, graph, knn_dists, n_clusters, n_sub, a, b, n_threa
         t1 = time.perf_counter()
         refined = None
         if model.refine == "auto" and X is not None:
-            starts = [p for p in (partition, partition.get("whitened")) if p is not None]
+            starts = [(p, rule) for p, rule in ((partition, None),
+                                                (partition.get("cpm"), "restart"),
+                                                (partition.get("whitened"), "view"))
+                      if p is not None]
             taken, refined = choose_partition(
                 X, [(p["mapping"][p["sub_labels"]], None if p.get("sample") else p["graph"])
-                    for p in starts], partition["n_clusters"], partition["seed"])
+                    + ((rule,) if rule else ()) for p, rule in starts],
+                partition["n_clusters"], partition["seed"])
+            starts = [p for p, _ in starts]
             if not starts[taken].get("sample"):
                 # a start on a sample of the rows has no graph of every row: its refined
                 # labels are kept on the data's partition (communities cut by them)
@@ -113,6 +119,16 @@ def graph_partition(model, graph, X, n_clusters, n_neighbors, n_epochs, n_thread
                                                         random_state=seed, labels=first)
     part = {"graph": clustering_graph, "seed": seed, "n_clusters": int(n_clusters),
             "sub_labels": sub_labels, "mapping": mapping, "resolution": float(resolution)}
+    if (X is not None and model.refine == "auto" and X.shape[0] <= refine.REFINE_SAMPLE
+            and identifiable_shape(*X.shape, n_clusters, scipy.sparse.issparse(X))
+            and startable(X, mapping[sub_labels], n_clusters, seed)):
+        # the refinement's second start on the same graph: its partition at the count by the
+        # constant Potts model, which does not prefer clusters of equal volume (EM keeps the
+        # more likely of the two); where EM reads every row (above, it would cost several
+        # Leiden runs of the whole graph for a start on a sample)
+        with stage("CPM partition", model.verbose):
+            sub_c, map_c, res_c = cpm_partition(clustering_graph, n_clusters, random_state=seed)
+        part["cpm"] = dict(part, sub_labels=sub_c, mapping=map_c, resolution=float(res_c))
     if (X is not None and whitened_start(model, *X.shape, scipy.sparse.issparse(X), view,
                                          n_clusters)
             and startable(X, mapping[sub_labels], n_clusters, seed)):

@@ -21,11 +21,15 @@ from .merge import _group_weights, merge_subclusters, merge_sweep
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["leiden", "modularity", "communities", "cluster_graph", "estimate_n_clusters", "union_view",
-           "view_graph", "spectral_count", "ClusterHierarchy"]
+__all__ = ["leiden", "modularity", "communities", "cluster_graph", "cpm_partition",
+           "estimate_n_clusters", "union_view", "view_graph", "spectral_count",
+           "ClusterHierarchy"]
 
 MAX_RESOLUTION = 1e6
 BISECTION_STEPS = 40
+# CPM's resolution is a weight per pair of points: fuzzy weights are at most 1 (every point
+# alone above it), and 1e-7 joins every connected component of up to ~10^7 points
+CPM_RESOLUTIONS = (1e-7, 1.0)
 LEIDEN_ITERATIONS = 2  # igraph's default; iterating until stable costs 5x on MNIST
 SPLIT_ITERATIONS = 1  # labels_at above the fit's groups: one pass splits each group
 SPLIT_BATCH_POINTS = 1000  # smaller groups are split together in one Leiden call (speed only)
@@ -53,9 +57,10 @@ def _seed(random_state):
     return int(random_state.randint(0, 2**31 - 1))
 
 
-def leiden(graph, resolution=1.0, random_state=None, *, n_iterations=LEIDEN_ITERATIONS, _g=None):
-    """Leiden partition maximising modularity at ``resolution`` (igraph, ``LEIDEN_ITERATIONS``
-    iterations).
+def leiden(graph, resolution=1.0, random_state=None, *, n_iterations=LEIDEN_ITERATIONS, _g=None,
+           objective="modularity"):
+    """Leiden partition maximising modularity (or, with ``objective="CPM"``, the constant Potts
+    model) at ``resolution`` (igraph, ``LEIDEN_ITERATIONS`` iterations).
 
     ``graph``: symmetric non-negative sparse matrix (n, n). Returns int labels 0..c-1. With an
     integer ``random_state`` the result is reproducible: igraph draws from a ``random.Random``
@@ -69,7 +74,7 @@ def leiden(graph, resolution=1.0, random_state=None, *, n_iterations=LEIDEN_ITER
     seed = _seed(random_state)
     igraph.set_random_number_generator(random.Random(seed))
     try:
-        part = g.community_leiden(objective_function="modularity", weights="weight",
+        part = g.community_leiden(objective_function=objective, weights="weight",
                                   resolution=float(resolution),
                                   n_iterations=int(n_iterations))
     finally:
@@ -150,6 +155,43 @@ def cluster_graph(graph, n_clusters, random_state=None, *, labels=None):
     logger.info("Leiden: %d communities at resolution %.3g, merged into %d clusters",
                 n_comm, resolution, n_clusters)
     return labels, np.asarray(mapping, dtype=np.intp), resolution
+
+
+def cpm_partition(graph, n_clusters, random_state=None):
+    """Leiden communities of the constant Potts model (CPM) with the resolution bisected
+    (geometrically, in ``[CPM_RESOLUTIONS]``) to ``n_clusters``: the graph's partition at that
+    count by an objective with no resolution limit, which does not prefer clusters of equal
+    volume as modularity does. The refinement's second start on the data's graph
+    (``uec.refine.choose_partition``, docs/design.md §2.6 step 6). When no resolution gives
+    exactly ``n_clusters``, the closest count above it is merged down (``uec.merge``).
+
+    Returns ``(community_labels, mapping, resolution)`` as :func:`cluster_graph`.
+    """
+    graph = scipy.sparse.csr_matrix(graph, dtype=np.float64)
+    seed = _seed(random_state)
+    g = _igraph(graph)
+    lo, hi = np.log(CPM_RESOLUTIONS[0]), np.log(CPM_RESOLUTIONS[1])
+    above = None  # (count, labels, resolution): the fewest communities seen above n_clusters
+    below = None
+    for _ in range(BISECTION_STEPS):
+        mid = 0.5 * (lo + hi)
+        labels = leiden(graph, float(np.exp(mid)), seed, _g=g, objective="CPM")
+        c = int(labels.max()) + 1
+        if c == n_clusters:
+            return labels, np.arange(c, dtype=np.intp), float(np.exp(mid))
+        if c > n_clusters:
+            hi = mid
+            if above is None or c < above[0]:
+                above = (c, labels, float(np.exp(mid)))
+        else:
+            lo = mid
+            if below is None or c > below[0]:
+                below = (c, labels, float(np.exp(mid)))
+    if above is None:  # the graph cannot be cut that finely
+        c, labels, resolution = below
+        return labels, np.arange(c, dtype=np.intp), resolution
+    c, labels, resolution = above
+    return labels, np.asarray(merge_subclusters(labels, graph, n_clusters, c), np.intp), resolution
 
 
 def union_view(X, graph, n_neighbors, n_epochs, metric="cosine", random_state=None, n_jobs=-1):

@@ -72,33 +72,52 @@ def gaussian_refine(X, labels, n_clusters, random_state=0, graph=None):
 
 
 def choose_partition(X, candidates, n_clusters, random_state=0):
-    """The refinement of the better of one or two starting partitions: ``candidates`` is
-    ``[(labels, graph)]`` or ``[(labels, graph), (labels, graph)]``, the first the default
-    (the graph of X as given), the second an alternative (the graph of :func:`whiten`'s rows).
-    EM runs from each start in the space of X; the alternative is taken only when its mixture
-    is the more likely by Vuong's test for two non-nested models of equal size at the
-    two-sided 5% level (:func:`vuong_z` > ``SWITCH_Z``). The alternative's labels may cover
-    only :func:`sample_rows` (a start made on the sample, with ``graph`` None): when it is
-    taken, every row then takes its most likely component. Returns ``(index, labels)``: the
-    candidate taken, and its refined labels (None: that candidate's graph labels as they
-    are)."""
+    """The refinement of the best of several starting partitions. ``candidates``: the default
+    ``(labels, graph)`` (the graph stage's partition of the data's graph), then alternatives
+    ``(labels, graph, rule)``, each compared with the best so far:
+
+    - ``rule="restart"``: another partition of the same graph (:func:`uec.community.
+      cpm_partition`'s). Two starts of EM for one model: the more likely is kept, as EM's
+      restarts are, when its mean log-likelihood is higher by more than EM's tolerance
+      (``TOL``; below it the two are the same optimum as far as EM can tell, and the
+      default's labels stay).
+    - ``rule="view"`` (the default for a pair): the partition of another view's graph (that
+      of :func:`whiten`'s rows), taken only when its mixture is the more likely by Vuong's
+      test for two non-nested models of equal size at the two-sided 5% level
+      (:func:`vuong_z` > ``SWITCH_Z``).
+
+    EM runs from each start in the space of X. An alternative's labels may cover only
+    :func:`sample_rows` (a start made on the sample, with ``graph`` None): when it is taken,
+    every row then takes its most likely component. Returns ``(index, labels)``: the candidate
+    taken, and its refined labels (None: that candidate's graph labels as they are)."""
     first = fit_mixture(X, candidates[0][0], n_clusters, random_state)
     if first is None:
         return 0, None
-    second = None
-    if len(candidates) > 1 and not _same_partition(first[2], candidates[0][0],
-                                                   candidates[1][0]):
-        # (the same partition, renumbered or not, gives the same mixture: z = 0, no switch)
-        second = fit_mixture(X, candidates[1][0], n_clusters, random_state)
-    if second is not None:
-        z = vuong_z(first[0].score_samples(first[1]), second[0].score_samples(first[1]))
-        logger.info("refine: the whitened view's mixture against the data's: Vuong z = %.2f", z)
-        if z > SWITCH_Z:
-            labels, graph = candidates[1]
-            refined = mixture_labels(second, X, labels if graph is not None else None, graph)
-            if refined is not None:
-                return 1, refined
-    return 0, mixture_labels(first, X, *candidates[0])
+    best, fitted = 0, first
+    for i, cand in enumerate(candidates[1:], start=1):
+        rule = cand[2] if len(cand) > 2 else "view"
+        if _same_partition(first[2], candidates[best][0], cand[0]):
+            continue  # the same partition, renumbered or not, gives the same mixture
+        other = fit_mixture(X, cand[0], n_clusters, random_state)
+        if other is None:
+            continue
+        if rule == "restart":
+            gain = float(other[0].score(other[1]) - fitted[0].score(fitted[1]))
+            logger.info("refine: EM from the CPM partition against the default's: mean "
+                        "log-likelihood %+.3g", gain)
+            taken = gain > TOL
+        else:
+            z = vuong_z(fitted[0].score_samples(fitted[1]), other[0].score_samples(fitted[1]))
+            logger.info("refine: the whitened view's mixture against the data's: Vuong z = "
+                        "%.2f", z)
+            taken = z > SWITCH_Z
+        if taken:
+            best, fitted = i, other
+    labels, graph = candidates[best][:2]
+    refined = mixture_labels(fitted, X, labels if graph is not None else None, graph)
+    if refined is None and best > 0:  # a cluster emptied: the default's refinement
+        best, refined = 0, mixture_labels(first, X, *candidates[0][:2])
+    return best, refined
 
 
 def _same_partition(rows, a, b):
