@@ -76,11 +76,13 @@ def choose_partition(X, candidates, n_clusters, random_state=0):
     ``(labels, graph)`` (the graph stage's partition of the data's graph), then alternatives
     ``(labels, graph, rule)``, each compared with the best so far:
 
-    - ``rule="restart"``: another partition of the same graph (:func:`uec.community.
-      cpm_partition`'s). Two starts of EM for one model: the more likely is kept, as EM's
-      restarts are, when its mean log-likelihood is higher by more than EM's tolerance
-      (``TOL``; below it the two are the same optimum as far as EM can tell, and the
-      default's labels stay).
+    - ``rule="restart"``: another partition of the same graph (``graph`` given:
+      :func:`uec.community.cpm_partition`'s). Taken only when it is the better start by both
+      objectives at hand: its mixture's mean log-likelihood is higher by more than EM's
+      tolerance (``TOL``; below it the two are one optimum as far as EM can tell), **and** its
+      refined labels have the higher modularity on the graph (the graph stage's own
+      objective). The likelihood alone prefers a partition that isolates a small dense
+      island and joins two classes (docs/design.md §2.6 step 6).
     - ``rule="view"`` (the default for a pair): the partition of another view's graph (that
       of :func:`whiten`'s rows), taken only when its mixture is the more likely by Vuong's
       test for two non-nested models of equal size at the two-sided 5% level
@@ -93,7 +95,12 @@ def choose_partition(X, candidates, n_clusters, random_state=0):
     first = fit_mixture(X, candidates[0][0], n_clusters, random_state)
     if first is None:
         return 0, None
-    best, fitted = 0, first
+
+    def refine_with(i, fitted):
+        labels, graph = candidates[i][:2]
+        return mixture_labels(fitted, X, labels if graph is not None else None, graph)
+
+    best, fitted, refined = 0, first, None  # refined: the best start's, once computed
     for i, cand in enumerate(candidates[1:], start=1):
         rule = cand[2] if len(cand) > 2 else "view"
         if _same_partition(first[2], candidates[best][0], cand[0]):
@@ -102,21 +109,31 @@ def choose_partition(X, candidates, n_clusters, random_state=0):
         if other is None:
             continue
         if rule == "restart":
+            from .community import modularity
+
             gain = float(other[0].score(other[1]) - fitted[0].score(fitted[1]))
+            taken, mine = False, None
+            if gain > TOL:
+                if refined is None:
+                    refined = refine_with(best, fitted)
+                mine = refine_with(i, other)
+                current = candidates[best][0] if refined is None else refined
+                taken = mine is not None and (modularity(cand[1], mine)
+                                              > modularity(cand[1], current))
             logger.info("refine: EM from the CPM partition against the default's: mean "
-                        "log-likelihood %+.3g", gain)
-            taken = gain > TOL
+                        "log-likelihood %+.3g, %s", gain, "taken" if taken else "not taken")
+            if taken:
+                best, fitted, refined = i, other, mine
         else:
             z = vuong_z(fitted[0].score_samples(fitted[1]), other[0].score_samples(fitted[1]))
             logger.info("refine: the whitened view's mixture against the data's: Vuong z = "
                         "%.2f", z)
-            taken = z > SWITCH_Z
-        if taken:
-            best, fitted = i, other
-    labels, graph = candidates[best][:2]
-    refined = mixture_labels(fitted, X, labels if graph is not None else None, graph)
+            if z > SWITCH_Z:
+                best, fitted, refined = i, other, None
+    if refined is None:
+        refined = refine_with(best, fitted)
     if refined is None and best > 0:  # a cluster emptied: the default's refinement
-        best, refined = 0, mixture_labels(first, X, *candidates[0][:2])
+        best, refined = 0, refine_with(0, first)
     return best, refined
 
 
