@@ -435,3 +435,17 @@ def test_the_fit_refines_the_better_of_the_two_graph_partitions(monkeypatch):
     monkeypatch.setattr(uec.refine, "REFINE_SAMPLE", 500)
     UEC(n_clusters=5, random_state=0).fit(X)
     assert "cpm" not in seen
+
+
+def test_no_cpm_start_at_a_count_found(monkeypatch):
+    import uec.clusters
+
+    X, y = _loose_and_tight()
+    calls = []
+    real = uec.clusters.cpm_partition
+    monkeypatch.setattr(uec.clusters, "cpm_partition",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    UEC(random_state=0).fit(X)  # n_clusters=None: the count is estimated, one start
+    assert calls == []
+    UEC(n_clusters=5, random_state=0).fit(X)
+    assert calls == [1]

@@ -73,11 +73,11 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         With the graph stage: "auto" refines its labels by EM of a Gaussian mixture (one full
         covariance per cluster) in the space of X, started at the graph's partition, where the
         mixture is identifiable (dense X, parameters no more than the rows: small tables, not
-        images; ``uec.refine``). EM also starts from the graph's partition by the constant
-        Potts model (up to 50,000 rows) and keeps the more likely mixture; with a given count
-        and euclidean rows, the start may be the graph stage's partition of X whitened, where
-        Vuong's test prefers its mixture (design §2.6 step 6). None: the graph's labels as
-        they are.
+        images; ``uec.refine``). With a given count EM also starts from the graph's partition
+        by the constant Potts model (up to 50,000 rows), taken when both more likely and of
+        higher modularity, and, with euclidean rows, from the graph stage's partition of X
+        whitened, taken where Vuong's test prefers its mixture (design §2.6 step 6). None: the
+        graph's labels as they are.
     n_components : int, default=2
         Dimension of the embedding.
     n_neighbors : int, default=15
