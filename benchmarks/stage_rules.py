@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 import warnings
@@ -70,15 +69,18 @@ def graph_of(X, seed, metric="euclidean"):
 
 
 def leiden_at(g, objective, resolution, seed):
-    import igraph
+    from uec.community import leiden
 
-    igraph.set_random_number_generator(random.Random(seed))
-    try:
-        part = g.community_leiden(objective_function=objective, weights="weight",
-                                  resolution=float(resolution), n_iterations=2)
-    finally:
-        igraph.set_random_number_generator(random)
-    return np.asarray(part.membership, dtype=np.intp)
+    return leiden(None, resolution, seed, _g=g, objective=objective)
+
+
+def cpm_k(graph, k, seed):
+    """The constant Potts model's partition at k, as the refinement's second start makes it
+    (``uec.community.cpm_partition``: resolution bisected in [1e-7, 1])."""
+    from uec.community import cpm_partition
+
+    sub, mapping, _ = cpm_partition(graph, k, seed)
+    return mapping[sub]
 
 
 def bisected(graph, k, seed, objective, lo, hi):
@@ -216,12 +218,12 @@ def run_set(X, y, seeds, rules):
         make = {
             "current": lambda: current(G, k, seed),
             "modularity-k": lambda: bisected(G, k, seed, "modularity", 1e-3, 1e2),
-            "cpm-k": lambda: bisected(G, k, seed, "CPM", 1e-7, 1.0),
+            "cpm-k": lambda: cpm_k(G, k, seed),
             "spectral-groups": lambda: spectral_groups(G, k, seed),
             "greedy-gamma": lambda: greedy_gamma(G, k, seed),
             "cosine": lambda: current(Gc, k, seed),
             "union-max": lambda: current(Gu, k, seed),
-            "union-max-cpm-k": lambda: bisected(Gu, k, seed, "CPM", 1e-7, 1.0),
+            "union-max-cpm-k": lambda: cpm_k(Gu, k, seed),
             "ratio": lambda: ratio(G, k, seed),
             "view-modularity": lambda: view_by_modularity(G, Gc, k, seed),
         }

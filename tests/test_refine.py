@@ -212,6 +212,14 @@ def test_a_shared_size_switches_to_the_whitened_start():
     assert z > SWITCH_Z
 
 
+def _count_calls(monkeypatch, module, name):
+    """``module.name`` replaced by itself counting its calls: the list it appends 1 to."""
+    calls = []
+    real = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
 def _loglik(X, labels):
     """Each row's log likelihood under the NumPy EM's mixture from ``labels``."""
     reg = REG_COVAR * float(np.asarray(X, np.float64).var(axis=0).mean())
@@ -276,9 +284,7 @@ def test_a_second_start_that_is_the_first_renumbered_is_not_fitted_again(monkeyp
 
     X, y, _, _ = _elongated()
     part = UEC(n_clusters=3, random_state=0, refine=None).fit(X).labels_
-    calls = []
-    real = uec.refine.fit_mixture
-    monkeypatch.setattr(uec.refine, "fit_mixture", lambda *a, **k: calls.append(1) or real(*a, **k))
+    calls = _count_calls(monkeypatch, uec.refine, "fit_mixture")
     taken, refined = choose_partition(X, [(part, None), ((part + 1) % 3, None)], 3)
     assert taken == 0 and len(calls) == 1
     np.testing.assert_array_equal(refined, gaussian_refine(X, part, 3))
@@ -313,10 +319,7 @@ def test_no_whitened_start_when_em_cannot_start_from_the_data(monkeypatch):
     import uec.clusters
 
     X, y = _sized()
-    built = []
-    real = uec.clusters.view_graph
-    monkeypatch.setattr(uec.clusters, "view_graph",
-                        lambda *a, **k: built.append(1) or real(*a, **k))
+    built = _count_calls(monkeypatch, uec.clusters, "view_graph")
     UEC(n_clusters=4, random_state=0).fit(X)
     assert built == [1]
     seen = []
@@ -441,10 +444,7 @@ def test_no_cpm_start_at_a_count_found(monkeypatch):
     import uec.clusters
 
     X, y = _loose_and_tight()
-    calls = []
-    real = uec.clusters.cpm_partition
-    monkeypatch.setattr(uec.clusters, "cpm_partition",
-                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    calls = _count_calls(monkeypatch, uec.clusters, "cpm_partition")
     UEC(random_state=0).fit(X)  # n_clusters=None: the count is estimated, one start
     assert calls == []
     UEC(n_clusters=5, random_state=0).fit(X)

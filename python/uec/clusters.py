@@ -119,10 +119,10 @@ def graph_partition(model, graph, X, n_clusters, n_neighbors, n_epochs, n_thread
                                                         random_state=seed, labels=first)
     part = {"graph": clustering_graph, "seed": seed, "n_clusters": int(n_clusters),
             "sub_labels": sub_labels, "mapping": mapping, "resolution": float(resolution)}
-    if (X is not None and model.refine == "auto" and model.n_clusters is not None
-            and X.shape[0] <= refine.REFINE_SAMPLE
-            and identifiable_shape(*X.shape, n_clusters, scipy.sparse.issparse(X))
-            and startable(X, mapping[sub_labels], n_clusters, seed)):
+    # EM can refine this partition (uec.refine): the condition of both alternative starts
+    refinable = (X is not None and model.refine == "auto"
+                 and startable(X, mapping[sub_labels], n_clusters, seed))
+    if refinable and model.n_clusters is not None and X.shape[0] <= refine.REFINE_SAMPLE:
         # the refinement's second start on the same graph: its partition at the given count
         # by the constant Potts model, which does not prefer clusters of equal volume; where
         # EM reads every row (above, it would cost several Leiden runs of the whole graph for
@@ -130,9 +130,7 @@ def graph_partition(model, graph, X, n_clusters, n_neighbors, n_epochs, n_thread
         with stage("CPM partition", model.verbose):
             sub_c, map_c, res_c = cpm_partition(clustering_graph, n_clusters, random_state=seed)
         part["cpm"] = dict(part, sub_labels=sub_c, mapping=map_c, resolution=float(res_c))
-    if (X is not None and whitened_start(model, *X.shape, scipy.sparse.issparse(X), view,
-                                         n_clusters)
-            and startable(X, mapping[sub_labels], n_clusters, seed)):
+    if refinable and whitened_start(model, *X.shape, scipy.sparse.issparse(X), view, n_clusters):
         # the second start of the refinement: the same graph stage on X whitened, where no one
         # direction that every feature shares (an overall size) outweighs the rest; on the rows
         # EM is fitted on (above REFINE_SAMPLE rows, a sample: the start is all EM reads)

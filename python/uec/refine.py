@@ -10,6 +10,8 @@ import warnings
 import numpy as np
 import scipy.sparse
 
+from .community import modularity
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["mixture_parameters", "identifiable", "identifiable_shape", "gaussian_refine",
@@ -109,8 +111,6 @@ def choose_partition(X, candidates, n_clusters, random_state=0):
         if other is None:
             continue
         if rule == "restart":
-            from .community import modularity
-
             gain = float(other[0].score(other[1]) - fitted[0].score(fitted[1]))
             taken, mine = False, None
             if gain > TOL:
