@@ -10,7 +10,7 @@ from scipy.special import logsumexp
 from uec import UEC
 from uec.metrics import clustering_accuracy
 from uec.refine import (REG_COVAR, SWITCH_Z, choose_partition, gaussian_refine, identifiable,
-                        mixture_parameters, vuong_z, whiten)
+                        mixture_parameters, split_gain, vuong_z, whiten)
 
 
 def _elongated(n_per=300, seed=0):
@@ -131,6 +131,84 @@ def test_two_moons_stay_apart():
     assert clustering_accuracy(y, model.labels_) >= 0.99
     plain = UEC(n_clusters=2, random_state=0, refine=None).fit(X)
     assert clustering_accuracy(y, gaussian_refine(X, plain.labels_, 2)) < 0.9
+    graph = model.clustering_graph_
+    assert clustering_accuracy(y, gaussian_refine(X, plain.labels_, 2, graph=graph)) >= 0.99
+
+
+def _split_gain_reference(X, labels, k):
+    """split_gain written out with scipy's Gaussian density: each cluster's rows under their
+    own Gaussian against its two 2-means halves under theirs, weights included, less half the
+    added parameters times log(n), per row."""
+    from scipy.stats import multivariate_normal
+    from sklearn.cluster import KMeans
+
+    X = np.asarray(X, dtype=np.float64)
+    n, d = X.shape
+    reg = REG_COVAR * X.var(axis=0).mean()
+
+    def loglik(Z):
+        C = np.cov(Z, rowvar=False, bias=True) + reg * np.eye(d)
+        return multivariate_normal(Z.mean(axis=0), C).logpdf(Z).sum()
+
+    total, added = 0.0, 0
+    for j in range(k):
+        Z = X[labels == j]
+        if Z.shape[0] < 2 * (d + 1):
+            continue
+        halves = KMeans(2, n_init=1, random_state=0).fit_predict(Z)
+        counts = np.bincount(halves)
+        if counts.min() < d + 1:
+            continue
+        total += sum(loglik(Z[halves == h]) + counts[h] * np.log(counts[h] / Z.shape[0])
+                     for h in range(2)) - loglik(Z)
+        added += 2 * d + d * (d + 1) + 1 - (d + d * (d + 1) // 2)
+    return (total - 0.5 * added * np.log(n)) / n
+
+
+def test_split_gain_against_scipy_and_its_sign():
+    from sklearn.datasets import make_moons
+
+    X, y, _, _ = _elongated()
+    # Gaussian classes: BIC keeps one Gaussian each
+    gain = split_gain(X, y, 3)
+    np.testing.assert_allclose(gain, _split_gain_reference(X, y, 3), rtol=1e-9)
+    assert gain < 0
+    # two classes joined into one cluster: BIC cuts it, whatever the other clusters say
+    joined = np.minimum(y, 1)
+    gain = split_gain(X, joined, 2)
+    np.testing.assert_allclose(gain, _split_gain_reference(X, joined, 2), rtol=1e-9)
+    assert gain > 0
+    # a moon is not one Gaussian
+    Xm, ym = make_moons(1500, noise=0.06, random_state=0)
+    gain = split_gain(Xm, ym, 2)
+    np.testing.assert_allclose(gain, _split_gain_reference(Xm, ym, 2), rtol=1e-9)
+    assert gain > 0
+    # a cluster too small to cut in two halves of d + 1 rows is left whole: its gain is none
+    small = y.copy()
+    small[:5] = 3
+    np.testing.assert_allclose(split_gain(X, small, 4), _split_gain_reference(X, small, 4),
+                               rtol=1e-9)
+
+
+def test_clusters_that_are_not_one_gaussian_each_are_not_refined(monkeypatch):
+    import uec.clusters
+    from sklearn.datasets import make_moons
+
+    # where BIC prefers two Gaussians per cluster, EM of one per cluster would move boundaries
+    # for the model's sake (MNIST's PCA scores): the graph's labels are kept, and neither
+    # alternative start is made
+    X, y = make_moons(1500, noise=0.06, random_state=0)
+    calls = {name: _count_calls(monkeypatch, uec.clusters, name)
+             for name in ("choose_partition", "cpm_partition", "whiten")}
+    model = UEC(n_clusters=2, random_state=0).fit(X)
+    plain = UEC(n_clusters=2, random_state=0, refine=None).fit(X)
+    assert split_gain(X, plain.labels_, 2) > 0
+    assert all(c == [] for c in calls.values()), calls
+    np.testing.assert_array_equal(model.labels_, plain.labels_)
+    # Gaussian classes are refined, from every start
+    X, y, _, _ = _elongated()
+    UEC(n_clusters=3, random_state=0).fit(X)
+    assert all(c == [1] for c in calls.values()), calls
 
 
 def test_wide_data_are_not_refined():

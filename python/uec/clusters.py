@@ -19,7 +19,7 @@ from . import refine
 from .community import (ClusterHierarchy, cluster_graph, cpm_partition, estimate_n_clusters,
                         union_view, view_graph)
 from .merge import merge_subclusters, split_disconnected
-from .refine import (choose_partition, identifiable_shape, sample_rows, startable,
+from .refine import (choose_partition, identifiable_shape, sample_rows, split_gain, startable,
                      whiten)
 
 logger = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ def fit_clusters(model, Z, M, graph, knn_dists, n_clusters, n_sub, a, b, n_threa
                                         n_threads, rs, times)
         t1 = time.perf_counter()
         refined = None
-        if model.refine == "auto" and X is not None:
+        if partition["refinable"]:
             starts = [(p, rule) for p, rule in ((partition, None),
                                                 (partition.get("cpm"), "restart"),
                                                 (partition.get("whitened"), "view"))
@@ -119,9 +119,17 @@ def graph_partition(model, graph, X, n_clusters, n_neighbors, n_epochs, n_thread
                                                         random_state=seed, labels=first)
     part = {"graph": clustering_graph, "seed": seed, "n_clusters": int(n_clusters),
             "sub_labels": sub_labels, "mapping": mapping, "resolution": float(resolution)}
-    # EM can refine this partition (uec.refine): the condition of both alternative starts
-    refinable = (X is not None and model.refine == "auto"
-                 and startable(X, mapping[sub_labels], n_clusters, seed))
+    # EM can refine this partition (uec.refine), and the clusters are one Gaussian each as far
+    # as BIC can tell (not so: EM moves boundaries for the model's sake; design §2.6 step 6):
+    # the condition of the refinement and of both alternative starts
+    refinable = bool(X is not None and model.refine == "auto"
+                     and startable(X, mapping[sub_labels], n_clusters, seed))
+    if refinable:
+        gain = split_gain(X, mapping[sub_labels], n_clusters, seed)
+        refinable = gain <= 0.0
+        logger.info("refine: BIC's gain from two Gaussians per cluster %.3g nats a row: %s",
+                    gain, "refined" if refinable else "the graph's labels kept")
+    part["refinable"] = refinable
     if refinable and model.n_clusters is not None and X.shape[0] <= refine.REFINE_SAMPLE:
         # the refinement's second start on the same graph: its partition at the given count
         # by the constant Potts model, which does not prefer clusters of equal volume; where

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["mixture_parameters", "identifiable", "identifiable_shape", "gaussian_refine",
            "choose_partition", "whiten", "vuong_z", "fit_mixture", "mixture_labels",
-           "sample_rows", "startable"]
+           "sample_rows", "startable", "split_gain"]
 
 # EM runs on at most this many rows (a fixed-seed sample, which must itself be at least the
 # mixture's parameter count); every row is then labelled by the fitted mixture
@@ -202,6 +202,54 @@ def startable(X, labels, n_clusters, random_state=0):
     return counts.shape[0] <= k and counts.min() >= X.shape[1] + 1
 
 
+def split_gain(X, labels, n_clusters, random_state=0):
+    """BIC's case for two Gaussians per cluster over one, in nats per row (of
+    :func:`sample_rows`): the classification log-likelihood gained when every cluster of
+    ``labels`` that can be is cut in two (2-means in the coordinates of X, where the graph was
+    built; each half its own full-covariance Gaussian and weight), less half the added parameters
+    times log(n). Positive when BIC prefers the cut: the clusters are not one Gaussian each
+    and EM of the k-component mixture would move their boundaries for the wrong reason
+    (docs/design.md §2.6 step 6). A cluster with fewer than ``n_features + 1`` rows in a half
+    is left whole."""
+    from sklearn.cluster import KMeans
+
+    labels = np.asarray(labels, dtype=np.intp)
+    rows = sample_rows(X.shape[0], random_state)
+    Xs = np.asarray(X[rows], dtype=np.float64)
+    ls = labels if labels.shape[0] == rows.shape[0] else labels[rows]
+    n, d = Xs.shape
+    reg = _reg_covar(Xs)
+    gain, added = 0.0, 0
+    for j in range(int(n_clusters)):
+        Z = Xs[ls == j]
+        m = Z.shape[0]
+        if m < 2 * (d + 1):
+            continue
+        halves = KMeans(2, n_init=1, random_state=random_state).fit_predict(Z)
+        counts = np.bincount(halves, minlength=2)
+        if counts.min() < d + 1:
+            continue
+        gain += sum(_gaussian_loglik(Z[halves == h], reg) + counts[h] * np.log(counts[h] / m)
+                    for h in range(2)) - _gaussian_loglik(Z, reg)
+        added += mixture_parameters(2, d) - mixture_parameters(1, d)
+    return float((gain - 0.5 * added * np.log(n)) / n)
+
+
+def _reg_covar(Xs):
+    """The covariances' added diagonal: ``REG_COVAR`` times the mean variance of the features."""
+    return REG_COVAR * max(float(Xs.var(axis=0).mean()), np.finfo(np.float64).tiny)
+
+
+def _gaussian_loglik(Z, reg):
+    """Log-likelihood of the rows Z under their own Gaussian (mean, biased covariance plus
+    ``reg`` on its diagonal)."""
+    m, d = Z.shape
+    L = np.linalg.cholesky(np.cov(Z, rowvar=False, bias=True).reshape(d, d) + reg * np.eye(d))
+    Y = np.linalg.solve(L, (Z - Z.mean(axis=0)).T)
+    return float(-np.log(np.diag(L)).sum() * m
+                 - 0.5 * (np.einsum("ij,ij->", Y, Y) + m * d * np.log(2.0 * np.pi)))
+
+
 def fit_mixture(X, labels, n_clusters, random_state=0):
     """EM of the mixture started at ``labels`` (of every row, or of :func:`sample_rows` only):
     ``(gmm, Xs, rows)`` with the rows it was fitted on (:func:`sample_rows`) in float64, or
@@ -218,7 +266,7 @@ def fit_mixture(X, labels, n_clusters, random_state=0):
     Xs = np.asarray(X[rows], dtype=np.float64)
     ls = labels if labels.shape[0] == rows.shape[0] else labels[rows]
     counts = np.bincount(ls, minlength=k)
-    reg = REG_COVAR * max(float(Xs.var(axis=0).mean()), np.finfo(np.float64).tiny)
+    reg = _reg_covar(Xs)
     means = np.zeros((k, d))
     precisions = np.zeros((k, d, d))
     try:
