@@ -135,12 +135,25 @@ def test_two_moons_stay_apart():
     assert clustering_accuracy(y, gaussian_refine(X, plain.labels_, 2, graph=graph)) >= 0.99
 
 
+def _lloyd_halves(Z):
+    """Lloyd's 2-means in NumPy from the two sides of the first principal axis, until no row
+    changes side."""
+    D = Z - Z.mean(axis=0)
+    _, _, Vt = np.linalg.svd(D, full_matrices=False)
+    side = (D @ Vt[0] > 0).astype(int)
+    while True:
+        centres = np.stack([Z[side == h].mean(axis=0) for h in range(2)])
+        new = ((Z[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+        if np.array_equal(new, side):
+            return side
+        side = new
+
+
 def _split_gain_reference(X, labels, k):
     """split_gain written out with scipy's Gaussian density: each cluster's rows under their
-    own Gaussian against its two 2-means halves under theirs, weights included, less half the
+    own Gaussian against its two 2-means halves (:func:`_lloyd_halves`) under theirs, weights included, less half the
     added parameters times log(n), per row."""
     from scipy.stats import multivariate_normal
-    from sklearn.cluster import KMeans
 
     X = np.asarray(X, dtype=np.float64)
     n, d = X.shape
@@ -155,7 +168,7 @@ def _split_gain_reference(X, labels, k):
         Z = X[labels == j]
         if Z.shape[0] < 2 * (d + 1):
             continue
-        halves = KMeans(2, n_init=1, random_state=0).fit_predict(Z)
+        halves = _lloyd_halves(Z)
         counts = np.bincount(halves)
         if counts.min() < d + 1:
             continue

@@ -206,13 +206,12 @@ def split_gain(X, labels, n_clusters, random_state=0):
     """BIC's case for two Gaussians per cluster over one, in nats per row (of
     :func:`sample_rows`): the classification log-likelihood gained when every cluster of
     ``labels`` that can be is cut in two (2-means in the coordinates of X, where the graph was
-    built; each half its own full-covariance Gaussian and weight), less half the added parameters
+    built, started across its first principal axis; each half its own full-covariance
+    Gaussian and weight), less half the added parameters
     times log(n). Positive when BIC prefers the cut: the clusters are not one Gaussian each
     and EM of the k-component mixture would move their boundaries for the wrong reason
     (docs/design.md §2.6 step 6). A cluster with fewer than ``n_features + 1`` rows in a half
     is left whole."""
-    from sklearn.cluster import KMeans
-
     labels = np.asarray(labels, dtype=np.intp)
     rows = sample_rows(X.shape[0], random_state)
     Xs = np.asarray(X[rows], dtype=np.float64)
@@ -225,7 +224,7 @@ def split_gain(X, labels, n_clusters, random_state=0):
         m = Z.shape[0]
         if m < 2 * (d + 1):
             continue
-        halves = KMeans(2, n_init=1, random_state=random_state).fit_predict(Z)
+        halves = _two_means(Z)
         counts = np.bincount(halves, minlength=2)
         if counts.min() < d + 1:
             continue
@@ -233,6 +232,20 @@ def split_gain(X, labels, n_clusters, random_state=0):
                     for h in range(2)) - _gaussian_loglik(Z, reg)
         added += mixture_parameters(2, d) - mixture_parameters(1, d)
     return float((gain - 0.5 * added * np.log(n)) / n)
+
+
+def _two_means(Z):
+    """Z's rows cut in two by Lloyd's 2-means started at the two sides of the plane through
+    their mean normal to their first principal axis (no random start): 0/1 per row."""
+    from sklearn.cluster import KMeans
+
+    D = Z - Z.mean(axis=0)
+    axis = np.linalg.eigh(D.T @ D)[1][:, -1]
+    side = D @ axis > 0
+    if side.all() or not side.any():
+        return side.astype(np.intp)
+    init = np.stack([Z[~side].mean(axis=0), Z[side].mean(axis=0)])
+    return KMeans(2, init=init, n_init=1).fit_predict(Z)
 
 
 def _reg_covar(Xs):
