@@ -207,11 +207,11 @@ def split_gain(X, labels, n_clusters, random_state=0):
     :func:`sample_rows`): the classification log-likelihood gained when every cluster of
     ``labels`` that can be is cut in two (2-means in the coordinates of X, where the graph was
     built, started across its first principal axis; each half its own full-covariance
-    Gaussian and weight), less half the added parameters
-    times log(n). Positive when BIC prefers the cut: the clusters are not one Gaussian each
-    and EM of the k-component mixture would move their boundaries for the wrong reason
-    (docs/design.md §2.6 step 6). A cluster with fewer than ``n_features + 1`` rows in a half
-    is left whole."""
+    Gaussian and weight), less half the added parameters times log(n). Positive when BIC
+    prefers the cut: the clusters are not one Gaussian each, and EM of the k-component
+    mixture would move their boundaries for the model's sake (docs/design.md §2.6 step 6). A
+    cluster that is not cut into two halves of at least ``n_features + 1`` rows each, or
+    whose covariance is singular even with ``REG_COVAR``, is left whole."""
     labels = np.asarray(labels, dtype=np.intp)
     rows = sample_rows(X.shape[0], random_state)
     Xs = np.asarray(X[rows], dtype=np.float64)
@@ -228,8 +228,11 @@ def split_gain(X, labels, n_clusters, random_state=0):
         counts = np.bincount(halves, minlength=2)
         if counts.min() < d + 1:
             continue
-        gain += sum(_gaussian_loglik(Z[halves == h], reg) + counts[h] * np.log(counts[h] / m)
-                    for h in range(2)) - _gaussian_loglik(Z, reg)
+        try:
+            gain += sum(_gaussian_loglik(Z[halves == h], reg) + counts[h] * np.log(counts[h] / m)
+                        for h in range(2)) - _gaussian_loglik(Z, reg)
+        except np.linalg.LinAlgError:
+            continue
         added += mixture_parameters(2, d) - mixture_parameters(1, d)
     return float((gain - 0.5 * added * np.log(n)) / n)
 
@@ -256,9 +259,11 @@ def _reg_covar(Xs):
 def _gaussian_loglik(Z, reg):
     """Log-likelihood of the rows Z under their own Gaussian (mean, biased covariance plus
     ``reg`` on its diagonal)."""
+    from scipy.linalg import solve_triangular
+
     m, d = Z.shape
     L = np.linalg.cholesky(np.cov(Z, rowvar=False, bias=True).reshape(d, d) + reg * np.eye(d))
-    Y = np.linalg.solve(L, (Z - Z.mean(axis=0)).T)
+    Y = solve_triangular(L, (Z - Z.mean(axis=0)).T, lower=True)
     return float(-np.log(np.diag(L)).sum() * m
                  - 0.5 * (np.einsum("ij,ij->", Y, Y) + m * d * np.log(2.0 * np.pi)))
 
