@@ -74,11 +74,11 @@ class UEC(ClusterMixin, TransformerMixin, UECParams, BaseEstimator):
         covariance per cluster) in the space of X, started at the graph's partition, where the
         mixture is identifiable (dense X, parameters no more than the rows: not images) and BIC
         does not prefer two Gaussians per cluster (not PCA scores of images; ``uec.refine``).
-        With a given count EM also starts from the graph's partition
-        by the constant Potts model (up to 50,000 rows), taken when both more likely and of
-        higher modularity, and, with euclidean rows, from the graph stage's partition of X
-        whitened, taken where Vuong's test prefers its mixture (design §2.6 step 6). None: the
-        graph's labels as they are.
+        With a given count EM also starts from the graph's partition by the constant Potts
+        model (up to 50,000 rows), taken when both more likely and of higher modularity, and,
+        with euclidean rows, from the graph stage's partition of X whitened, taken where
+        Vuong's test prefers its mixture (design §2.6 step 6). None: the graph's labels as
+        they are.
     n_components : int, default=2
         Dimension of the embedding.
     n_neighbors : int, default=15
