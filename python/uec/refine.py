@@ -240,7 +240,7 @@ def split_gain(X, labels, n_clusters, random_state=0):
 def _two_means(Z):
     """Z's rows cut in two by Lloyd's 2-means started at the two sides of the plane through
     their mean normal to their first principal axis (no random start): 0/1 per row."""
-    from sklearn.cluster import KMeans
+    from .centres import _kmeans_labels_and_centres
 
     D = Z - Z.mean(axis=0)
     axis = np.linalg.eigh(D.T @ D)[1][:, -1]
@@ -248,7 +248,7 @@ def _two_means(Z):
     if side.all() or not side.any():
         return side.astype(np.intp)
     init = np.stack([Z[~side].mean(axis=0), Z[side].mean(axis=0)])
-    return KMeans(2, init=init, n_init=1).fit_predict(Z)
+    return _kmeans_labels_and_centres(Z, 2, 0, init=init)[0].astype(np.intp)
 
 
 def _reg_covar(Xs):
