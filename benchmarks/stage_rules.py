@@ -86,10 +86,10 @@ def cpm_k(graph, k, seed):
 def bisected(graph, k, seed, objective, lo, hi):
     """The partition with k communities by ``objective``, the resolution bisected in log scale
     (the closest count above k merged down by uec.merge when k is not hit)."""
-    from uec.community import _igraph
+    from uec.community import _CSR
     from uec.merge import merge_subclusters
 
-    g = _igraph(graph)
+    g = _CSR(graph)
     lo, hi = np.log(lo), np.log(hi)
     seen = []
     for _ in range(BISECTION_STEPS):

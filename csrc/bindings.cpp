@@ -19,6 +19,7 @@
 #include "cpu/cluster_rows.hpp"
 #include "cpu/epochs.hpp"
 #include "cpu/knn.hpp"
+#include "cpu/leiden.hpp"
 #include "cpu/lanes.hpp"
 #include "optimize_binding.hpp"
 
@@ -287,6 +288,54 @@ py::tuple knn_search(CArray<float> data, CArray<int64_t> indptr, CArray<int32_t>
   return py::make_tuple(idx, dist);
 }
 
+py::array_t<int32_t> leiden(CArray<int64_t> indptr, CArray<int32_t> indices, CArray<double> weights,
+                            CArray<double> node_weights, double gamma, int n_iterations,
+                            double beta, uint64_t seed, py::object start) {
+  check_1d(indptr, "indptr", -1);
+  if (indptr.shape(0) < 1) fail("indptr must have at least one entry (n + 1)");
+  const py::ssize_t n = indptr.shape(0) - 1;
+  if (n >= INT32_MAX) fail("the graph has " + std::to_string(n) + " nodes; at most 2^31 - 2 are supported");
+  check_1d(indices, "indices", -1);
+  check_1d(weights, "weights", indices.shape(0));
+  check_1d(node_weights, "node_weights", n);
+  const int64_t* ip = indptr.data();
+  if (ip[0] != 0 || ip[n] != indices.shape(0)) fail("indptr must start at 0 and end at len(indices)");
+  for (py::ssize_t i = 0; i < n; ++i)
+    if (ip[i + 1] < ip[i]) fail("indptr must be non-decreasing");
+  const int32_t* a = indices.data();
+  for (py::ssize_t i = 0; i < indices.shape(0); ++i)
+    if (a[i] < 0 || a[i] >= n)
+      fail("indices must lie in [0, " + std::to_string(n) + "), got " + std::to_string(a[i]));
+  const double* w = weights.data();
+  for (py::ssize_t i = 0; i < weights.shape(0); ++i)
+    if (!(w[i] >= 0.0) || !std::isfinite(w[i]))
+      fail("weights must be finite and >= 0, got " + std::to_string(w[i]) + " at index " + std::to_string(i));
+  const double* nw = node_weights.data();
+  for (py::ssize_t i = 0; i < n; ++i)
+    if (!(nw[i] >= 0.0) || !std::isfinite(nw[i]))
+      fail("node_weights must be finite and >= 0, got " + std::to_string(nw[i]) + " at index " + std::to_string(i));
+  check_real(gamma, "gamma (resolution)", 0.0, true);
+  check_int(n_iterations, "n_iterations", 1, 1000, "an integer in [1, 1000]");
+  check_real(beta, "beta", 0.0, true);
+  py::array_t<int32_t> out(n);
+  int32_t* op = out.mutable_data();
+  const bool from_start = !start.is_none();
+  if (from_start) {
+    CArray<int32_t> s = start.cast<CArray<int32_t>>();
+    check_1d(s, "start", n);
+    for (py::ssize_t i = 0; i < n; ++i) {
+      if (s.data()[i] < 0 || s.data()[i] >= n)
+        fail("start labels must lie in [0, " + std::to_string(n) + "), got " + std::to_string(s.data()[i]));
+      op[i] = s.data()[i];
+    }
+  }
+  {
+    py::gil_scoped_release release;
+    uec::leiden(n, ip, a, w, nw, gamma, n_iterations, beta, seed, from_start, op);
+  }
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -351,6 +400,13 @@ PYBIND11_MODULE(_core, m) {
         py::arg("ef") = 64, py::arg("n_entries") = 64, py::arg("seed") = 0, py::arg("n_threads") = 1,
         "k nearest rows of data to each query by a beam search of a search graph (from "
         "knn_search_graph): (indices (m, k) int32, squared distances (m, k) float32), rows sorted.");
+  m.def("leiden", &leiden, py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
+        py::arg("weights").noconvert(), py::arg("node_weights").noconvert(), py::arg("gamma"),
+        py::arg("n_iterations") = 2, py::arg("beta") = 0.01, py::arg("seed") = 0,
+        py::arg("start") = py::none(),
+        "Leiden communities of the constant Potts model with node weights on a symmetric CSR "
+        "graph (diagonal ignored): int32 labels numbered by first appearance. Node weights = "
+        "degrees and gamma = resolution / total weight give modularity. Deterministic per seed.");
   m.def("resolve_threads", &uec::resolve_threads, py::arg("n_jobs"));
   m.def("have_openmp", &uec::have_openmp);
   m.def(

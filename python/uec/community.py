@@ -1,6 +1,6 @@
 """Graph clustering stage: Leiden communities of the fuzzy kNN graph, merged to n_clusters.
 
-The communities are found by the Leiden algorithm (igraph's C implementation) maximising
+The communities are found by the Leiden algorithm (the compiled core's) maximising
 modularity at resolution 1 (its standard form). When that gives at least ``n_clusters``
 communities they are merged along the graph into ``n_clusters`` clusters (``uec.merge``); when
 it gives fewer, the resolution is raised (bisected) until there are enough. Both the criterion
@@ -10,7 +10,6 @@ and the search were chosen on the quality suite (docs/results/quality.md).
 from __future__ import annotations
 
 import logging
-import random
 
 import numpy as np
 import scipy.sparse
@@ -30,23 +29,24 @@ BISECTION_STEPS = 40
 # CPM's resolution is a weight per pair of points: fuzzy weights are at most 1 (every point
 # alone above it), and 1e-7 joins every connected component of up to ~10^7 points
 CPM_RESOLUTIONS = (1e-7, 1.0)
-LEIDEN_ITERATIONS = 2  # igraph's default; iterating until stable costs 5x on MNIST
+LEIDEN_ITERATIONS = 2  # iterating until stable costs several times more (docs/results/speed.md)
 SPLIT_ITERATIONS = 1  # labels_at above the fit's groups: one pass splits each group
-SPLIT_BATCH_POINTS = 1000  # smaller groups are split together in one Leiden call (speed only)
 SWEEP_GROUPS = 1024  # up to this many groups labels_at merges them for every k in one sweep
 
 
-def _igraph(graph):
-    """Undirected weighted igraph.Graph of the upper triangle of a symmetric sparse matrix."""
-    try:
-        import igraph
-    except ImportError as exc:  # a declared dependency; this only guards broken installs
-        raise ImportError("the graph clustering stage needs igraph (pip install igraph)") from exc
-    upper = scipy.sparse.triu(scipy.sparse.csr_matrix(graph), k=1).tocoo()
-    # pairs of Python ints: igraph reads these four times faster than a NumPy edge array
-    edges = zip(upper.row.tolist(), upper.col.tolist())
-    return igraph.Graph(graph.shape[0], edges=edges,
-                        edge_attrs={"weight": upper.data.astype(np.float64).tolist()})
+class _CSR:
+    """A symmetric sparse matrix as the core's Leiden reads it (indptr int64, indices int32,
+    float64 weights) with its degrees, prepared once for repeated calls."""
+
+    def __init__(self, graph):
+        G = scipy.sparse.csr_matrix(graph, dtype=np.float64)
+        G.sum_duplicates()
+        self.n = G.shape[0]
+        self.indptr = G.indptr.astype(np.int64)
+        self.indices = G.indices.astype(np.int32)
+        self.weights = np.ascontiguousarray(G.data, dtype=np.float64)
+        self.degrees = np.bincount(np.repeat(np.arange(self.n), np.diff(self.indptr)),
+                                   weights=self.weights, minlength=self.n)
 
 
 def _seed(random_state):
@@ -58,28 +58,37 @@ def _seed(random_state):
 
 
 def leiden(graph, resolution=1.0, random_state=None, *, n_iterations=LEIDEN_ITERATIONS, _g=None,
-           objective="modularity"):
+           objective="modularity", node_weights=None):
     """Leiden partition maximising modularity (or, with ``objective="CPM"``, the constant Potts
-    model) at ``resolution`` (igraph, ``LEIDEN_ITERATIONS`` iterations).
+    model) at ``resolution``, ``n_iterations`` iterations (the compiled core's Leiden, which
+    releases the GIL).
 
-    ``graph``: symmetric non-negative sparse matrix (n, n). Returns int labels 0..c-1. With an
-    integer ``random_state`` the result is reproducible: igraph draws from a ``random.Random``
-    of that seed for this call, and its default generator is restored afterwards.
+    ``graph``: symmetric non-negative sparse matrix (n, n); its diagonal is ignored. The CPM
+    compares each pair's weight with ``resolution * n_i * n_j``, ``n`` the ``node_weights``
+    (default 1); modularity is the CPM with the degrees as node weights and ``resolution /
+    W`` (``W`` the total weight, both directions). Returns int labels 0..c-1, numbered by
+    first point. With an integer ``random_state`` the result is reproducible.
     """
-    import igraph
+    from . import _core
 
     if not (np.isfinite(resolution) and resolution > 0):
         raise ValueError(f"resolution={resolution!r} must be a positive finite number")
-    g = _igraph(graph) if _g is None else _g
+    if objective not in ("modularity", "CPM"):
+        raise ValueError(f"objective={objective!r} must be 'modularity' or 'CPM'")
+    g = _CSR(graph) if _g is None else _g
+    if objective == "modularity":
+        total = float(g.degrees.sum())
+        weights, gamma = g.degrees, float(resolution) / (total if total > 0 else 1.0)
+    else:
+        weights = np.ones(g.n) if node_weights is None else node_weights
+        gamma = float(resolution)
     seed = _seed(random_state)
-    igraph.set_random_number_generator(random.Random(seed))
-    try:
-        part = g.community_leiden(objective_function=objective, weights="weight",
-                                  resolution=float(resolution),
-                                  n_iterations=int(n_iterations))
-    finally:
-        igraph.set_random_number_generator(random)
-    return np.asarray(part.membership, dtype=np.intp)
+    if seed is None:
+        seed = int(np.random.default_rng().integers(2**63))
+    labels = _core.leiden(g.indptr, g.indices, g.weights,
+                          np.ascontiguousarray(weights, dtype=np.float64), gamma,
+                          n_iterations=int(n_iterations), seed=seed)
+    return labels.astype(np.intp)
 
 
 def modularity(graph, labels, resolution=1.0):
@@ -109,7 +118,7 @@ def communities(graph, n_clusters, random_state=None, *, labels=None):
     seed = _seed(random_state)
     if labels is not None and labels.max() + 1 >= n_clusters:
         return labels, 1.0
-    g = _igraph(graph)
+    g = _CSR(graph)
     labels = leiden(graph, 1.0, seed, _g=g)
     if labels.max() + 1 >= n_clusters:
         return labels, 1.0
@@ -169,7 +178,7 @@ def cpm_partition(graph, n_clusters, random_state=None):
     """
     graph = scipy.sparse.csr_matrix(graph, dtype=np.float64)
     seed = _seed(random_state)
-    g = _igraph(graph)
+    g = _CSR(graph)
     lo, hi = np.log(CPM_RESOLUTIONS[0]), np.log(CPM_RESOLUTIONS[1])
     above = None  # (count, labels, resolution): the fewest communities seen above n_clusters
     below = None
@@ -419,18 +428,15 @@ def split_groups(graph, groups, n_groups, random_state=None, n_iterations=SPLIT_
     """Each group's own Leiden communities (modularity at resolution 1 of the graph restricted
     to the group).
 
-    Groups of at least ``SPLIT_BATCH_POINTS`` points get a Leiden call each, on their subgraph.
-    The smaller ones, where the cost is the calls themselves, share one call: the edges between
-    groups are dropped and the run maximises the constant Potts model with node weight
-    ``d_i / sqrt(W_g)`` (``d_i`` the within-group degree, ``W_g`` the group's total weight):
-    within a group its terms ``A_ij - d_i d_j / W_g`` are that group's modularity times
-    ``W_g``, and no community can span two groups (they are not connected), so the optimum is
-    each group's modularity optimum. Groups of at most two points or without inner edges stay
-    one piece. Returns each point's piece within its group, 0..p-1, numbered by first point.
-    ``_inner``: :func:`_inner_edges` of the graph and groups, when already computed.
+    All groups share one Leiden call: the edges between groups are dropped and the run
+    maximises the constant Potts model with node weight ``d_i / sqrt(W_g)`` (``d_i`` the
+    within-group degree, ``W_g`` the group's total weight): within a group its terms ``A_ij -
+    d_i d_j / W_g`` are that group's modularity times ``W_g``, and no community can span two
+    groups (they are not connected), so the optimum is each group's modularity optimum. Groups
+    of at most two points or without inner edges stay one piece. Returns each point's piece
+    within its group, 0..p-1, numbered by first point. ``_inner``: :func:`_inner_edges` of the
+    graph and groups, when already computed.
     """
-    import igraph
-
     groups = np.asarray(groups, dtype=np.intp)
     n = groups.shape[0]
     row, col, w = _inner_edges(graph, groups) if _inner is None else _inner
@@ -439,46 +445,17 @@ def split_groups(graph, groups, n_groups, random_state=None, n_iterations=SPLIT_
     sizes = np.bincount(groups, minlength=n_groups)
     splittable = (sizes > 2) & (W_g > 0)
     membership = np.full(n, -1, dtype=np.intp)  # -1: one piece (relabelled 0 below)
-    alone = splittable & (sizes >= SPLIT_BATCH_POINTS)
-    seed = _seed(random_state)
-    upper = row < col  # each undirected edge once (symmetric), in the matrix's order
-    urow, ucol, uw = row[upper], col[upper], w[upper]
-    egroup = groups[urow]
-    if alone.any():
-        # each such group's subgraph read from its own edges: points numbered in index order
-        # within the group, edges in the matrix's order (no sparse slicing)
-        order = np.argsort(groups, kind="stable")
-        bounds = np.searchsorted(groups[order], np.arange(n_groups + 1))
-        local = np.empty(n, dtype=np.intp)
-        local[order] = np.arange(n) - bounds[groups[order]]
-        mine = np.flatnonzero(alone[egroup])
-        mine = mine[np.argsort(egroup[mine], kind="stable")]
-        ebounds = np.searchsorted(egroup[mine], np.arange(n_groups + 1))
-        for g in np.flatnonzero(alone):
-            e = mine[ebounds[g]:ebounds[g + 1]]
-            sub = igraph.Graph(int(bounds[g + 1] - bounds[g]),
-                               edges=zip(local[urow[e]].tolist(), local[ucol[e]].tolist()),
-                               edge_attrs={"weight": uw[e].tolist()})
-            membership[order[bounds[g]:bounds[g + 1]]] = leiden(None, 1.0, seed,
-                                                                n_iterations=n_iterations, _g=sub)
-    batched = splittable & ~alone
-    if batched.any():
-        # only the batched groups' points, renumbered in index order
-        in_batch = batched[groups]
-        points = np.flatnonzero(in_batch)
-        renum = np.cumsum(in_batch) - 1
+    if splittable.any():
+        # only the splittable groups' points, renumbered in index order
+        inside = splittable[groups]
+        points = np.flatnonzero(inside)
+        renum = np.cumsum(inside) - 1
         node_w = (d / np.sqrt(np.where(W_g > 0, W_g, 1.0))[groups])[points]
-        e = batched[egroup]
-        g = igraph.Graph(points.size, edges=zip(renum[urow[e]].tolist(), renum[ucol[e]].tolist()),
-                         edge_attrs={"weight": uw[e].tolist()})
-        igraph.set_random_number_generator(random.Random(seed))
-        try:
-            part = g.community_leiden(objective_function="CPM", weights="weight",
-                                      resolution=1.0, n_iterations=int(n_iterations),
-                                      node_weights=node_w.tolist())
-        finally:
-            igraph.set_random_number_generator(random)
-        membership[points] = np.asarray(part.membership, dtype=np.intp)
+        e = inside[row]
+        sub = scipy.sparse.csr_matrix((w[e], (renum[row[e]], renum[col[e]])),
+                                      shape=(points.size, points.size))
+        membership[points] = leiden(sub, 1.0, _seed(random_state), objective="CPM",
+                                    n_iterations=n_iterations, node_weights=node_w)
     # renumber within each group by first appearance
     key = groups.astype(np.int64) * (int(membership.max()) + 2) + (membership + 1)
     _, first_idx, inverse = np.unique(key, return_index=True, return_inverse=True)
