@@ -54,10 +54,10 @@ _MAX_BLOCKS = 1024
 # dense float64 matrix of graph weight between the C sub-clusters and a copy of it: two C x C
 # at the peak (measured: 2,204 MiB at n = C = 12,000 with variant comma, 2 x 1,099 MiB).
 _MERGE_DENSE_COPIES = 2
-# The graph stage (uec.community): igraph's graph is built from the upper triangle as Python int
-# pairs and a Python list of float weights (about 200 bytes per pair with igraph's own copy:
-# 100 per stored entry of the symmetric graph; read off the code).
-_LEIDEN_BYTES_PER_EDGE = 100
+# The graph stage (uec.community): per stored entry of the symmetric graph, its float64 CSR
+# copy and the prepared int32 index + float64 weight arrays (12 bytes each), the core Leiden's
+# own graph (12) and its first aggregated level (at most 12): 48 (read off the code).
+_LEIDEN_BYTES_PER_EDGE = 48
 
 
 def _epoch_blocks(n):

@@ -136,7 +136,7 @@ def run_epochs(model, Z, graph, a, b, n_epochs, warmup, n_sub, clustering, devic
 def _beside(epochs, work):
     """``epochs(flag)`` (the core's optimize, ``flag`` its stop flag) in a thread while
     ``work()`` runs in this one; returns both results. The core releases the GIL and reads the
-    flag without it, so the epochs never wait for ``work`` (igraph holds the GIL for seconds).
+    flag without it, so the epochs never wait for ``work`` (whatever of it holds the GIL).
     An exception in ``work`` (Ctrl-C included) stops the epochs at their next epoch's end and is
     raised once the thread has ended; one in the epochs is raised here after ``work``."""
     flag = np.zeros(1, dtype=np.int32)
