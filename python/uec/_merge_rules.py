@@ -80,22 +80,36 @@ def refine_mapping(mapping, W, counts, n_clusters, max_sweeps=100, swaps=True):
         points_c[a] -= counts[s]
         points_c[c] += counts[s]
 
+    diag = np.diag(W).copy()
+
+    def first_mover(start):
+        """The first group s >= start whose best allowed move raises modularity under the
+        current state, and its target: (s, c), or None. Until a move is made a sweep's state
+        does not change, so this is the sequential sweep's next move, found for all the
+        remaining groups at once."""
+        rows = np.arange(start, k2)
+        if rows.size == 0:
+            return None
+        a = mapping[rows]
+        w_c = W[rows] @ P
+        v = vol[rows]
+        stay = (w_c[np.arange(rows.size), a] - diag[rows]) - v * (vol_c[a] - v) / m2
+        gain = w_c - v[:, None] * vol_c[None, :] / m2
+        gain[np.arange(rows.size), a] = -np.inf
+        gain[w_c < need[rows, None]] = -np.inf  # too little shared weight: no evidence
+        c = np.argmax(gain, axis=1)
+        ok = ((counts[rows] != 0) & (points_c[a] > counts[rows])  # never empty a cluster
+              & (gain[np.arange(rows.size), c] > stay + tol))
+        hit = np.flatnonzero(ok)
+        return None if hit.size == 0 else (int(rows[hit[0]]), int(c[hit[0]]))
+
     for _ in range(max_sweeps):
-        for _ in range(max_sweeps):
-            moved = False
-            for s in range(k2):
-                a = mapping[s]
-                if counts[s] == 0 or points_c[a] <= counts[s]:
-                    continue  # no points to move, or the move would empty its cluster
-                w_c = W[s] @ P
-                stay = (w_c[a] - W[s, s]) - vol[s] * (vol_c[a] - vol[s]) / m2
-                gain = w_c - vol[s] * vol_c / m2
-                gain[a] = -np.inf
-                gain[w_c < need[s]] = -np.inf  # too little shared weight: no evidence
-                c = int(np.argmax(gain))
-                if gain[c] > stay + tol:
-                    move(s, a, c)
-                    moved = True
+        for _ in range(max_sweeps):  # sweeps in index order, each move seen by the next group
+            moved, start = False, 0
+            while (found := first_mover(start)) is not None:
+                s, c = found
+                move(s, mapping[s], c)
+                moved, start = True, s + 1
             if not moved:
                 break
         if not swaps:
