@@ -5,11 +5,11 @@ choosing among the clusters it touches in the graph. Why and how: docs/design.md
 from __future__ import annotations
 
 import logging
-import warnings
 
 import numpy as np
 import scipy.sparse
 
+from ._mixture import GaussianEM, weighted_log_density
 from .community import modularity
 
 logger = logging.getLogger(__name__)
@@ -272,9 +272,6 @@ def fit_mixture(X, labels, n_clusters, random_state=0):
     """EM of the mixture started at ``labels`` (of every row, or of :func:`sample_rows` only):
     ``(gmm, Xs, rows)`` with the rows it was fitted on (:func:`sample_rows`) in float64, or
     None where :func:`gaussian_refine` keeps the labels."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.mixture import GaussianMixture
-
     k = int(n_clusters)
     if not startable(X, labels, k, random_state):
         return None
@@ -286,20 +283,14 @@ def fit_mixture(X, labels, n_clusters, random_state=0):
     counts = np.bincount(ls, minlength=k)
     reg = _reg_covar(Xs)
     means = np.zeros((k, d))
-    precisions = np.zeros((k, d, d))
+    covariances = np.zeros((k, d, d))
+    for j in range(k):
+        Xj = Xs[ls == j]
+        means[j] = Xj.mean(axis=0)
+        covariances[j] = np.cov(Xj, rowvar=False, bias=True).reshape(d, d) + reg * np.eye(d)
     try:
-        for j in range(k):
-            Xj = Xs[ls == j]
-            means[j] = Xj.mean(axis=0)
-            C = np.cov(Xj, rowvar=False, bias=True).reshape(d, d) + reg * np.eye(d)
-            precisions[j] = np.linalg.inv(C)
-        gmm = GaussianMixture(k, covariance_type="full", reg_covar=reg, max_iter=MAX_ITER, tol=TOL,
-                              weights_init=counts / counts.sum(), means_init=means,
-                              precisions_init=precisions, init_params="random_from_data",
-                              random_state=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gmm.fit(Xs)
+        gmm = GaussianEM(reg_covar=reg, tol=TOL, max_iter=MAX_ITER).fit(
+            Xs, counts / counts.sum(), means, covariances)
     except (np.linalg.LinAlgError, ValueError) as exc:
         logger.info("refine: EM from the graph's partition failed (%s); the graph's labels kept",
                     exc)
@@ -328,7 +319,7 @@ def mixture_labels(fitted, X, labels, graph=None):
     for lo in range(0, n, PREDICT_ROWS):  # rows in float64 a block at a time
         hi = min(n, lo + PREDICT_ROWS)
         block = Xs[lo:hi] if Xs.shape[0] == n else np.asarray(X[lo:hi], dtype=np.float64)
-        logp = _weighted_log_density(gmm, block)
+        logp = weighted_log_density(gmm, block)
         if touch is not None:
             logp = np.where(touch[lo:hi].toarray() > 0, logp, -np.inf)
         refined[lo:hi] = np.argmax(logp, axis=1)
@@ -339,16 +330,3 @@ def mixture_labels(fitted, X, labels, graph=None):
     logger.info("refine: a %d-component Gaussian mixture (%d EM iterations) moved %s of %d "
                 "points", k, gmm.n_iter_, moved, n)
     return refined
-
-
-def _weighted_log_density(gmm, X):
-    """log(w_j N(x | mu_j, Sigma_j)) of each row for each component (m, k), from the fitted
-    mixture's public parameters (``precisions_cholesky_`` L_j with Sigma_j^-1 = L_j L_j^T)."""
-    k, d = gmm.means_.shape
-    out = np.empty((X.shape[0], k))
-    for j in range(k):
-        L = gmm.precisions_cholesky_[j]
-        Y = X @ L - gmm.means_[j] @ L
-        out[:, j] = (np.log(gmm.weights_[j]) + np.log(np.diag(L)).sum()
-                     - 0.5 * (np.einsum("ij,ij->i", Y, Y) + d * np.log(2.0 * np.pi)))
-    return out
