@@ -267,7 +267,13 @@ def spectral_layout(graph, dim, random_state=None, n_jobs=1):
 
     big = sum(v0 is not None for *_, v0 in todo)
     if int(n_jobs) > 1 and big > 1:
-        with ThreadPoolExecutor(max_workers=int(n_jobs)) as pool:
+        # one BLAS thread per component's solver: ARPACK's own BLAS calls spawning a pool each
+        # beside the other components' oversubscribe the cores (300,000 points, 20 components,
+        # 2 threads: 3.9 s against 2.3 s; one component alone gains 5% from a threaded BLAS)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=1, user_api="blas"), \
+                ThreadPoolExecutor(max_workers=int(n_jobs)) as pool:
             maps = list(pool.map(solve, todo))
     else:
         maps = [solve(job) for job in todo]
