@@ -113,9 +113,16 @@ def test_an_error_in_the_epochs_is_raised_after_the_work(problem):
     assert done == [1]
 
 
-@pytest.mark.parametrize("n_clusters", [10, None])
-def test_fits_beside_and_in_turn_agree_bit_for_bit(monkeypatch, n_clusters):
-    X = load_digits().data[:800]
+@pytest.mark.parametrize("data, n_clusters", [("digits", 10), ("digits", None), ("blobs", 4)])
+def test_fits_beside_and_in_turn_agree_bit_for_bit(monkeypatch, data, n_clusters):
+    # blobs: a mixture EM identifies, so the refinement (EM, its checks) runs beside too
+    if data == "digits":
+        X = load_digits().data[:800]
+    else:
+        from sklearn.datasets import make_blobs
+
+        X, _ = make_blobs(1200, n_features=4, centers=4, cluster_std=[1.0, 1.5, 2.0, 2.5],
+                          random_state=0)
     calls = []
     original = uo._beside
 
@@ -133,4 +140,5 @@ def test_fits_beside_and_in_turn_agree_bit_for_bit(monkeypatch, n_clusters):
                  "probabilities_", "outlier_scores_"):
         np.testing.assert_array_equal(getattr(beside, name), getattr(in_turn, name), name)
     np.testing.assert_array_equal(beside.labels_at(4), in_turn.labels_at(4))
+    assert (beside.cluster_hierarchy_.refined is not None) == (data == "blobs")
     assert set(beside.timings_) == set(in_turn.timings_)

@@ -45,23 +45,8 @@ def fit_clusters(model, Z, M, graph, knn_dists, n_clusters, n_sub, a, b, n_threa
             partition = graph_partition(model, graph, X, n_clusters, n_neighbors, n_epochs,
                                         n_threads, rs, times)
         t1 = time.perf_counter()
-        refined = None
-        if partition["refinable"]:
-            starts = [(p, rule) for p, rule in ((partition, None),
-                                                (partition.get("cpm"), "restart"),
-                                                (partition.get("whitened"), "view"))
-                      if p is not None]
-            taken, refined = choose_partition(
-                X, [(p["mapping"][p["sub_labels"]], None if p.get("sample") else p["graph"])
-                    + ((rule,) if rule else ()) for p, rule in starts],
-                partition["n_clusters"], partition["seed"])
-            starts = [p for p, _ in starts]
-            if not starts[taken].get("sample"):
-                # a start on a sample of the rows has no graph of every row: its refined
-                # labels are kept on the data's partition (communities cut by them)
-                partition = starts[taken]
         clustering_graph = partition["graph"]
-        out = graph_labels(Z, partition, refined)
+        out = graph_labels(Z, partition, partition["refined"])
         times["clustering"] += time.perf_counter() - t1
     else:
         clustering_graph = graph
@@ -96,8 +81,9 @@ def fit_clusters(model, Z, M, graph, knn_dists, n_clusters, n_sub, a, b, n_threa
 def graph_partition(model, graph, X, n_clusters, n_neighbors, n_epochs, n_threads, rs, times):
     """The part of the graph stage that does not read the layout: the graph clustered (with
     ``union_metric``, the second view's first), its Leiden communities merged along it into
-    ``n_clusters`` (None: the count read off the communities' eigengap). A dict: ``graph``,
-    ``seed``, ``n_clusters``, ``sub_labels``, ``mapping``, ``resolution``; ``times`` gets
+    ``n_clusters`` (None: the count read off the communities' eigengap), then refined
+    (:func:`refine_partition`). A dict: ``graph``, ``seed``, ``n_clusters``, ``sub_labels``,
+    ``mapping``, ``resolution``, ``refined``; ``times`` gets
     "union_view" and "clustering" (which :func:`fit_clusters` completes). Draws from ``rs``:
     the view's seed, then the communities'."""
     clustering_graph = graph
@@ -150,8 +136,31 @@ def graph_partition(model, graph, X, n_clusters, n_neighbors, n_epochs, n_thread
         sub_w, map_w, res_w = cluster_graph(white, n_clusters, random_state=seed)
         part["whitened"] = dict(part, graph=white, sub_labels=sub_w, mapping=map_w,
                                 resolution=float(res_w), sample=sample)
+    part = refine_partition(X, part)
     times["clustering"] = time.perf_counter() - t1
     return part
+
+
+def refine_partition(X, part):
+    """:func:`graph_partition`'s ``part`` refined (uec.refine.choose_partition among its
+    starts: the data's partition, the CPM and the whitened ones), as the start taken with its
+    refined labels under "refined" (None: the graph's labels as they are). It reads X and the
+    partitions, not the layout, so it too runs beside the epochs."""
+    refined = None
+    if part["refinable"]:
+        starts = [(p, rule) for p, rule in ((part, None), (part.get("cpm"), "restart"),
+                                            (part.get("whitened"), "view"))
+                  if p is not None]
+        taken, refined = choose_partition(
+            X, [(p["mapping"][p["sub_labels"]], None if p.get("sample") else p["graph"])
+                + ((rule,) if rule else ()) for p, rule in starts],
+            part["n_clusters"], part["seed"])
+        starts = [p for p, _ in starts]
+        if not starts[taken].get("sample"):
+            # a start on a sample of the rows has no graph of every row: its refined labels
+            # are kept on the data's partition (communities cut by them)
+            part = starts[taken]
+    return dict(part, refined=refined)
 
 
 def whitened_start(model, n_samples, n_features, sparse, view, n_clusters):
