@@ -18,6 +18,7 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, LinearOperator, eigsh
+from threadpoolctl import threadpool_limits
 
 from ._progress import stage
 from ._validation import _as_float_matrix, _check_graph, _check_positive_int, _check_random_state
@@ -267,13 +268,8 @@ def spectral_layout(graph, dim, random_state=None, n_jobs=1):
 
     big = sum(v0 is not None for *_, v0 in todo)
     if int(n_jobs) > 1 and big > 1:
-        # one BLAS thread per component's solver: ARPACK's own BLAS calls spawning a pool each
-        # beside the other components' oversubscribe the cores (300,000 points, 20 components,
-        # 2 threads: 3.9 s against 2.3 s; one component alone gains 5% from a threaded BLAS)
-        from threadpoolctl import threadpool_limits
-
-        with threadpool_limits(limits=1, user_api="blas"), \
-                ThreadPoolExecutor(max_workers=int(n_jobs)) as pool:
+        # one BLAS thread per solver: ARPACK's BLAS pools side by side oversubscribed the cores
+        with threadpool_limits(1, "blas"), ThreadPoolExecutor(max_workers=int(n_jobs)) as pool:
             maps = list(pool.map(solve, todo))
     else:
         maps = [solve(job) for job in todo]
