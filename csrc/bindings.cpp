@@ -248,7 +248,7 @@ py::tuple knn_search_graph(CArray<int32_t> graph, CArray<float> graph_sq_dist, i
 
 py::tuple knn_search(CArray<float> data, CArray<int64_t> indptr, CArray<int32_t> adj,
                      CArray<float> queries, int k, int ef, int n_entries, uint64_t seed,
-                     int n_threads) {
+                     int n_threads, py::object entries_obj) {
   check_2d(data, "data", -1, -1);
   const py::ssize_t n = data.shape(0);
   if (n < 1) fail("data must have at least one row, got 0");
@@ -276,6 +276,17 @@ py::tuple knn_search(CArray<float> data, CArray<int64_t> indptr, CArray<int32_t>
   p.seed = seed;
   p.n_threads = checked_threads(n_threads, "n_threads");
   const py::ssize_t m = queries.shape(0);
+  CArray<int32_t> own;
+  int n_own = 0;
+  if (!entries_obj.is_none()) {
+    own = entries_obj.cast<CArray<int32_t>>();
+    check_2d(own, "entries", m, -1);
+    n_own = static_cast<int>(own.shape(1));
+    for (py::ssize_t i = 0; i < own.size(); ++i)
+      if (own.data()[i] < -1 || own.data()[i] >= n)
+        fail("entries must lie in [-1, " + std::to_string(n) + "), got " +
+             std::to_string(own.data()[i]));
+  }
   py::array_t<int32_t> idx({m, static_cast<py::ssize_t>(k)});
   py::array_t<float> dist({m, static_cast<py::ssize_t>(k)});
   int32_t* op = idx.mutable_data();
@@ -283,7 +294,7 @@ py::tuple knn_search(CArray<float> data, CArray<int64_t> indptr, CArray<int32_t>
   {
     py::gil_scoped_release release;
     uec::knn_search(data.data(), n, static_cast<int>(data.shape(1)), ip, a, queries.data(), m, p,
-                    op, dp);
+                    op, dp, n_own ? own.data() : nullptr, n_own);
   }
   return py::make_tuple(idx, dist);
 }
@@ -398,8 +409,11 @@ PYBIND11_MODULE(_core, m) {
   m.def("knn_search", &knn_search, py::arg("data").noconvert(), py::arg("indptr").noconvert(),
         py::arg("indices").noconvert(), py::arg("queries").noconvert(), py::arg("k"),
         py::arg("ef") = 64, py::arg("n_entries") = 64, py::arg("seed") = 0, py::arg("n_threads") = 1,
+        py::arg("entries") = py::none(),
         "k nearest rows of data to each query by a beam search of a search graph (from "
-        "knn_search_graph): (indices (m, k) int32, squared distances (m, k) float32), rows sorted.");
+        "knn_search_graph) from n_entries fixed seeded entry points and, with entries (m, e) "
+        "int32 (-1: none), each query's own: (indices (m, k) int32, squared distances (m, k) "
+        "float32), rows sorted.");
   m.def("leiden", &leiden, py::arg("indptr").noconvert(), py::arg("indices").noconvert(),
         py::arg("weights").noconvert(), py::arg("node_weights").noconvert(), py::arg("gamma"),
         py::arg("n_iterations") = 2, py::arg("beta") = 0.01, py::arg("seed") = 0,

@@ -56,10 +56,13 @@ void knn_search_graph(int64_t n, const int32_t* graph, const float* graph_sq_dis
 
 // The k nearest rows of `data` (n, d) to each row of `queries` (m, d) by a best-first beam search
 // of the graph (indptr (n + 1), adj (indptr[n]) from knn_search_graph) from fixed seeded entry
-// points. out_indices, out_sq_distances: (m, k), rows sorted by (squared distance, index).
-// Requires 1 <= k <= n. Each query's answer depends only on (data, graph, params, its row).
+// points, and, when query_entries is given ((m, n_query_entries), -1 for none), each query's own
+// entry points as well. out_indices, out_sq_distances: (m, k), rows sorted by (squared distance,
+// index). Requires 1 <= k <= n. Each query's answer depends only on (data, graph, params, its
+// row and its own entries).
 void knn_search(const float* data, int64_t n, int d, const int64_t* indptr, const int32_t* adj,
                 const float* queries, int64_t m, const SearchParams& p, int32_t* out_indices,
-                float* out_sq_distances);
+                float* out_sq_distances, const int32_t* query_entries = nullptr,
+                int n_query_entries = 0);
 
 }  // namespace uec

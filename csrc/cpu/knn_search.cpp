@@ -84,9 +84,10 @@ using Pair = std::pair<float, int32_t>;  // (squared distance, index): ordered l
 // the fixed entry points; returns the k best by (distance, index).
 UEC_KNN_CLONES
 void search_one(const float* data, int d, const int64_t* indptr, const int32_t* adj,
-                const std::vector<int32_t>& entries, const float* q, int ef, int k, Visited& vis,
-                std::vector<Pair>& cand, std::vector<Pair>& best, std::vector<int32_t>& fresh,
-                int32_t* out_i, float* out_d) {
+                const std::vector<int32_t>& entries, const int32_t* own, int n_own,
+                const float* q, int ef, int k, Visited& vis, std::vector<Pair>& cand,
+                std::vector<Pair>& best, std::vector<int32_t>& fresh, int32_t* out_i,
+                float* out_d) {
   vis.next();
   cand.clear();  // min-heap (std::greater)
   best.clear();  // max-heap of the ef best so far
@@ -105,6 +106,8 @@ void search_one(const float* data, int d, const int64_t* indptr, const int32_t* 
       }
     }
   };
+  for (int t = 0; t < n_own; ++t)  // the query's own entries (a tree leaf) first, then the fixed
+    if (own[t] >= 0 && !vis.test_and_set(own[t])) offer(own[t]);
   for (int32_t e : entries)
     if (!vis.test_and_set(e)) offer(e);
   while (!cand.empty()) {
@@ -138,7 +141,7 @@ void search_one(const float* data, int d, const int64_t* indptr, const int32_t* 
 
 void knn_search(const float* data, int64_t n, int d, const int64_t* indptr, const int32_t* adj,
                 const float* queries, int64_t m, const SearchParams& p, int32_t* out_indices,
-                float* out_sq_distances) {
+                float* out_sq_distances, const int32_t* query_entries, int n_query_entries) {
   if (p.k < 1 || p.k > n) throw std::invalid_argument("knn_search: k must be in [1, n]");
   const int ef = static_cast<int>(std::min<int64_t>(n, std::max(p.ef, p.k)));
   const int nt = std::max(1, p.n_threads);
@@ -172,8 +175,10 @@ void knn_search(const float* data, int64_t n, int d, const int64_t* indptr, cons
 #pragma omp for schedule(dynamic, 16)
     for (int64_t i = 0; i < m; ++i)
       errors.run([&] {
-        search_one(data, d, indptr, adj, entries, queries + i * d, ef, p.k, vis, cand, best,
-                   fresh, out_indices + i * p.k, out_sq_distances + i * p.k);
+        search_one(data, d, indptr, adj, entries,
+                   query_entries ? query_entries + i * n_query_entries : nullptr,
+                   query_entries ? n_query_entries : 0, queries + i * d, ef, p.k, vis, cand,
+                   best, fresh, out_indices + i * p.k, out_sq_distances + i * p.k);
       });
   }
   errors.rethrow();

@@ -30,11 +30,16 @@ DELTA = 0.001
 # lists): chosen on MNIST (60,000 training, 10,000 new points) for a recall of the 15 nearest
 # neighbours about pynndescent's query (epsilon 0.12) or better. The entry points also have to
 # reach every part of the data: a kNN graph of separated clusters falls apart into components
-# the search cannot cross, and on 20 separated sheets (50,000 training points, 50-d) 64 entries
-# left 11.5% of new points in the wrong sheet (recall 0.71); 256 entries: none (recall 0.91;
-# 1,024: 0.993), at the same cost per query on MNIST (0.24 ms, recall 0.972 -> 0.977).
+# the search cannot cross, and on 20 separated sheets (50,000 training points, 50-d) 64 fixed
+# entries left 11.5% of new points in the wrong sheet (recall 0.71); 256: none, but recall 0.88
+# (100,000 points: greedy walks stall on the curved sheets). So each new point also starts
+# from its own leaf of a random pivot tree (uec._pivot_tree, leaves of SEARCH_LEAF rows): 10,000
+# new points of those sheets recall 0.881 -> 0.998, MNIST 0.9825 -> 0.9846, at the same time
+# (0.13 s and 0.95-0.99 s). With the leaves, 32 fixed entries were 20% faster on MNIST but left
+# 0.4-0.8% of new points in the wrong sheet of 20 (12,000 training points): 256 stay.
 SEARCH_EF = 32
 SEARCH_ENTRIES = 256
+SEARCH_LEAF = 32
 SEARCH_REVERSE_PER_NEIGHBOUR = 2
 # Fewest neighbours per point the search graph is built from, whatever n_neighbors: with
 # n_neighbors=2 each point had one neighbour and two reverse edges, and the beam search found the
@@ -121,11 +126,19 @@ class KnnGraphIndex:
         self.metric = metric
         self.seed = int(seed)
         self._graph = None  # the search graph (CSR), built on first use, not pickled
+        self._tree = None  # the pivot tree of the entry points, likewise
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_graph"] = None
+        state["_graph"] = state["_tree"] = None
         return state
+
+    def _pivot_tree(self, data):
+        if getattr(self, "_tree", None) is None:
+            from ._pivot_tree import PivotTree
+
+            self._tree = PivotTree(data, SEARCH_LEAF, self.seed)
+        return self._tree
 
     def _search_graph(self):
         if getattr(self, "_graph", None) is None:
@@ -152,8 +165,9 @@ class KnnGraphIndex:
         ef = max(SEARCH_EF, 2 * int(k)) if ef is None else int(ef)
         n_entries = SEARCH_ENTRIES if n_entries is None else int(n_entries)
         indptr, adj = self._search_graph()
+        entries = self._pivot_tree(data).entries(X)
         indices, sq = _core.knn_search(data, indptr, adj, X, int(k), ef=ef, n_entries=n_entries,
-                                       seed=self.seed, n_threads=int(n_jobs))
+                                       seed=self.seed, n_threads=int(n_jobs), entries=entries)
         return indices, _finish(sq, self.metric)
 
     def __repr__(self):
