@@ -84,6 +84,42 @@ def _local_rho(d, local_connectivity):
     return rho
 
 
+_SMOOTH_BLOCK = 8192  # rows bisected together
+
+
+def _bisect_sigma(d, rho, target, n_iter):
+    """smooth_knn_dist's search for sigma on rows ``d`` (m, k - 1) with their ``rho``: float64
+    bisection on float32 differences, each row stopping exactly when umap's scalar loop would."""
+    m = d.shape[0]
+    diff = (d - rho[:, None]).astype(np.float64)
+    nonpos = diff <= 0.0
+    lo = np.zeros(m)
+    hi = np.full(m, float(_FLOAT32_MAX))
+    mid = np.ones(m)
+    active = np.arange(m)
+    for _ in range(n_iter):
+        if active.size == 0:
+            break
+        x = -(diff[active] / mid[active, None])
+        x[nonpos[active]] = 0.0  # exp(0) = 1 for neighbours closer than rho
+        if x.shape[1]:
+            psum = np.add.accumulate(np.exp(x), axis=1)[:, -1]  # sequential sum, like the scalar loop
+        else:
+            psum = np.zeros(active.size)
+        keep = ~(np.abs(psum - target) < SMOOTH_K_TOLERANCE)
+        active, psum = active[keep], psum[keep]
+        above = psum > target
+        down, up = active[above], active[~above]
+        hi[down] = mid[down]
+        mid[down] = (lo[down] + hi[down]) / 2.0
+        lo[up] = mid[up]
+        unbounded = hi[up] >= float(_FLOAT32_MAX)
+        mid[up[unbounded]] *= 2.0
+        bounded = up[~unbounded]
+        mid[bounded] = (lo[bounded] + hi[bounded]) / 2.0
+    return mid
+
+
 def smooth_knn_dist(distances, k, n_iter=64, local_connectivity=1.0, bandwidth=1.0):
     """Per-point ``(sigmas, rhos)`` so that each fuzzy neighbourhood has size log2(k).
 
@@ -110,33 +146,10 @@ def smooth_knn_dist(distances, k, n_iter=64, local_connectivity=1.0, bandwidth=1
     # umap declares its search variables float32, but numba does not apply those
     # declarations inside the prange body, so the search itself runs in float64 on
     # float32 differences; reproduce exactly that
-    diff = (d[:, 1:] - rho[:, None]).astype(np.float64)
-    nonpos = diff <= 0.0
-    lo = np.zeros(n)
-    hi = np.full(n, float(_FLOAT32_MAX))
     mid = np.ones(n)
-
-    active = np.arange(n)
-    for _ in range(int(n_iter)):
-        if active.size == 0:
-            break
-        x = -(diff[active] / mid[active, None])
-        x[nonpos[active]] = 0.0  # exp(0) = 1 for neighbours closer than rho
-        if x.shape[1]:
-            psum = np.add.accumulate(np.exp(x), axis=1)[:, -1]  # sequential sum, like the scalar loop
-        else:
-            psum = np.zeros(active.size)
-        keep = ~(np.abs(psum - target) < SMOOTH_K_TOLERANCE)
-        active, psum = active[keep], psum[keep]
-        above = psum > target
-        down, up = active[above], active[~above]
-        hi[down] = mid[down]
-        mid[down] = (lo[down] + hi[down]) / 2.0
-        lo[up] = mid[up]
-        unbounded = hi[up] >= float(_FLOAT32_MAX)
-        mid[up[unbounded]] *= 2.0
-        bounded = up[~unbounded]
-        mid[bounded] = (lo[bounded] + hi[bounded]) / 2.0
+    for start in range(0, n, _SMOOTH_BLOCK):  # a block of rows at a time: its arrays stay in cache
+        block = slice(start, min(n, start + _SMOOTH_BLOCK))
+        mid[block] = _bisect_sigma(d[block, 1:], rho[block], target, int(n_iter))
     sigma = mid.astype(np.float32)
 
     # lower bound on sigma relative to the mean neighbour distance (row mean where rho > 0,
