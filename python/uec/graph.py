@@ -102,10 +102,10 @@ def _bisect_sigma(d, rho, target, n_iter):
             break
         x = -(diff[active] / mid[active, None])
         x[nonpos[active]] = 0.0  # exp(0) = 1 for neighbours closer than rho
-        if x.shape[1]:
-            psum = np.add.accumulate(np.exp(x), axis=1)[:, -1]  # sequential sum, like the scalar loop
-        else:
-            psum = np.zeros(active.size)
+        np.exp(x, out=x)
+        psum = np.zeros(active.size)
+        for j in range(x.shape[1]):  # summed left to right, like the scalar loop
+            psum += x[:, j]
         keep = ~(np.abs(psum - target) < SMOOTH_K_TOLERANCE)
         active, psum = active[keep], psum[keep]
         above = psum > target
