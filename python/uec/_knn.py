@@ -35,7 +35,7 @@ DELTA = 0.001
 # (100,000 points: greedy walks stall on the curved sheets). So each new point also starts
 # from its own leaf of a random pivot tree (uec._pivot_tree, leaves of SEARCH_LEAF rows): 10,000
 # new points of those sheets recall 0.881 -> 0.998, MNIST 0.9825 -> 0.9846, at the same time
-# (0.13 s and 0.95-0.99 s). With the leaves, 32 fixed entries were 20% faster on MNIST but left
+# (0.13 s and 0.95-0.99 s; speed.md, kNN search). With the leaves, 32 fixed entries were 20% faster on MNIST but left
 # 0.4-0.8% of new points in the wrong sheet of 20 (12,000 training points): 256 stay.
 SEARCH_EF = 32
 SEARCH_ENTRIES = 256

@@ -2,7 +2,7 @@
 points for the beam search of the kNN graph (uec._knn.KnnGraphIndex.query): in a random
 projection of the rows to a few dimensions, each node sends a row to the nearer of two of its
 rows drawn at random, so a new point's leaf holds rows near it. Deterministic for a seed; a
-query's leaf depends only on its row. Why: docs/design.md §6.
+query's leaf depends only on its row. Why: docs/design.md §2.1 and the guide's "kNN search".
 """
 
 from __future__ import annotations
