@@ -32,13 +32,16 @@ DELTA = 0.001
 # reach every part of the data: a kNN graph of separated clusters falls apart into components
 # the search cannot cross, and on 20 separated sheets (50,000 training points, 50-d) 64 fixed
 # entries left 11.5% of new points in the wrong sheet (recall 0.71); 256: none, but recall 0.88
-# (100,000 points: greedy walks stall on the curved sheets). So each new point also starts
-# from its own leaf of a random pivot tree (uec._pivot_tree, leaves of SEARCH_LEAF rows): 10,000
-# new points of those sheets recall 0.881 -> 0.998, MNIST 0.9825 -> 0.9846, at the same time
-# (0.13 s and 0.95-0.99 s; speed.md, kNN search). With the leaves, 32 fixed entries were 20% faster on MNIST but left
-# 0.4-0.8% of new points in the wrong sheet of 20 (12,000 training points): 256 stay.
+# (100,000 points: greedy walks stall on the curved sheets), and with more clusters than entries
+# can cover (12,000 training points: 60 sheets, 4-7% of new points in a wrong one; 200 blobs,
+# 27%) they fail outright. So each new point also starts from its own leaves of SEARCH_TREES
+# random pivot trees (uec._pivot_tree, leaves of SEARCH_LEAF rows), and the fixed entries are
+# few: wrong cluster 0-1 of 2,000 new points on both; recall on the 100,000 sheet points 0.881
+# -> 1.000 and on MNIST 0.9825 -> 0.9862, in 0.12 s against 0.13 s and 0.85 s against 0.99 s
+# (10,000 new points; one tree and 256 fixed entries: 6-13 wrong on the 60 sheets; speed.md).
 SEARCH_EF = 32
-SEARCH_ENTRIES = 256
+SEARCH_ENTRIES = 32
+SEARCH_TREES = 3
 SEARCH_LEAF = 32
 SEARCH_REVERSE_PER_NEIGHBOUR = 2
 # Fewest neighbours per point the search graph is built from, whatever n_neighbors: with
@@ -126,18 +129,18 @@ class KnnGraphIndex:
         self.metric = metric
         self.seed = int(seed)
         self._graph = None  # the search graph (CSR), built on first use, not pickled
-        self._tree = None  # the pivot tree of the entry points, likewise
+        self._tree = None  # the pivot trees of the entry points, likewise
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_graph"] = state["_tree"] = None
         return state
 
-    def _pivot_tree(self, data):
+    def _pivot_trees(self, data):
         if getattr(self, "_tree", None) is None:
             from ._pivot_tree import PivotTree
 
-            self._tree = PivotTree(data, SEARCH_LEAF, self.seed)
+            self._tree = [PivotTree(data, SEARCH_LEAF, self.seed + j) for j in range(SEARCH_TREES)]
         return self._tree
 
     def _search_graph(self):
@@ -165,7 +168,7 @@ class KnnGraphIndex:
         ef = max(SEARCH_EF, 2 * int(k)) if ef is None else int(ef)
         n_entries = SEARCH_ENTRIES if n_entries is None else int(n_entries)
         indptr, adj = self._search_graph()
-        entries = self._pivot_tree(data).entries(X)
+        entries = np.concatenate([t.entries(X) for t in self._pivot_trees(data)], axis=1)
         indices, sq = _core.knn_search(data, indptr, adj, X, int(k), ef=ef, n_entries=n_entries,
                                        seed=self.seed, n_threads=int(n_jobs), entries=entries)
         return indices, _finish(sq, self.metric)
