@@ -30,15 +30,11 @@ DELTA = 0.001
 # lists): chosen on MNIST (60,000 training, 10,000 new points) for a recall of the 15 nearest
 # neighbours about pynndescent's query (epsilon 0.12) or better. The entry points also have to
 # reach every part of the data: a kNN graph of separated clusters falls apart into components
-# the search cannot cross, and on 20 separated sheets (50,000 training points, 50-d) 64 fixed
-# entries left 11.5% of new points in the wrong sheet (recall 0.71); 256: none, but recall 0.88
-# (100,000 points: greedy walks stall on the curved sheets), and with more clusters than entries
-# can cover (12,000 training points: 60 sheets, 4-7% of new points in a wrong one; 200 blobs,
-# 27%) they fail outright. So each new point also starts from its own leaves of SEARCH_TREES
-# random pivot trees (uec._pivot_tree, leaves of SEARCH_LEAF rows), and the fixed entries are
-# few: wrong cluster 0-1 of 2,000 new points on both; recall on the 100,000 sheet points 0.881
-# -> 1.000 and on MNIST 0.9825 -> 0.9862, in 0.12 s against 0.13 s and 0.85 s against 0.99 s
-# (10,000 new points; one tree and 256 fixed entries: 6-13 wrong on the 60 sheets; speed.md).
+# the search cannot cross. From fixed entries alone a new point of one of many separated
+# clusters (more than the entries can cover) lands in a wrong one, and on curved sheets the
+# greedy walk stalls; so each new point also starts from its own leaves of SEARCH_TREES random
+# pivot trees (uec._pivot_tree, leaves of SEARCH_LEAF rows), and the fixed entries are few.
+# Measurements: docs/results/speed.md ("Entry points") and transform.md.
 SEARCH_EF = 32
 SEARCH_ENTRIES = 32
 SEARCH_TREES = 3

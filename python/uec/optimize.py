@@ -141,8 +141,7 @@ def _beside(epochs, work):
     raised once the thread has ended; one in the epochs is raised here after ``work``.
 
     ``work`` runs with one BLAS/OpenMP thread of its own: the epochs already use the fit's
-    threads, and a second pool spinning on the same cores slowed both (100,000 points, 50-d,
-    the refinement's EM beside the layout: fit 8.7 -> 8.05 s on 2 cores)."""
+    threads, and a second pool spinning on the same cores slowed both (docs/results/scale.md)."""
     from threadpoolctl import threadpool_limits
 
     flag = np.zeros(1, dtype=np.int32)
